@@ -1,0 +1,299 @@
+"""Compiled log-density of the binomial-logit-normal model family, for nutpie.
+
+Why this exists
+---------------
+nutpie compiles a PyMC model to numba in every new process (about 6 s warm,
+13 s cold here), which would dominate a CLI run or a grid of sensitivity
+variants. This module holds one hand-written log-density and gradient for the
+whole model family of :mod:`bayes_poem.spec`, compiled by numba **once per
+installation** (``cache=True``: later processes load machine code from disk).
+Everything that varies between fits -- the model's structure flags, the data
+and every prior hyperparameter -- travels in one ``float64`` buffer passed to
+the C callback as nutpie's ``user_data``. No fit ever recompiles.
+
+The PyMC model from :meth:`ModelSpec.build` remains the reference definition:
+``tests/test_density.py`` checks log-density and gradient against it at random
+points for every structure and prior family.
+
+Unconstrained parameter vector ``x`` (in this order, matching the PyMC model's
+free variables)::
+
+    mu
+    log tau, w[study]                     (study_effects == "random")
+    log sigma_subgroup, z[subgroup]       (subgroup_effects == "random")
+    alpha_raw[subgroup_contrast]          (subgroup_effects == "fixed")
+
+with ``u = tau * w``, ``alpha = sigma_subgroup * z`` (random) or
+``alpha = s_alpha * H @ alpha_raw`` (fixed; ``H`` an orthonormal basis of the
+sum-to-zero subspace), and ``logit p_i = mu + alpha[d_i] + u[s_i]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import types
+
+# Structure codes (stored as floats in the buffer header).
+STUDY_COMMON, STUDY_RANDOM = 0, 1
+SUBGROUP_NONE, SUBGROUP_RANDOM, SUBGROUP_FIXED = 0, 1, 2
+LOCATION_CODES = {"Normal": 0, "StudentT": 1}
+SCALE_CODES = {"HalfNormal": 0, "HalfCauchy": 1, "HalfStudentT": 2, "Exponential": 3}
+
+# Header layout.
+H_LENGTH, H_ROWS, H_STUDIES, H_SUBGROUPS = 0, 1, 2, 3
+H_STUDY_MODE, H_SUBGROUP_MODE = 4, 5
+H_MU_FAMILY, H_MU_P = 6, 7  # three parameter slots 7, 8, 9
+H_TAU_FAMILY, H_TAU_P = 10, 11  # two slots 11, 12
+H_SG_FAMILY, H_SG_P = 13, 14  # two slots 14, 15
+H_ALPHA_SIGMA = 16
+H_NDIM, H_NEXPANDED = 17, 18
+HEADER = 24
+
+LOG_2PI = math.log(2.0 * math.pi)
+LOG_2 = math.log(2.0)
+
+
+def helmert_basis(n: int) -> np.ndarray:
+    """Orthonormal ``n x (n-1)`` basis of the sum-to-zero subspace of R^n."""
+    basis = np.zeros((n, max(n - 1, 0)))
+    for k in range(1, n):
+        basis[:k, k - 1] = 1.0
+        basis[k, k - 1] = -float(k)
+        basis[:, k - 1] /= math.sqrt(k * (k + 1))
+    return basis
+
+
+@numba.njit(cache=True, fastmath=False)
+def _log_sigmoid(x):
+    if x >= 0:
+        return -math.log1p(math.exp(-x))
+    return x - math.log1p(math.exp(x))
+
+
+@numba.njit(cache=True)
+def _sigmoid(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@numba.njit(cache=True)
+def _location_logp(family, p, x):
+    """log p(x) and d/dx for a location prior; p holds its parameters."""
+    if family == 0:  # Normal(mu, sigma)
+        m, s = p[0], p[1]
+        t = (x - m) / s
+        return -0.5 * LOG_2PI - math.log(s) - 0.5 * t * t, -t / s
+    # StudentT(nu, mu, sigma)
+    nu, m, s = p[0], p[1], p[2]
+    t = (x - m) / s
+    lp = (math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu) - 0.5 * math.log(nu * math.pi)
+          - math.log(s) - 0.5 * (nu + 1.0) * math.log1p(t * t / nu))
+    return lp, -(nu + 1.0) * t / (nu + t * t) / s
+
+
+@numba.njit(cache=True)
+def _scale_logp(family, p, y):
+    """log p(s) + log|ds/dy| and its derivative in y, for s = exp(y)."""
+    s = math.exp(y)
+    if family == 0:  # HalfNormal(sigma)
+        sig = p[0]
+        r = s / sig
+        return (LOG_2 - 0.5 * LOG_2PI - math.log(sig) - 0.5 * r * r + y, -r * r + 1.0)
+    if family == 1:  # HalfCauchy(beta)
+        r = s / p[0]
+        return (LOG_2 - math.log(math.pi * p[0]) - math.log1p(r * r) + y,
+                -2.0 * r * r / (1.0 + r * r) + 1.0)
+    if family == 2:  # HalfStudentT(nu, sigma)
+        nu, sig = p[0], p[1]
+        r2 = (s / sig) ** 2 / nu
+        lp = (LOG_2 + math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu)
+              - 0.5 * math.log(nu * math.pi) - math.log(sig) - 0.5 * (nu + 1.0) * math.log1p(r2))
+        return lp + y, -(nu + 1.0) * r2 / (1.0 + r2) + 1.0
+    # Exponential(lam)
+    lam = p[0]
+    return math.log(lam) - lam * s + y, -lam * s + 1.0
+
+
+@numba.njit(cache=True)
+def logp_grad(x, buf, grad):
+    """Log-density (with all constants) at ``x``; fills ``grad`` in place."""
+    n_rows = int(buf[H_ROWS])
+    n_studies = int(buf[H_STUDIES])
+    n_sub = int(buf[H_SUBGROUPS])
+    study_mode = int(buf[H_STUDY_MODE])
+    sub_mode = int(buf[H_SUBGROUP_MODE])
+    o = HEADER
+    events = buf[o:o + n_rows]
+    total = buf[o + n_rows:o + 2 * n_rows]
+    log_binom = buf[o + 2 * n_rows:o + 3 * n_rows]
+    study_idx = buf[o + 3 * n_rows:o + 4 * n_rows]
+    sub_idx = buf[o + 4 * n_rows:o + 5 * n_rows]
+    basis = buf[o + 5 * n_rows:o + 5 * n_rows + n_sub * max(n_sub - 1, 0)]
+
+    for k in range(grad.shape[0]):
+        grad[k] = 0.0
+
+    mu = x[0]
+    lp, g = _location_logp(int(buf[H_MU_FAMILY]), buf[H_MU_P:H_MU_P + 3], mu)
+    grad[0] += g
+    pos = 1
+
+    tau = 0.0
+    i_tau = -1
+    i_w = -1
+    if study_mode == STUDY_RANDOM:
+        i_tau = pos
+        tau = math.exp(x[pos])
+        lpt, gt = _scale_logp(int(buf[H_TAU_FAMILY]), buf[H_TAU_P:H_TAU_P + 2], x[pos])
+        lp += lpt
+        grad[pos] += gt
+        i_w = pos + 1
+        for s in range(n_studies):
+            w = x[i_w + s]
+            lp += -0.5 * LOG_2PI - 0.5 * w * w
+            grad[i_w + s] -= w
+        pos = i_w + n_studies
+
+    alpha = np.zeros(n_sub)
+    sig = 0.0
+    i_sig = -1
+    i_z = -1
+    if sub_mode == SUBGROUP_RANDOM:
+        i_sig = pos
+        sig = math.exp(x[pos])
+        lps, gs = _scale_logp(int(buf[H_SG_FAMILY]), buf[H_SG_P:H_SG_P + 2], x[pos])
+        lp += lps
+        grad[pos] += gs
+        i_z = pos + 1
+        for d in range(n_sub):
+            z = x[i_z + d]
+            lp += -0.5 * LOG_2PI - 0.5 * z * z
+            grad[i_z + d] -= z
+            alpha[d] = sig * z
+        pos = i_z + n_sub
+    elif sub_mode == SUBGROUP_FIXED:
+        s_alpha = buf[H_ALPHA_SIGMA]
+        i_z = pos
+        for k in range(n_sub - 1):
+            v = x[i_z + k]
+            lp += -0.5 * LOG_2PI - 0.5 * v * v
+            grad[i_z + k] -= v
+            for d in range(n_sub):
+                alpha[d] += s_alpha * basis[d * (n_sub - 1) + k] * v
+        pos = i_z + n_sub - 1
+
+    # Likelihood: r_i = d loglik / d eta_i = y_i - n_i * p_i.
+    resid_sub = np.zeros(n_sub)
+    for i in range(n_rows):
+        n = total[i]
+        if n == 0.0:
+            continue
+        y = events[i]
+        s = int(study_idx[i])
+        d = int(sub_idx[i])
+        eta = mu + alpha[d]
+        if study_mode == STUDY_RANDOM:
+            eta += tau * x[i_w + s]
+        lp += y * _log_sigmoid(eta) + (n - y) * _log_sigmoid(-eta) + log_binom[i]
+        r = y - n * _sigmoid(eta)
+        grad[0] += r
+        resid_sub[d] += r
+        if study_mode == STUDY_RANDOM:
+            grad[i_w + s] += tau * r
+            grad[i_tau] += tau * x[i_w + s] * r
+
+    if sub_mode == SUBGROUP_RANDOM:
+        for d in range(n_sub):
+            grad[i_z + d] += sig * resid_sub[d]
+            grad[i_sig] += sig * x[i_z + d] * resid_sub[d]
+    elif sub_mode == SUBGROUP_FIXED:
+        s_alpha = buf[H_ALPHA_SIGMA]
+        for k in range(n_sub - 1):
+            acc = 0.0
+            for d in range(n_sub):
+                acc += basis[d * (n_sub - 1) + k] * resid_sub[d]
+            grad[i_z + k] += s_alpha * acc
+    return lp
+
+
+@numba.njit(cache=True)
+def expand(x, buf, out):
+    """Constrained and derived quantities stored per draw (see :func:`expanded_layout`)."""
+    n_studies = int(buf[H_STUDIES])
+    n_sub = int(buf[H_SUBGROUPS])
+    n_rows = int(buf[H_ROWS])
+    study_mode = int(buf[H_STUDY_MODE])
+    sub_mode = int(buf[H_SUBGROUP_MODE])
+    out[0] = x[0]
+    pos = 1
+    k = 1
+    if study_mode == STUDY_RANDOM:
+        tau = math.exp(x[pos])
+        out[k] = tau
+        k += 1
+        for s in range(n_studies):
+            out[k + s] = x[pos + 1 + s]
+            out[k + n_studies + s] = tau * x[pos + 1 + s]
+        k += 2 * n_studies
+        pos += 1 + n_studies
+    if sub_mode == SUBGROUP_RANDOM:
+        sig = math.exp(x[pos])
+        out[k] = sig
+        k += 1
+        for d in range(n_sub):
+            out[k + d] = x[pos + 1 + d]
+            out[k + n_sub + d] = sig * x[pos + 1 + d]
+        k += 2 * n_sub
+    elif sub_mode == SUBGROUP_FIXED:
+        o = HEADER + 5 * n_rows
+        s_alpha = buf[H_ALPHA_SIGMA]
+        for d in range(n_sub):
+            acc = 0.0
+            for j in range(n_sub - 1):
+                acc += buf[o + d * (n_sub - 1) + j] * x[pos + j]
+            out[k + d] = s_alpha * acc
+        k += n_sub
+    return k
+
+
+_LOGP_SIG = types.int64(types.uint64, types.CPointer(types.double),
+                        types.CPointer(types.double), types.CPointer(types.double),
+                        types.voidptr)
+_EXPAND_SIG = types.int64(types.uint64, types.uint64, types.CPointer(types.double),
+                          types.CPointer(types.double), types.voidptr)
+
+
+@numba.cfunc(_LOGP_SIG, cache=True)
+def logp_cfunc(dim, x_, grad_, logp_, user_data_):
+    head = numba.carray(user_data_, (HEADER,), np.float64)
+    if dim != int(head[H_NDIM]):
+        return -1
+    buf = numba.carray(user_data_, (int(head[H_LENGTH]),), np.float64)
+    x = numba.carray(x_, (dim,))
+    grad = numba.carray(grad_, (dim,))
+    out = numba.carray(logp_, ())
+    value = logp_grad(x, buf, grad)
+    out[()] = value
+    for k in range(dim):
+        if not math.isfinite(grad[k]):
+            return 3
+    if not math.isfinite(value):
+        return 4
+    return 0
+
+
+@numba.cfunc(_EXPAND_SIG, cache=True)
+def expand_cfunc(dim, n_expanded, x_, out_, user_data_):
+    head = numba.carray(user_data_, (HEADER,), np.float64)
+    if dim != int(head[H_NDIM]) or n_expanded != int(head[H_NEXPANDED]):
+        return -1
+    buf = numba.carray(user_data_, (int(head[H_LENGTH]),), np.float64)
+    x = numba.carray(x_, (dim,))
+    out = numba.carray(out_, (n_expanded,))
+    expand(x, buf, out)
+    return 0

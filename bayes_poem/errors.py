@@ -1,0 +1,28 @@
+"""The package's error and warning types.
+
+Every error a user can cause derives from :class:`BayesPoemError`; the CLI turns
+exactly these into one line on stderr and exit status 2. Anything else that
+escapes is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class BayesPoemError(Exception):
+    """Root of every user-facing error raised by bayes_poem."""
+
+
+class DataError(BayesPoemError, ValueError):
+    """A study table is malformed; the message names the source, row and column."""
+
+
+class SpecError(BayesPoemError, ValueError):
+    """An analysis spec or model option is invalid; the message names the key."""
+
+
+class OutputError(BayesPoemError, OSError):
+    """Results cannot be written where asked (for example, the directory exists)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit has sampler diagnostics outside the accepted thresholds."""

@@ -1,0 +1,329 @@
+r"""The model specification: a frozen description that builds models and fits.
+
+Model (one outcome; row :math:`i` belongs to study :math:`s_i` and subgroup :math:`d_i`)
+
+.. math::
+
+    y_i &\sim \mathrm{Binomial}(n_i, p_i), \qquad
+    \operatorname{logit} p_i = \mu + \alpha_{d_i} + u_{s_i} \\
+    u_s &= \tau\, w_s, \quad w_s \sim N(0, 1)
+        \quad (\text{study\_effects = "random"}; \; u_s = 0 \text{ if "common"}) \\
+    \alpha_d &= \sigma_{\text{subgroup}}\, z_d, \quad z_d \sim N(0, 1)
+        \quad (\text{subgroup\_effects = "random"}) \\
+    \alpha &= s_\alpha H \alpha^{\text{raw}}, \quad \alpha^{\text{raw}} \sim N(0, I_{D-1})
+        \quad (\text{"fixed"}: \textstyle\sum_d \alpha_d = 0) \\
+    \alpha_d &= 0 \quad (\text{"none"}: \text{single-group model})
+
+with priors on :math:`\mu`, :math:`\tau`, :math:`\sigma_{\text{subgroup}}` and
+:math:`s_\alpha` from :mod:`bayes_poem.priors`. ``H`` is the orthonormal Helmert
+basis of the sum-to-zero subspace, so fixed effects have the exchangeable
+prior ``ZeroSumNormal(s_alpha)`` and ``mu`` is the mean subgroup logit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from scipy.special import gammaln
+
+from bayes_poem import density
+from bayes_poem.dims import ROW, STUDY, SUBGROUP
+from bayes_poem.errors import SpecError
+from bayes_poem.priors import Prior, resolve_priors
+from bayes_poem.table import StudyTable
+
+if TYPE_CHECKING:
+    import pymc as pm
+
+    from bayes_poem.results import FitResult
+    from bayes_poem.sampling import SamplerSettings
+
+SUBGROUP_CONTRAST = "subgroup_contrast"
+SubgroupEffects = Literal["random", "fixed", "none"]
+StudyEffects = Literal["random", "common"]
+SUBGROUP_OPTIONS = ("random", "fixed", "none")
+STUDY_OPTIONS = ("random", "common")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A binomial-logit-normal meta-analysis of one outcome, ready to build or fit.
+
+    Create with :meth:`from_table`; every ``with_*`` / ``without_*`` method
+    returns a new spec and never mutates this one.
+
+    Attributes
+    ----------
+    table : StudyTable
+        Rows of one outcome (validated).
+    outcome : str
+        The outcome being modelled.
+    subgroup_effects : {"random", "fixed", "none"}
+        Partially pooled, unpooled (sum-to-zero) or absent subgroup effects.
+    study_effects : {"random", "common"}
+        Random study effects, or the common-effect model (``tau = 0``).
+    priors : dict
+        Parameter name -> :class:`~bayes_poem.priors.Prior`, defaults filled in.
+    """
+
+    table: StudyTable
+    outcome: str
+    subgroup_effects: SubgroupEffects = "random"
+    study_effects: StudyEffects = "random"
+    priors: Mapping[str, Prior] = field(default_factory=resolve_priors)
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def from_table(
+        cls,
+        table: StudyTable,
+        outcome: str | None = None,
+        *,
+        subgroup_effects: SubgroupEffects | None = None,
+        study_effects: StudyEffects = "random",
+        priors: Mapping[str, Prior | Mapping[str, Any]] | None = None,
+        subgroups: list[str] | None = None,
+    ) -> ModelSpec:
+        """Build a spec from a validated table.
+
+        ``outcome`` may be omitted when the table has exactly one. By default a
+        table with several subgroups gets random subgroup effects and a table
+        with one subgroup the single-group model.
+        """
+        if outcome is None:
+            if len(table.outcomes) != 1:
+                raise SpecError(
+                    f"{table.source}: several outcomes ({', '.join(table.outcomes)}); "
+                    "name one with outcome="
+                )
+            outcome = table.outcomes[0]
+        rows = table.for_outcome(outcome)
+        if subgroups is not None:
+            rows = rows.with_subgroups(subgroups)
+        n_sub = len(rows.subgroups)
+        if subgroup_effects is None:
+            subgroup_effects = "random" if n_sub > 1 else "none"
+        spec = cls(rows, outcome, subgroup_effects, study_effects,
+                   resolve_priors(priors))
+        spec._check()
+        return spec
+
+    def _check(self) -> None:
+        if self.subgroup_effects not in SUBGROUP_OPTIONS:
+            raise SpecError(f"model.subgroup_effects: '{self.subgroup_effects}' is not one of "
+                            f"{', '.join(SUBGROUP_OPTIONS)}")
+        if self.study_effects not in STUDY_OPTIONS:
+            raise SpecError(f"model.study_effects: '{self.study_effects}' is not one of "
+                            f"{', '.join(STUDY_OPTIONS)}")
+        if self.subgroup_effects != "none" and len(self.subgroups) < 2:
+            raise SpecError(
+                f"model.subgroup_effects = '{self.subgroup_effects}' needs at least 2 subgroups; "
+                f"the data have {len(self.subgroups)} ({', '.join(self.subgroups)}); "
+                "use 'none' for the single-group model"
+            )
+
+    # ------------------------------------------------------------------ variants
+    def with_priors(self, **priors: Prior | Mapping[str, Any]) -> ModelSpec:
+        """A copy with some priors replaced, e.g. ``spec.with_priors(tau=Prior(...))``."""
+        merged: dict[str, Any] = dict(self.priors)
+        merged.update(priors)
+        return dataclasses.replace(self, priors=resolve_priors(merged))
+
+    def with_options(self, *, subgroup_effects: SubgroupEffects | None = None,
+                     study_effects: StudyEffects | None = None) -> ModelSpec:
+        """A copy with other subgroup or study effects."""
+        spec = dataclasses.replace(
+            self,
+            subgroup_effects=subgroup_effects or self.subgroup_effects,
+            study_effects=study_effects or self.study_effects,
+        )
+        spec._check()
+        return spec
+
+    def with_table(self, table: StudyTable) -> ModelSpec:
+        """The same model on other data (same outcome)."""
+        return ModelSpec.from_table(
+            table, self.outcome, subgroup_effects=self.subgroup_effects,
+            study_effects=self.study_effects, priors=dict(self.priors),
+        )
+
+    def without_study(self, study: str) -> ModelSpec:
+        """The same model without one study's rows."""
+        return self.with_table(self.table.without_studies([study]))
+
+    # ------------------------------------------------------------------ data views
+    @property
+    def studies(self) -> list[str]:
+        return self.table.studies
+
+    @property
+    def subgroups(self) -> list[str]:
+        return self.table.subgroups
+
+    @property
+    def row_labels(self) -> list[str]:
+        frame = self.table.frame
+        return [f"{s} | {d}" for s, d in zip(frame["study"], frame["subgroup"], strict=True)]
+
+    @property
+    def coords(self) -> dict[str, list[str]]:
+        coords = {STUDY: self.studies, SUBGROUP: self.subgroups, ROW: self.row_labels}
+        if self.subgroup_effects == "fixed":
+            coords[SUBGROUP_CONTRAST] = [f"helmert_{k}" for k in range(1, len(self.subgroups))]
+        return coords
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Counts and index arrays, one entry per row."""
+        frame = self.table.frame
+        study_pos = {s: i for i, s in enumerate(self.studies)}
+        sub_pos = {d: i for i, d in enumerate(self.subgroups)}
+        return {
+            "events": frame["events"].to_numpy(dtype=np.int64),
+            "total": frame["total"].to_numpy(dtype=np.int64),
+            "study_idx": frame["study"].map(study_pos).to_numpy(dtype=np.int64),
+            "subgroup_idx": frame["subgroup"].map(sub_pos).to_numpy(dtype=np.int64),
+        }
+
+    def hyperparameters(self) -> dict[str, float]:
+        """Prior hyperparameters that are data to the compiled model, by name."""
+        return {
+            f"prior_{name}_{key}": value
+            for name, prior in self.priors.items()
+            for key, value in prior.params.items()
+        }
+
+    def describe_priors(self) -> dict[str, str]:
+        used = self.parameter_names()
+        return {name: prior.describe() for name, prior in self.priors.items() if name in used}
+
+    def parameter_names(self) -> list[str]:
+        """Names of the priors this structure uses."""
+        names = ["mu"]
+        if self.study_effects == "random":
+            names.append("tau")
+        if self.subgroup_effects == "random":
+            names.append("sigma_subgroup")
+        elif self.subgroup_effects == "fixed":
+            names.append("alpha")
+        return names
+
+    # ------------------------------------------------------------------ PyMC model
+    def build(self) -> pm.Model:
+        """A fresh PyMC model of this spec (the reference definition).
+
+        Data and prior hyperparameters are ``pm.Data`` so that the model can be
+        refitted with ``pm.set_data`` without rebuilding.
+        """
+        import pymc as pm
+
+        arrays = self.arrays()
+        with pm.Model(coords=self.coords) as model:
+            events = pm.Data("events", arrays["events"], dims=ROW)
+            total = pm.Data("total", arrays["total"], dims=ROW)
+            study_idx = pm.Data("study_idx", arrays["study_idx"], dims=ROW)
+            subgroup_idx = pm.Data("subgroup_idx", arrays["subgroup_idx"], dims=ROW)
+            hyper = {k: pm.Data(k, v) for k, v in self.hyperparameters().items()}
+
+            mu = _prior_rv(pm, "mu", self.priors["mu"], hyper)
+            eta = mu
+            if self.study_effects == "random":
+                tau = _prior_rv(pm, "tau", self.priors["tau"], hyper)
+                w = pm.Normal("w", 0.0, 1.0, dims=STUDY)
+                u = pm.Deterministic("u", tau * w, dims=STUDY)
+                eta = eta + u[study_idx]
+            if self.subgroup_effects == "random":
+                sigma = _prior_rv(pm, "sigma_subgroup", self.priors["sigma_subgroup"], hyper)
+                z = pm.Normal("z", 0.0, 1.0, dims=SUBGROUP)
+                alpha = pm.Deterministic("alpha", sigma * z, dims=SUBGROUP)
+                eta = eta + alpha[subgroup_idx]
+            elif self.subgroup_effects == "fixed":
+                basis = density.helmert_basis(len(self.subgroups))
+                raw = pm.Normal("alpha_raw", 0.0, 1.0, dims=SUBGROUP_CONTRAST)
+                alpha = pm.Deterministic(
+                    "alpha", hyper["prior_alpha_sigma"] * pm.math.dot(basis, raw), dims=SUBGROUP
+                )
+                eta = eta + alpha[subgroup_idx]
+            pm.Binomial("y", n=total, logit_p=eta, observed=events, dims=ROW)
+        return model
+
+    # ------------------------------------------------------------------ compiled density
+    def unconstrained_layout(self) -> list[tuple[str, tuple[int, ...]]]:
+        """Free parameters in the order of the compiled density's vector."""
+        layout: list[tuple[str, tuple[int, ...]]] = [("mu", ())]
+        if self.study_effects == "random":
+            layout += [("tau_log__", ()), ("w", (len(self.studies),))]
+        if self.subgroup_effects == "random":
+            layout += [("sigma_subgroup_log__", ()), ("z", (len(self.subgroups),))]
+        elif self.subgroup_effects == "fixed":
+            layout += [("alpha_raw", (len(self.subgroups) - 1,))]
+        return layout
+
+    def expanded_layout(self) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
+        """Variables stored per draw: name, shape, dims (see :func:`density.expand`)."""
+        n_s, n_d = len(self.studies), len(self.subgroups)
+        layout: list[tuple[str, tuple[int, ...], tuple[str, ...]]] = [("mu", (), ())]
+        if self.study_effects == "random":
+            layout += [("tau", (), ()), ("w", (n_s,), (STUDY,)), ("u", (n_s,), (STUDY,))]
+        if self.subgroup_effects == "random":
+            layout += [("sigma_subgroup", (), ()), ("z", (n_d,), (SUBGROUP,)),
+                       ("alpha", (n_d,), (SUBGROUP,))]
+        elif self.subgroup_effects == "fixed":
+            layout += [("alpha", (n_d,), (SUBGROUP,))]
+        return layout
+
+    def density_buffer(self) -> np.ndarray:
+        """Structure, data and hyperparameters packed for :mod:`bayes_poem.density`."""
+        arrays = self.arrays()
+        n_rows, n_sub = len(arrays["events"]), len(self.subgroups)
+        events = arrays["events"].astype(float)
+        total = arrays["total"].astype(float)
+        log_binom = gammaln(total + 1) - gammaln(events + 1) - gammaln(total - events + 1)
+        basis = density.helmert_basis(n_sub).ravel()
+        body = np.concatenate([events, total, log_binom, arrays["study_idx"].astype(float),
+                               arrays["subgroup_idx"].astype(float), basis])
+        head = np.zeros(density.HEADER)
+        head[density.H_LENGTH] = density.HEADER + body.size
+        head[density.H_ROWS] = n_rows
+        head[density.H_STUDIES] = len(self.studies)
+        head[density.H_SUBGROUPS] = n_sub
+        head[density.H_STUDY_MODE] = (density.STUDY_RANDOM if self.study_effects == "random"
+                                      else density.STUDY_COMMON)
+        head[density.H_SUBGROUP_MODE] = {
+            "none": density.SUBGROUP_NONE, "random": density.SUBGROUP_RANDOM,
+            "fixed": density.SUBGROUP_FIXED,
+        }[self.subgroup_effects]
+        _pack_prior(head, density.H_MU_FAMILY, density.H_MU_P, self.priors["mu"],
+                    density.LOCATION_CODES)
+        _pack_prior(head, density.H_TAU_FAMILY, density.H_TAU_P, self.priors["tau"],
+                    density.SCALE_CODES)
+        _pack_prior(head, density.H_SG_FAMILY, density.H_SG_P, self.priors["sigma_subgroup"],
+                    density.SCALE_CODES)
+        head[density.H_ALPHA_SIGMA] = self.priors["alpha"].params["sigma"]
+        head[density.H_NDIM] = sum(int(np.prod(s)) for _, s in self.unconstrained_layout())
+        head[density.H_NEXPANDED] = sum(int(np.prod(s)) for _, s, _ in self.expanded_layout())
+        buffer = np.concatenate([head, body])
+        buffer.flags.writeable = False
+        return buffer
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, settings: SamplerSettings | None = None, **kwargs: Any) -> FitResult:
+        """Sample the posterior; see :func:`bayes_poem.sampling.fit`."""
+        from bayes_poem.sampling import fit
+
+        return fit(self, settings, **kwargs)
+
+
+def _prior_rv(pm: Any, name: str, prior: Prior, hyper: Mapping[str, Any]) -> Any:
+    params = {key: hyper[f"prior_{name}_{key}"] for key in prior.params}
+    return getattr(pm, prior.dist)(name, **params)
+
+
+def _pack_prior(head: np.ndarray, family_at: int, params_at: int, prior: Prior,
+                codes: Mapping[str, int]) -> None:
+    head[family_at] = codes[prior.dist]
+    for k, value in enumerate(prior.params.values()):
+        head[params_at + k] = value

@@ -1,0 +1,347 @@
+"""The canonical study table: one row per study x subgroup x outcome.
+
+Data enter bayes_poem only through :func:`load_table` (a CSV path or a
+``DataFrame``), which validates everything once and raises :class:`DataError`
+naming the source, the row and the column. Inside the package a
+:class:`StudyTable` is trusted.
+
+Columns
+-------
+``study`` (required)
+    Study label.
+``subgroup`` (optional)
+    Subgroup label, for example the disorder. A table without it is a
+    single-group table; every row gets the subgroup ``"all"``.
+``outcome`` (required)
+    Binary outcome label, for example ``clinical_success``.
+``events``, ``total`` (required)
+    Integer counts with ``0 <= events <= total`` and ``total >= 1``.
+anything else
+    Covariates (for example ``quality``, ``year``), carried along unchanged for
+    later subsetting.
+
+Row numbers in messages count data rows from 1; for CSV files the file line
+(header = line 1) is given too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayes_poem.errors import DataError
+
+REQUIRED_COLUMNS = ("study", "outcome", "events", "total")
+LABEL_COLUMNS = ("study", "subgroup", "outcome")
+COUNT_COLUMNS = ("events", "total")
+SINGLE_GROUP_LABEL = "all"
+
+_INT_PATTERN = re.compile(r"^[+]?\d+(\.0*)?$")
+
+
+@dataclass(frozen=True)
+class StudyTable:
+    """A validated table of binomial counts.
+
+    Build one with :func:`load_table`; the constructor does not validate.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        Columns ``study``, ``subgroup``, ``outcome``, ``events``, ``total`` and
+        any covariates; labels are strings, counts ``int64``.
+    source : str
+        Where the data came from (a file path or a dataset name), used in messages.
+    has_subgroups : bool
+        Whether the source had a ``subgroup`` column.
+    metadata : dict
+        Provenance (citation, synthetic flag, ...) for embedded datasets.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    has_subgroups: bool = True
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def outcomes(self) -> list[str]:
+        return list(dict.fromkeys(self.frame["outcome"]))
+
+    @property
+    def subgroups(self) -> list[str]:
+        return list(dict.fromkeys(self.frame["subgroup"]))
+
+    @property
+    def studies(self) -> list[str]:
+        return list(dict.fromkeys(self.frame["study"]))
+
+    @property
+    def covariates(self) -> list[str]:
+        fixed = {*LABEL_COLUMNS, *COUNT_COLUMNS}
+        return [c for c in self.frame.columns if c not in fixed]
+
+    @property
+    def is_synthetic(self) -> bool:
+        return str(self.metadata.get("synthetic", "false")).lower() == "true"
+
+    def for_outcome(self, outcome: str) -> StudyTable:
+        """Rows of one outcome; ``DataError`` if the outcome is not in the data."""
+        if outcome not in self.outcomes:
+            raise DataError(
+                f"{self.source}: outcome '{outcome}' is not in the data; "
+                f"outcomes found: {', '.join(self.outcomes)}"
+            )
+        return self._subset(self.frame["outcome"] == outcome)
+
+    def with_subgroups(self, subgroups: Sequence[str]) -> StudyTable:
+        """Keep only the given subgroups, in the given order."""
+        missing = [s for s in subgroups if s not in self.subgroups]
+        if missing:
+            raise DataError(
+                f"{self.source}: subgroup(s) {', '.join(map(repr, missing))} not in the data; "
+                f"subgroups found: {', '.join(self.subgroups)}"
+            )
+        kept = self.frame[self.frame["subgroup"].isin(subgroups)].copy()
+        order = {s: i for i, s in enumerate(subgroups)}
+        kept = kept.sort_values("subgroup", key=lambda s: s.map(order), kind="stable")
+        return StudyTable(kept.reset_index(drop=True), self.source, self.has_subgroups,
+                          self.metadata)
+
+    def without_studies(self, studies: Sequence[str]) -> StudyTable:
+        """Drop the given studies (unknown labels raise ``DataError``)."""
+        missing = [s for s in studies if s not in self.studies]
+        if missing:
+            raise DataError(
+                f"{self.source}: study {', '.join(map(repr, missing))} not in the data"
+            )
+        return self._subset(~self.frame["study"].isin(studies))
+
+    def _subset(self, mask: pd.Series) -> StudyTable:
+        frame = self.frame[mask].reset_index(drop=True)
+        if frame.empty:
+            raise DataError(f"{self.source}: the selection leaves no rows")
+        return StudyTable(frame, self.source, self.has_subgroups, self.metadata)
+
+    def data_hash(self) -> str:
+        """SHA-256 of the canonical CSV rendering of the table (first 16 hex digits)."""
+        text = self.frame.to_csv(index=False, lineterminator="\n")
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_table(
+    data: str | Path | pd.DataFrame,
+    *,
+    source: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> StudyTable:
+    """Load and validate a study table from a CSV path or a ``DataFrame``.
+
+    Parameters
+    ----------
+    data : path or DataFrame
+        The long table (see the module docstring). For a wide table, convert
+        it first with :func:`wide_to_long`.
+    source : str, optional
+        Name used in error messages; defaults to the path, or ``"DataFrame"``.
+    metadata : mapping, optional
+        Provenance carried on the returned table.
+
+    Raises
+    ------
+    DataError
+        On any malformed input, naming the source, row and column.
+    """
+    is_file = not isinstance(data, pd.DataFrame)
+    if is_file:
+        path = Path(data)
+        source = source or str(path)
+        raw = _read_csv(path, source)
+    else:
+        source = source or "DataFrame"
+        raw = data.copy()
+        raw.columns = [str(c) for c in raw.columns]
+    return StudyTable(*_validate(raw, source, is_file), metadata=dict(metadata or {}))
+
+
+def _read_csv(path: Path, source: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(f"{source}: no such file")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{source}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise DataError(f"{source}: not a readable CSV file ({first_line})") from None
+
+
+def _where(source: str, row: int, is_file: bool, column: str | None = None) -> str:
+    line = f" (line {row + 1})" if is_file else ""
+    col = f", column '{column}'" if column else ""
+    return f"{source}: row {row}{line}{col}"
+
+
+def _is_missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    if value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, str) and value.strip() == ""
+
+
+def _validate(raw: pd.DataFrame, source: str, is_file: bool) -> tuple[pd.DataFrame, str, bool]:
+    raw = raw.rename(columns=lambda c: str(c).strip())
+    dup_cols = raw.columns[raw.columns.duplicated()].tolist()
+    if dup_cols:
+        raise DataError(f"{source}: duplicate column(s) {', '.join(map(repr, dup_cols))}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    if missing:
+        raise DataError(
+            f"{source}: missing required column(s) {', '.join(map(repr, missing))}; "
+            f"columns found: {', '.join(raw.columns) or '(none)'}"
+        )
+    if raw.empty:
+        raise DataError(f"{source}: the table has no rows")
+
+    has_subgroups = "subgroup" in raw.columns
+    frame = raw.reset_index(drop=True).copy()
+    if not has_subgroups:
+        frame.insert(1, "subgroup", SINGLE_GROUP_LABEL)
+
+    rows = range(1, len(frame) + 1)
+    for column in LABEL_COLUMNS:
+        labels = []
+        for row, value in zip(rows, frame[column], strict=True):
+            if _is_missing(value):
+                raise DataError(f"{_where(source, row, is_file, column)}: missing value")
+            labels.append(str(value).strip())
+        frame[column] = labels
+        _check_label_spelling(frame[column], column, source, is_file)
+
+    for column in COUNT_COLUMNS:
+        frame[column] = [
+            _parse_count(value, _where(source, row, is_file, column))
+            for row, value in zip(rows, frame[column], strict=True)
+        ]
+        frame[column] = frame[column].astype("int64")
+
+    for row, events, total in zip(rows, frame["events"], frame["total"], strict=True):
+        if total == 0:
+            raise DataError(
+                f"{_where(source, row, is_file, 'total')}: total is 0 (a row needs >= 1 patient)"
+            )
+        if events > total:
+            raise DataError(
+                f"{_where(source, row, is_file, 'events')}: events ({events}) > total ({total})"
+            )
+
+    key = list(LABEL_COLUMNS)
+    dups = frame.duplicated(key, keep=False)
+    if dups.any():
+        first, second = (int(i) + 1 for i in np.flatnonzero(dups.to_numpy())[:2])
+        cells = " x ".join(str(frame.loc[first - 1, c]) for c in key)
+        raise DataError(
+            f"{source}: rows {first} and {second} repeat study x subgroup x outcome ({cells})"
+        )
+
+    ordered = [*LABEL_COLUMNS, *COUNT_COLUMNS]
+    frame = frame[ordered + [c for c in frame.columns if c not in ordered]]
+    return frame, source, has_subgroups
+
+
+def _parse_count(value: object, where: str) -> int:
+    if _is_missing(value):
+        raise DataError(f"{where}: missing value")
+    if isinstance(value, bool | np.bool_):
+        raise DataError(f"{where}: {value!r} is not a count")
+    if isinstance(value, int | np.integer):
+        number = int(value)
+    elif isinstance(value, float | np.floating):
+        if not float(value).is_integer():
+            raise DataError(f"{where}: {value!r} is not an integer count")
+        number = int(value)
+    else:
+        text = str(value).strip()
+        if text.startswith("-") and _INT_PATTERN.match(text[1:]):
+            raise DataError(f"{where}: negative count ({text})")
+        if not _INT_PATTERN.match(text):
+            raise DataError(f"{where}: {text!r} is not an integer count")
+        number = int(float(text)) if "." in text else int(text)
+    if number < 0:
+        raise DataError(f"{where}: negative count ({number})")
+    return number
+
+
+def _normalise_label(label: str) -> str:
+    return " ".join(label.split()).casefold()
+
+
+def _check_label_spelling(labels: pd.Series, column: str, source: str, is_file: bool) -> None:
+    seen: dict[str, tuple[str, int]] = {}
+    for row, label in enumerate(labels, start=1):
+        norm = _normalise_label(label)
+        if norm in seen and seen[norm][0] != label:
+            other, other_row = seen[norm]
+            raise DataError(
+                f"{_where(source, row, is_file, column)}: label {label!r} differs from "
+                f"{other!r} (row {other_row}) only by case or whitespace"
+            )
+        seen.setdefault(norm, (label, row))
+
+
+def wide_to_long(
+    frame: pd.DataFrame,
+    outcomes: Mapping[str, str],
+    *,
+    total: str | Mapping[str, str] = "total",
+) -> pd.DataFrame:
+    """Turn a wide table (one events column per outcome) into the long form.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per study x subgroup, with an events column per outcome.
+    outcomes : mapping
+        Outcome name -> events column, for example
+        ``{"clinical_success": "success", "adverse_event": "ae"}``.
+    total : str or mapping
+        The total column shared by all outcomes, or outcome name -> total column.
+
+    Returns
+    -------
+    DataFrame
+        The long table, not yet validated: pass it to :func:`load_table`.
+    """
+    if not outcomes:
+        raise DataError("wide_to_long: no outcomes given")
+    totals = dict.fromkeys(outcomes, total) if isinstance(total, str) else dict(total)
+    used = set(outcomes.values()) | set(totals.values())
+    missing = sorted(c for c in used if c not in frame.columns)
+    if missing:
+        raise DataError(
+            f"wide_to_long: column(s) {', '.join(map(repr, missing))} not in the table; "
+            f"columns found: {', '.join(map(str, frame.columns))}"
+        )
+    unknown = sorted(set(totals) - set(outcomes))
+    if unknown or set(outcomes) - set(totals):
+        raise DataError(f"wide_to_long: total columns must be given for exactly the outcomes "
+                        f"{', '.join(outcomes)}")
+    keep = [c for c in frame.columns if c not in used]
+    parts = []
+    for outcome, events_column in outcomes.items():
+        part = frame[keep].copy()
+        part.insert(min(2, len(keep)), "outcome", outcome)
+        part["events"] = frame[events_column].to_numpy()
+        part["total"] = frame[totals[outcome]].to_numpy()
+        parts.append(part)
+    long = pd.concat(parts, ignore_index=True)
+    ordered = [c for c in (*LABEL_COLUMNS, *COUNT_COLUMNS) if c in long.columns]
+    return long[ordered + [c for c in long.columns if c not in ordered]]
