@@ -114,7 +114,7 @@ def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "")
             raise SpecError(f"{where}: expected a table with 'dist' and its parameters")
         values = dict(prior)
         if "dist" not in values:
-            raise SpecError(f"{where}: missing key 'dist'")
+            raise SpecError(f"{where}: missing key 'dist'; valid: {', '.join(PARAMETERS[name][0])}")
         dist = values.pop("dist")
         prior = Prior(str(dist), _numbers(values, where))
     allowed, _ = PARAMETERS[name]

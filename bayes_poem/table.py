@@ -26,6 +26,7 @@ Row numbers in messages count data rows from 1; for CSV files the file line
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -42,7 +43,7 @@ LABEL_COLUMNS = ("study", "subgroup", "outcome")
 COUNT_COLUMNS = ("events", "total")
 SINGLE_GROUP_LABEL = "all"
 
-_INT_PATTERN = re.compile(r"^[+]?\d+(\.0*)?$")
+_INT_PATTERN = re.compile(r"^[+]?[0-9]+(\.0*)?$")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ class StudyTable:
 
     def with_subgroups(self, subgroups: Sequence[str]) -> StudyTable:
         """Keep only the given subgroups, in the given order."""
+        if not subgroups:
+            raise DataError(f"{self.source}: the selection leaves no rows (no subgroups given)")
         missing = [s for s in subgroups if s not in self.subgroups]
         if missing:
             raise DataError(
@@ -157,32 +160,58 @@ def load_table(
     DataError
         On any malformed input, naming the source, row and column.
     """
-    is_file = not isinstance(data, pd.DataFrame)
-    if is_file:
-        path = Path(data)
-        source = source or str(path)
-        raw = _read_csv(path, source)
-    else:
+    lines: list[int] | None = None
+    if isinstance(data, pd.DataFrame):
         source = source or "DataFrame"
         raw = data.copy()
         raw.columns = [str(c) for c in raw.columns]
-    return StudyTable(*_validate(raw, source, is_file), metadata=dict(metadata or {}))
+    else:
+        path = Path(data)
+        source = source or str(path)
+        raw, lines = _read_csv(path, source)
+    return StudyTable(*_validate(raw, source, lines), metadata=dict(metadata or {}))
 
 
-def _read_csv(path: Path, source: str) -> pd.DataFrame:
+def _read_csv(path: Path, source: str) -> tuple[pd.DataFrame, list[int]]:
+    """Read every cell as text; return the frame and each data row's file line."""
     if not path.is_file():
         raise DataError(f"{source}: no such file")
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{source}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        first_line = str(err).strip().splitlines()[0]
-        raise DataError(f"{source}: not a readable CSV file ({first_line})") from None
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            while header is not None and not any(cell.strip() for cell in header):
+                header = next(reader, None)
+            if header is None:
+                raise DataError(f"{source}: the file is empty")
+            header = [h.strip() for h in header]
+            dups = sorted({h for h in header if header.count(h) > 1})
+            if dups:
+                raise DataError(f"{source}: line 1: duplicate column(s) "
+                                f"{', '.join(map(repr, dups))}")
+            records, lines = [], []
+            start = reader.line_num + 1
+            for record in reader:
+                if not record or all(not cell.strip() for cell in record):
+                    start = reader.line_num + 1
+                    continue
+                if len(record) != len(header):
+                    raise DataError(
+                        f"{source}: line {start}: {len(record)} fields, but the header has "
+                        f"{len(header)} ({', '.join(header)})"
+                    )
+                records.append(record)
+                lines.append(start)
+                start = reader.line_num + 1
+    except UnicodeDecodeError:
+        raise DataError(f"{source}: not a UTF-8 text file") from None
+    except csv.Error as err:
+        raise DataError(f"{source}: not a readable CSV file ({err})") from None
+    return pd.DataFrame(records, columns=header, dtype=object), lines
 
 
-def _where(source: str, row: int, is_file: bool, column: str | None = None) -> str:
-    line = f" (line {row + 1})" if is_file else ""
+def _where(source: str, row: int, lines: list[int] | None, column: str | None = None) -> str:
+    line = f" (line {lines[row - 1]})" if lines else ""
     col = f", column '{column}'" if column else ""
     return f"{source}: row {row}{line}{col}"
 
@@ -197,7 +226,9 @@ def _is_missing(value: object) -> bool:
     return isinstance(value, str) and value.strip() == ""
 
 
-def _validate(raw: pd.DataFrame, source: str, is_file: bool) -> tuple[pd.DataFrame, str, bool]:
+def _validate(
+    raw: pd.DataFrame, source: str, lines: list[int] | None
+) -> tuple[pd.DataFrame, str, bool]:
     raw = raw.rename(columns=lambda c: str(c).strip())
     dup_cols = raw.columns[raw.columns.duplicated()].tolist()
     if dup_cols:
@@ -221,14 +252,14 @@ def _validate(raw: pd.DataFrame, source: str, is_file: bool) -> tuple[pd.DataFra
         labels = []
         for row, value in zip(rows, frame[column], strict=True):
             if _is_missing(value):
-                raise DataError(f"{_where(source, row, is_file, column)}: missing value")
+                raise DataError(f"{_where(source, row, lines, column)}: missing value")
             labels.append(str(value).strip())
         frame[column] = labels
-        _check_label_spelling(frame[column], column, source, is_file)
+        _check_label_spelling(frame[column], column, source, lines)
 
     for column in COUNT_COLUMNS:
         frame[column] = [
-            _parse_count(value, _where(source, row, is_file, column))
+            _parse_count(value, _where(source, row, lines, column))
             for row, value in zip(rows, frame[column], strict=True)
         ]
         frame[column] = frame[column].astype("int64")
@@ -236,21 +267,23 @@ def _validate(raw: pd.DataFrame, source: str, is_file: bool) -> tuple[pd.DataFra
     for row, events, total in zip(rows, frame["events"], frame["total"], strict=True):
         if total == 0:
             raise DataError(
-                f"{_where(source, row, is_file, 'total')}: total is 0 (a row needs >= 1 patient)"
+                f"{_where(source, row, lines, 'total')}: total is 0 (a row needs >= 1 patient)"
             )
         if events > total:
             raise DataError(
-                f"{_where(source, row, is_file, 'events')}: events ({events}) > total ({total})"
+                f"{_where(source, row, lines, 'events')}: events ({events}) > total ({total})"
             )
 
     key = list(LABEL_COLUMNS)
-    dups = frame.duplicated(key, keep=False)
-    if dups.any():
-        first, second = (int(i) + 1 for i in np.flatnonzero(dups.to_numpy())[:2])
-        cells = " x ".join(str(frame.loc[first - 1, c]) for c in key)
-        raise DataError(
-            f"{source}: rows {first} and {second} repeat study x subgroup x outcome ({cells})"
-        )
+    repeated = frame.duplicated(key, keep="first")
+    if repeated.any():
+        second = int(np.flatnonzero(repeated.to_numpy())[0])
+        same = (frame[key] == frame.loc[second, key]).all(axis=1).to_numpy()
+        first = int(np.flatnonzero(same)[0])
+        cells = " x ".join(str(frame.loc[second, c]) for c in key)
+        where = (f"rows {first + 1} and {second + 1}" if not lines else
+                 f"rows {first + 1} and {second + 1} (lines {lines[first]} and {lines[second]})")
+        raise DataError(f"{source}: {where} repeat study x subgroup x outcome ({cells})")
 
     ordered = [*LABEL_COLUMNS, *COUNT_COLUMNS]
     frame = frame[ordered + [c for c in frame.columns if c not in ordered]]
@@ -284,14 +317,15 @@ def _normalise_label(label: str) -> str:
     return " ".join(label.split()).casefold()
 
 
-def _check_label_spelling(labels: pd.Series, column: str, source: str, is_file: bool) -> None:
+def _check_label_spelling(labels: pd.Series, column: str, source: str,
+                          lines: list[int] | None) -> None:
     seen: dict[str, tuple[str, int]] = {}
     for row, label in enumerate(labels, start=1):
         norm = _normalise_label(label)
         if norm in seen and seen[norm][0] != label:
             other, other_row = seen[norm]
             raise DataError(
-                f"{_where(source, row, is_file, column)}: label {label!r} differs from "
+                f"{_where(source, row, lines, column)}: label {label!r} differs from "
                 f"{other!r} (row {other_row}) only by case or whitespace"
             )
         seen.setdefault(norm, (label, row))
@@ -334,6 +368,8 @@ def wide_to_long(
     if unknown or set(outcomes) - set(totals):
         raise DataError(f"wide_to_long: total columns must be given for exactly the outcomes "
                         f"{', '.join(outcomes)}")
+    if "outcome" in frame.columns:
+        raise DataError("wide_to_long: the wide table already has an 'outcome' column")
     keep = [c for c in frame.columns if c not in used]
     parts = []
     for outcome, events_column in outcomes.items():
