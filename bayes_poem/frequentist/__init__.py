@@ -1,0 +1,97 @@
+"""Frequentist reference analyses of binomial outcomes, reproducing R's metafor.
+
+Entry points (each takes a :class:`~bayes_poem.table.StudyTable` or plain arrays):
+
+* :func:`pool_proportions` -- normal-normal model on the logit, double-arcsine or raw
+  proportion scale (fixed effect, DerSimonian-Laird, REML, ML), metafor ``rma()``;
+* :func:`pool_log_odds_ratios` -- two-arm log odds ratios, metafor ``rma(measure="OR")``;
+* :func:`glmm_proportions` -- binomial-normal GLMM by ML, metafor ``rma.glmm(measure="PLO")``;
+* :func:`pool_by_rule` and :func:`subgroup_analysis` -- fixed or random effects chosen by
+  heterogeneity (:class:`ModelChoice`), subgroup rates, test for subgroup differences,
+  pairwise differences of pooled proportions.
+
+Lower-level pieces: :mod:`.transforms` (effect sizes, continuity correction,
+back-transforms), :mod:`.tau2` (tau^2 estimators, Q-profile CI), :mod:`.pooling`
+(inverse-variance pooling from ``yi``, ``vi``). Formulas and validation:
+``docs/frequentist.md``.
+"""
+
+from __future__ import annotations
+
+from bayes_poem.frequentist.glmm import glmm_loglik, glmm_proportions
+from bayes_poem.frequentist.meta import pool_log_odds_ratios, pool_proportions
+from bayes_poem.frequentist.pooling import (
+    Heterogeneity,
+    PooledEstimate,
+    fixed_effect,
+    heterogeneity,
+    pool,
+    random_effects,
+)
+from bayes_poem.frequentist.results import (
+    RESULT_COLUMNS,
+    STUDY_COLUMNS,
+    GlmmResult,
+    MetaResult,
+)
+from bayes_poem.frequentist.subgroups import (
+    PAIRWISE_COLUMNS,
+    ModelChoice,
+    SubgroupResult,
+    pool_by_rule,
+    subgroup_analysis,
+)
+from bayes_poem.frequentist.tau2 import (
+    Tau2Estimate,
+    Tau2Interval,
+    estimate_tau2,
+    generalised_q,
+    q_profile_ci,
+    tau2_dl,
+    tau2_ml,
+    tau2_reml,
+)
+from bayes_poem.frequentist.transforms import (
+    EffectSizes,
+    back_transform,
+    ft_double_arcsine,
+    log_odds_ratio_effects,
+    miller_inverse,
+    proportion_effects,
+)
+
+__all__ = [
+    "PAIRWISE_COLUMNS",
+    "RESULT_COLUMNS",
+    "STUDY_COLUMNS",
+    "EffectSizes",
+    "GlmmResult",
+    "Heterogeneity",
+    "MetaResult",
+    "ModelChoice",
+    "PooledEstimate",
+    "SubgroupResult",
+    "Tau2Estimate",
+    "Tau2Interval",
+    "back_transform",
+    "estimate_tau2",
+    "fixed_effect",
+    "ft_double_arcsine",
+    "generalised_q",
+    "glmm_loglik",
+    "glmm_proportions",
+    "heterogeneity",
+    "log_odds_ratio_effects",
+    "miller_inverse",
+    "pool",
+    "pool_by_rule",
+    "pool_log_odds_ratios",
+    "pool_proportions",
+    "proportion_effects",
+    "q_profile_ci",
+    "random_effects",
+    "subgroup_analysis",
+    "tau2_dl",
+    "tau2_ml",
+    "tau2_reml",
+]
