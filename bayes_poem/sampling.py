@@ -38,14 +38,20 @@ BACKENDS = ("nutpie", "pymc")
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """NUTS settings. Every fit carries a seed; the same seed gives the same draws."""
+    """NUTS settings. Every fit carries a seed; the same seed gives the same draws.
+
+    ``target_accept`` defaults to 0.99: hierarchical models of a handful of small
+    studies have funnel-shaped posteriors in ``tau``, and at 0.9 the shipped
+    datasets gave occasional divergent transitions (none at 0.99 in 20 seeds per
+    dataset); sampling still takes well under a second.
+    """
 
     draws: int = 1000
     tune: int = 1000
     chains: int = 4
     seed: int = 20261121
     backend: Backend = "nutpie"
-    target_accept: float = 0.9
+    target_accept: float = 0.99
     progress: bool = False
 
     def __post_init__(self) -> None:

@@ -90,9 +90,10 @@ class ModelSpec:
     ) -> ModelSpec:
         """Build a spec from a validated table.
 
-        ``outcome`` may be omitted when the table has exactly one. By default a
-        table with several subgroups gets random subgroup effects and a table
-        with one subgroup the single-group model.
+        ``outcome`` may be omitted when the table has exactly one. By default,
+        three or more subgroups get random (partially pooled) subgroup effects,
+        two subgroups fixed effects (a between-subgroup SD cannot be learned from
+        two groups), and one subgroup the single-group model.
         """
         if outcome is None:
             if len(table.outcomes) != 1:
@@ -106,7 +107,7 @@ class ModelSpec:
             rows = rows.with_subgroups(subgroups)
         n_sub = len(rows.subgroups)
         if subgroup_effects is None:
-            subgroup_effects = "random" if n_sub > 1 else "none"
+            subgroup_effects = "random" if n_sub > 2 else "fixed" if n_sub == 2 else "none"
         spec = cls(rows, outcome, subgroup_effects, study_effects,
                    resolve_priors(priors))
         spec._check()

@@ -1,0 +1,32 @@
+# Two entry points (see README): `make run` and `make test`. Each creates .venv with
+# the interpreter in $(PYTHON) (Python >= 3.11), installs the package, then runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/bayes-poem run models/sed_clinical_success.toml --out results/sed_clinical_success --force
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/cli_vs_pymc.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check bayes_poem tests benchmarks scripts
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

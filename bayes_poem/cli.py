@@ -1,0 +1,178 @@
+"""Command-line interface: ``bayes-poem run|check|datasets``.
+
+Exit status: 0 success; 2 a user error (one line on stderr, nothing written);
+3 the fit finished and its results were written, but sampler diagnostics
+failed and ``--strict`` was given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from bayes_poem.errors import BayesPoemError, ConvergenceWarning
+
+EXIT_OK, EXIT_USER_ERROR, EXIT_DIAGNOSTICS = 0, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(EXIT_USER_ERROR)
+
+
+def _progress(message: str, quiet: bool) -> None:
+    if not quiet:
+        sys.stderr.write(f"[bayes-poem] {message}\n")
+        sys.stderr.flush()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bayes_poem.outputs import check_target, write_directory, write_text
+    from bayes_poem.report_text import render
+    from bayes_poem.results import with_summary_options
+    from bayes_poem.specfile import load_spec
+
+    analysis = load_spec(args.spec)
+    out = Path(args.out) if args.out else Path("results") / Path(args.spec).stem
+    check_target(out, force=args.force)
+    _progress(f"loading data for {analysis.source}", args.quiet)
+    spec = analysis.model_spec()
+    _check_contrast_labels(analysis, spec)
+    settings = dataclasses.replace(analysis.sampler, progress=not args.quiet)
+    _progress(
+        f"preparing the {settings.backend} sampler (compiled density is cached after the "
+        "first run)", args.quiet)
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        _progress(f"sampling {settings.chains} chains x {settings.draws} draws "
+                  f"({settings.tune} tuning), seed {settings.seed}", args.quiet)
+        result = spec.fit(settings)
+    _progress(f"sampling done in {time.perf_counter() - started:.1f} s", args.quiet)
+    for warning in caught:
+        if not issubclass(warning.category, ConvergenceWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    result = with_summary_options(result, interval=analysis.interval, weights=analysis.weights)
+    contrasts = result.contrasts(list(analysis.contrasts) or None)
+    summary = result.subgroup_summary()
+    text = render(result, contrasts, title=analysis.title)
+
+    writers = {
+        "posterior.nc": lambda path: result.idata.to_netcdf(str(path), engine="h5netcdf"),
+        "summary.csv": lambda path: summary.to_csv(path, index=False),
+        "heterogeneity.csv": lambda path: result.heterogeneity().to_csv(path, index=False),
+        "study_estimates.csv": lambda path: result.study_estimates().to_csv(path, index=False),
+        "contrasts.csv": lambda path: contrasts.to_csv(path, index=False),
+        "diagnostics.csv": lambda path: result.diagnostics.table.to_csv(path),
+        "spec.toml": write_text(analysis.resolved_toml(spec)),
+        "summary.txt": write_text(text + "\n"),
+    }
+    write_directory(out, writers, force=args.force)
+    print(text)
+    print(f"\nResults written to {out}/")
+    if not result.diagnostics.ok and args.strict:
+        sys.stderr.write("bayes-poem: sampler diagnostics failed (--strict): "
+                         + "; ".join(result.diagnostics.problems) + "\n")
+        return EXIT_DIAGNOSTICS
+    return EXIT_OK
+
+
+def _check_contrast_labels(analysis, spec) -> None:
+    from bayes_poem.errors import SpecError
+
+    if analysis.contrasts and spec.subgroup_effects == "none":
+        raise SpecError(f"{analysis.source}: contrasts need subgroup effects "
+                        "(model.subgroup_effects = 'random' or 'fixed')")
+    for i, contrast in enumerate(analysis.contrasts, start=1):
+        for label in (contrast.a, contrast.b):
+            if label not in spec.subgroups:
+                raise SpecError(
+                    f"{analysis.source}: contrasts[{i}]: subgroup '{label}' is not in the "
+                    f"data; subgroups: {', '.join(spec.subgroups)}"
+                )
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = Path(args.target)
+    if path.suffix.lower() == ".csv":
+        from bayes_poem.table import load_table
+
+        table = load_table(path)
+        print(f"OK: {path}: {len(table.frame)} rows, {len(table.studies)} studies, "
+              f"{len(table.subgroups)} subgroup(s), outcomes: {', '.join(table.outcomes)}")
+        return EXIT_OK
+    from bayes_poem.specfile import load_spec
+
+    analysis = load_spec(path)
+    spec = analysis.model_spec()
+    _check_contrast_labels(analysis, spec)
+    synthetic = " (SYNTHETIC data)" if spec.table.is_synthetic else ""
+    print(f"OK: {path}: outcome {spec.outcome}, {len(spec.table.frame)} rows, "
+          f"{len(spec.studies)} studies, subgroups {', '.join(spec.subgroups)}{synthetic}; "
+          f"model subgroup_effects={spec.subgroup_effects}, "
+          f"study_effects={spec.study_effects}")
+    return EXIT_OK
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from bayes_poem.datasets import list_datasets
+
+    for row in list_datasets().itertuples(index=False):
+        flag = "  [SYNTHETIC]" if row.synthetic else ""
+        print(f"{row.name}{flag}\n    {row.title}\n    {row.citation}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bayes-poem",
+                     description="Bayesian hierarchical meta-analysis of POEM outcomes.")
+    from bayes_poem import __version__
+
+    parser.add_argument("--version", action="version", version=f"bayes-poem {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="fit an analysis spec and write its results")
+    run.add_argument("spec", help="TOML analysis spec, e.g. models/sed_clinical_success.toml")
+    run.add_argument("--out", help="results directory (default: results/<spec name>)")
+    run.add_argument("--force", action="store_true", help="replace an existing results dir")
+    run.add_argument("--strict", action="store_true",
+                     help="exit with status 3 if sampler diagnostics fail")
+    run.add_argument("--quiet", action="store_true", help="no progress messages or progress bar")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate a spec or a CSV table without fitting")
+    check.add_argument("target", help="a TOML spec or a CSV study table")
+    check.set_defaults(func=cmd_check)
+
+    datasets = sub.add_parser("datasets", help="list the embedded datasets")
+    datasets.set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # ArviZ 0.23 announces its 1.0 refactor on import; not a message for our users.
+    warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BayesPoemError as err:
+        sys.stderr.write(f"bayes-poem: error: {err}\n")
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("bayes-poem: interrupted; nothing was written\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,89 @@
+"""Plain-text rendering of fit summaries for the terminal (no computation here)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bayes_poem.results import FitResult
+
+SYNTHETIC_BANNER = (
+    "*** SYNTHETIC DATA: simulated to match published aggregates; "
+    "not real study-level counts ***"
+)
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:5.1f}%"
+
+
+def subgroup_lines(table: pd.DataFrame) -> list[str]:
+    interval = table["interval"].iloc[0]
+    header = (f"{'subgroup':<12} {'n':>4} {'observed':>8}   {'median study (p_pooled)':<26}"
+              f" {'population mean (p_mean)':<26} {'new study (p_new)':<26}")
+    lines = [f"Pooled probabilities, posterior median [{interval}]", header]
+    for label, group in table.groupby("subgroup", sort=False):
+        cells = []
+        for quantity in ("p_pooled", "p_mean", "p_new"):
+            row = group[group["quantity"] == quantity].iloc[0]
+            cells.append(f"{_pct(row['median'])} [{_pct(row['lower'])}, {_pct(row['upper'])}]")
+        first = group.iloc[0]
+        lines.append(f"{label:<12} {int(first['total']):>4} {_pct(first['observed']):>8}   "
+                     + " ".join(f"{c:<26}" for c in cells))
+    return lines
+
+
+def heterogeneity_lines(table: pd.DataFrame) -> list[str]:
+    if table.empty:
+        return ["Heterogeneity: none modelled (common-effect model, tau = 0)"]
+    interval = table["interval"].iloc[0]
+    lines = [f"Heterogeneity (logit scale), posterior median [{interval}]"]
+    for row in table.itertuples(index=False):
+        lines.append(f"  {row.parameter:<15} {row.median:7.3f} [{row.lower:.3f}, {row.upper:.3f}]")
+    return lines
+
+
+def contrast_lines(table: pd.DataFrame) -> list[str]:
+    if table.empty:
+        return []
+    interval = table["interval"].iloc[0]
+    lines = [f"Contrasts, posterior median [{interval}]",
+             f"{'contrast':<26} {'scale':<11} {'median':>8} {'interval':<22} "
+             f"{'P(>null)':>9} {'margin':>7} {'P(>margin)':>10}"]
+    for row in table.itertuples(index=False):
+        lines.append(
+            f"{row.contrast:<26} {row.scale:<11} {row.median:8.3f} "
+            f"[{row.lower:7.3f}, {row.upper:7.3f}]   {row.p_gt_null:9.3f} "
+            f"{row.margin:7.3g} {row.p_gt_margin:10.3f}"
+        )
+    return lines
+
+
+def render(result: FitResult, contrasts: pd.DataFrame, *, title: str = "") -> str:
+    spec = result.spec
+    lines = []
+    if spec.table.is_synthetic:
+        lines.append(SYNTHETIC_BANNER)
+    if title:
+        lines.append(title)
+    lines.append(
+        f"Outcome: {spec.outcome} | data: {spec.table.source} | {len(spec.studies)} studies, "
+        f"{int(spec.table.frame['total'].sum())} patients | subgroup effects: "
+        f"{spec.subgroup_effects} | study effects: {spec.study_effects}"
+    )
+    lines.append("Priors: " + "; ".join(f"{k} ~ {v}" for k, v in spec.describe_priors().items()))
+    lines.append("Diagnostics: " + result.diagnostics.summary_line()
+                 + (" -- OK" if result.diagnostics.ok else ""))
+    for problem in result.diagnostics.problems:
+        lines.append(f"WARNING: {problem}")
+    lines.append("")
+    lines += subgroup_lines(result.subgroup_summary())
+    lines.append("")
+    lines += heterogeneity_lines(result.heterogeneity())
+    contrast_text = contrast_lines(contrasts)
+    if contrast_text:
+        lines.append("")
+        lines += contrast_text
+    if spec.table.is_synthetic:
+        lines.append("")
+        lines.append(SYNTHETIC_BANNER)
+    return "\n".join(lines)

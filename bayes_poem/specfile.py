@@ -1,0 +1,237 @@
+"""TOML analysis specs (``models/*.toml``): parsing, validation and the resolved form.
+
+Every key is documented in ``docs/spec-reference.md``. Unknown keys are
+rejected with the valid ones listed; every error names the file and the key.
+
+Example::
+
+    title = "Clinical success of POEM by disorder (SYNTHETIC data)"
+
+    [data]
+    dataset = "sed_synthetic"          # or: path = "my_studies.csv" (relative to this file)
+    outcome = "clinical_success"
+    subgroups = ["type_iii", "des", "jackhammer", "unassigned"]
+
+    [model]
+    subgroup_effects = "random"        # random | fixed | none
+    study_effects = "random"           # random | common
+
+    [priors.tau]
+    dist = "HalfNormal"
+    sigma = 1.0
+
+    [sampler]
+    draws = 1000
+    tune = 1000
+    chains = 4
+    seed = 20170101
+
+    [summary]
+    interval = "hdi"
+    prob = 0.95
+
+    [[contrasts]]
+    a = "type_iii"
+    b = "jackhammer"
+    margin = 0.10
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from bayes_poem.contrasts import Contrast
+from bayes_poem.datasets import load_dataset
+from bayes_poem.errors import SpecError
+from bayes_poem.intervals import IntervalSpec
+from bayes_poem.priors import PARAMETERS, Prior, resolve_priors
+from bayes_poem.sampling import SamplerSettings
+from bayes_poem.spec import ModelSpec
+from bayes_poem.table import StudyTable, load_table
+
+TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
+            "contrasts")
+SECTION_KEYS = {
+    "data": ("dataset", "path", "outcome", "subgroups"),
+    "model": ("subgroup_effects", "study_effects"),
+    "sampler": ("draws", "tune", "chains", "seed", "backend", "target_accept"),
+    "summary": ("interval", "prob", "weights"),
+}
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """A parsed, validated analysis spec. ``model_spec()`` gives the :class:`ModelSpec`."""
+
+    source: str
+    base_dir: Path
+    title: str
+    description: str
+    data: Mapping[str, Any]
+    model: Mapping[str, str]
+    priors: Mapping[str, Prior]
+    sampler: SamplerSettings
+    interval: IntervalSpec
+    weights: Mapping[str, float] | None
+    contrasts: tuple[Contrast, ...] = field(default_factory=tuple)
+
+    def table(self) -> StudyTable:
+        """The data named by ``[data]`` (validated)."""
+        if "dataset" in self.data:
+            return load_dataset(self.data["dataset"])
+        path = (self.base_dir / self.data["path"]).resolve()
+        return load_table(path, source=str(path))
+
+    def model_spec(self) -> ModelSpec:
+        return ModelSpec.from_table(
+            self.table(),
+            self.data["outcome"],
+            subgroup_effects=self.model.get("subgroup_effects"),  # type: ignore[arg-type]
+            study_effects=self.model.get("study_effects", "random"),  # type: ignore[arg-type]
+            priors=dict(self.priors),
+            subgroups=self.data.get("subgroups"),
+        )
+
+    def resolved(self, spec: ModelSpec | None = None) -> dict[str, Any]:
+        """Every setting with defaults filled in, as a TOML-ready mapping."""
+        spec = spec or self.model_spec()
+        data = dict(self.data)
+        if "path" in data:
+            data["path"] = str((self.base_dir / data["path"]).resolve())
+        data["subgroups"] = list(spec.subgroups)
+        out: dict[str, Any] = {
+            "title": self.title,
+            "description": self.description,
+            "data": data,
+            "model": {"subgroup_effects": spec.subgroup_effects,
+                      "study_effects": spec.study_effects},
+            "priors": {name: spec.priors[name].to_dict() for name in spec.parameter_names()},
+            "sampler": self.sampler.to_dict(),
+            "summary": {"interval": self.interval.kind, "prob": self.interval.prob},
+            "contrasts": [
+                {"a": c.a, "b": c.b, "margin": c.margin, "ratio_margin": c.ratio_margin,
+                 "odds_ratio_margin": c.odds_ratio_margin, "quantity": c.quantity}
+                for c in self.contrasts
+            ],
+        }
+        out["sampler"].pop("progress", None)
+        if self.weights is not None:
+            out["summary"]["weights"] = dict(self.weights)
+        return out
+
+    def resolved_toml(self, spec: ModelSpec | None = None) -> str:
+        return tomli_w.dumps(self.resolved(spec))
+
+
+def load_spec(path: str | Path) -> AnalysisSpec:
+    """Read and validate a TOML analysis spec."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise SpecError(f"{source}: no such file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{source}: not valid TOML ({err})") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{source}: not a UTF-8 text file") from None
+    return parse_spec(raw, source=source, base_dir=path.resolve().parent)
+
+
+def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
+               base_dir: Path | None = None) -> AnalysisSpec:
+    """Validate a spec given as a mapping (the parsed TOML)."""
+    _check_keys(raw, TOP_KEYS, source, "")
+    sections = {}
+    for name, allowed in SECTION_KEYS.items():
+        section = raw.get(name, {})
+        if not isinstance(section, Mapping):
+            raise SpecError(f"{source}: [{name}] must be a table")
+        _check_keys(section, allowed, source, name)
+        sections[name] = dict(section)
+
+    data = sections["data"]
+    if ("dataset" in data) == ("path" in data):
+        raise SpecError(f"{source}: [data] needs exactly one of 'dataset' or 'path'")
+    for key in ("dataset", "path", "outcome"):
+        if key in data and not isinstance(data[key], str):
+            raise SpecError(f"{source}: data.{key} must be a string")
+    if "outcome" not in data:
+        raise SpecError(f"{source}: data.outcome is required (the outcome to model)")
+    if "subgroups" in data and (
+        not isinstance(data["subgroups"], list)
+        or not all(isinstance(s, str) for s in data["subgroups"])
+        or not data["subgroups"]
+    ):
+        raise SpecError(f"{source}: data.subgroups must be a non-empty list of labels")
+
+    model = sections["model"]
+    for key, value in model.items():
+        if not isinstance(value, str):
+            raise SpecError(f"{source}: model.{key} must be a string")
+
+    priors_raw = raw.get("priors", {})
+    if not isinstance(priors_raw, Mapping):
+        raise SpecError(f"{source}: [priors] must be a table of [priors.NAME] tables")
+    unknown = [k for k in priors_raw if k not in PARAMETERS]
+    if unknown:
+        raise SpecError(f"{source}: unknown prior name(s) {', '.join(map(repr, unknown))}; "
+                        f"valid names: {', '.join(PARAMETERS)}")
+    priors = resolve_priors(priors_raw, where=f"{source}: priors")
+
+    try:
+        sampler = SamplerSettings(**sections["sampler"])
+        summary = sections["summary"]
+        interval = IntervalSpec(summary.get("interval", "hdi"), summary.get("prob", 0.95))
+    except SpecError as err:
+        raise SpecError(f"{source}: {err}") from None
+    weights = summary.get("weights")
+    if weights is not None:
+        if not isinstance(weights, Mapping) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in weights.values()
+        ):
+            raise SpecError(f"{source}: summary.weights must be a table subgroup = number")
+        weights = {str(k): float(v) for k, v in weights.items()}
+
+    contrasts_raw = raw.get("contrasts", [])
+    if not isinstance(contrasts_raw, list):
+        raise SpecError(f"{source}: contrasts must be an array of tables ([[contrasts]])")
+    contrasts = []
+    for i, entry in enumerate(contrasts_raw, start=1):
+        if not isinstance(entry, Mapping):
+            raise SpecError(f"{source}: contrasts entry {i} must be a table")
+        contrasts.append(Contrast.from_mapping(entry, where=f"{source}: contrasts[{i}]"))
+
+    for key in ("title", "description"):
+        if key in raw and not isinstance(raw[key], str):
+            raise SpecError(f"{source}: {key} must be a string")
+    return AnalysisSpec(
+        source=source,
+        base_dir=base_dir or Path.cwd(),
+        title=raw.get("title", ""),
+        description=raw.get("description", ""),
+        data=data,
+        model=model,
+        priors=priors,
+        sampler=sampler,
+        interval=interval,
+        weights=weights,
+        contrasts=tuple(contrasts),
+    )
+
+
+def _check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], source: str,
+                section: str) -> None:
+    unknown = [k for k in mapping if k not in allowed]
+    if unknown:
+        where = f"[{section}]" if section else "the top level"
+        name = f"{section}.{unknown[0]}" if section else unknown[0]
+        raise SpecError(
+            f"{source}: unknown key '{name}'; valid keys in {where}: {', '.join(allowed)}"
+        )
