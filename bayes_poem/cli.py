@@ -1,4 +1,4 @@
-"""Command-line interface: ``bayes-poem run|check|datasets``.
+"""Command-line interface: ``bayes-poem run|compare|check|datasets``.
 
 Exit status: 0 success; 2 a user error (one line on stderr, nothing written);
 3 the fit finished and its results were written, but sampler diagnostics
@@ -35,34 +35,52 @@ def _progress(message: str, quiet: bool) -> None:
         sys.stderr.flush()
 
 
+def _validated_spec(analysis):
+    """Load the data and check every label the spec names, printing nothing.
+
+    All user errors surface here, before any progress line, so that an error is
+    the only line on stderr.
+    """
+    spec = analysis.model_spec()
+    _check_contrast_labels(analysis, spec)
+    _check_weight_labels(analysis, spec)
+    return spec
+
+
+def _fit_analysis(analysis, spec, quiet: bool):
+    """Fit a validated spec (progress on stderr); the result reports the spec's
+    [summary] interval and weights."""
+    from bayes_poem.results import with_summary_options
+
+    _progress(f"data loaded from {spec.table.source}: {len(spec.studies)} studies", quiet)
+    settings = dataclasses.replace(analysis.sampler, progress=not quiet)
+    _progress(
+        f"preparing the {settings.backend} sampler (compiled density is cached after the "
+        "first run)", quiet)
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        _progress(f"sampling {settings.chains} chains x {settings.draws} draws "
+                  f"({settings.tune} tuning), seed {settings.seed}", quiet)
+        result = spec.fit(settings)
+    _progress(f"sampling done in {time.perf_counter() - started:.1f} s", quiet)
+    for warning in caught:
+        if not issubclass(warning.category, ConvergenceWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    return with_summary_options(result, interval=analysis.interval, weights=analysis.weights)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bayes_poem.outputs import check_target, write_directory, write_text
     from bayes_poem.report_text import render
-    from bayes_poem.results import with_summary_options
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
     out = Path(args.out) if args.out else Path("results") / Path(args.spec).stem
     check_target(out, force=args.force)
-    _progress(f"loading data for {analysis.source}", args.quiet)
-    spec = analysis.model_spec()
-    _check_contrast_labels(analysis, spec)
-    settings = dataclasses.replace(analysis.sampler, progress=not args.quiet)
-    _progress(
-        f"preparing the {settings.backend} sampler (compiled density is cached after the "
-        "first run)", args.quiet)
-    started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        _progress(f"sampling {settings.chains} chains x {settings.draws} draws "
-                  f"({settings.tune} tuning), seed {settings.seed}", args.quiet)
-        result = spec.fit(settings)
-    _progress(f"sampling done in {time.perf_counter() - started:.1f} s", args.quiet)
-    for warning in caught:
-        if not issubclass(warning.category, ConvergenceWarning):
-            warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                   warning.lineno)
-    result = with_summary_options(result, interval=analysis.interval, weights=analysis.weights)
+    spec = _validated_spec(analysis)
+    result = _fit_analysis(analysis, spec, args.quiet)
     contrasts = result.contrasts(list(analysis.contrasts) or None)
     summary = result.subgroup_summary()
     text = render(result, contrasts, title=analysis.title)
@@ -85,6 +103,40 @@ def cmd_run(args: argparse.Namespace) -> int:
                          + "; ".join(result.diagnostics.problems) + "\n")
         return EXIT_DIAGNOSTICS
     return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bayes_poem.compare import compare
+    from bayes_poem.outputs import check_target, write_directory, write_text
+    from bayes_poem.specfile import load_spec
+
+    analysis = load_spec(args.spec)
+    out = (Path(args.out) if args.out
+           else Path("results") / f"{Path(args.spec).stem}_compare")
+    check_target(out, force=args.force)
+    spec = _validated_spec(analysis)
+    result = _fit_analysis(analysis, spec, args.quiet)
+    _progress("frequentist reference analysis and comparison", args.quiet)
+    comparison = compare(result, contrasts=list(analysis.contrasts) or None)
+    text = comparison.render_text(title=analysis.title)
+    writers = {
+        "comparison_subgroups.csv": lambda path: comparison.subgroups.to_csv(path, index=False),
+        "comparison_contrasts.csv": lambda path: comparison.contrasts.to_csv(path, index=False),
+        "comparison.txt": write_text(text + "\n"),
+    }
+    write_directory(out, writers, force=args.force)
+    print(text)
+    print(f"\nResults written to {out}/")
+    return EXIT_OK
+
+
+def _check_weight_labels(analysis, spec) -> None:
+    from bayes_poem.errors import SpecError
+
+    unknown = [k for k in (analysis.weights or {}) if k not in spec.subgroups]
+    if unknown:
+        raise SpecError(f"{analysis.source}: summary.weights: unknown subgroup(s) "
+                        f"{', '.join(unknown)}; subgroups: {', '.join(spec.subgroups)}")
 
 
 def _check_contrast_labels(analysis, spec) -> None:
@@ -114,8 +166,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(path)
-    spec = analysis.model_spec()
-    _check_contrast_labels(analysis, spec)
+    spec = _validated_spec(analysis)
     synthetic = " (SYNTHETIC data)" if spec.table.is_synthetic else ""
     print(f"OK: {path}: outcome {spec.outcome}, {len(spec.table.frame)} rows, "
           f"{len(spec.studies)} studies, subgroups {', '.join(spec.subgroups)}{synthetic}; "
@@ -149,6 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="exit with status 3 if sampler diagnostics fail")
     run.add_argument("--quiet", action="store_true", help="no progress messages or progress bar")
     run.set_defaults(func=cmd_run)
+
+    comp = sub.add_parser("compare", help="fit a spec and compare it with the frequentist "
+                          "analysis (and published values, where stored)")
+    comp.add_argument("spec", help="TOML analysis spec, e.g. models/sed_clinical_success.toml")
+    comp.add_argument("--out", help="results directory (default: results/<spec name>_compare)")
+    comp.add_argument("--force", action="store_true", help="replace an existing results dir")
+    comp.add_argument("--quiet", action="store_true",
+                      help="no progress messages or progress bar")
+    comp.set_defaults(func=cmd_compare)
 
     check = sub.add_parser("check", help="validate a spec or a CSV table without fitting")
     check.add_argument("target", help="a TOML spec or a CSV study table")

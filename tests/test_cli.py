@@ -118,6 +118,20 @@ BAD_SPECS = {
     "bad_contrast": ('[data]\ndataset = "sed_synthetic"\noutcome = "clinical_success"\n'
                      '[[contrasts]]\na = "type_3"\nb = "des"\n',
                      "subgroup 'type_3' is not in the data"),
+    "unknown_weight": ('[data]\ndataset = "sed_synthetic"\noutcome = "clinical_success"\n'
+                       '[summary]\nweights = { typeIII = 1.0 }\n',
+                       "summary.weights: unknown subgroup(s) typeIII"),
+    "string_prob": ('[data]\ndataset = "sed_synthetic"\noutcome = "clinical_success"\n'
+                    '[summary]\nprob = "0.9"\n', "summary.prob: must be strictly between"),
+    "string_target_accept": ('[data]\ndataset = "sed_synthetic"\noutcome = "clinical_success"'
+                             '\n[sampler]\ntarget_accept = "high"\n',
+                             "sampler.target_accept: must be in [0.5, 1)"),
+    "negative_weight": ('[data]\ndataset = "sed_synthetic"\noutcome = "clinical_success"\n'
+                        '[summary]\nweights = { des = -1.0 }\n',
+                        "summary.weights must be >= 0 with a positive sum"),
+    "bad_structure": ('[data]\ndataset = "rat_tumors"\noutcome = "tumor"\n'
+                      '[model]\nsubgroup_effects = "random"\n',
+                      "bad.toml: model.subgroup_effects = 'random' needs at least 2 subgroups"),
     "missing_csv": ('[data]\npath = "nothere.csv"\noutcome = "x"\n', "nothere.csv: no such file"),
     "bad_toml": ("[data\n", "not valid TOML"),
 }
@@ -144,7 +158,8 @@ BAD_CSVS = {
     "non_integer": ("study,outcome,events,total\nA,s,1.5,3\n", "'1.5' is not an integer count"),
     "zero_total": ("study,outcome,events,total\nA,s,0,0\n", "total is 0"),
     "missing": ("study,outcome,events,total\nA,s,,3\n", "column 'events': missing value"),
-    "duplicate": ("study,outcome,events,total\nA,s,1,3\nA,s,2,3\n", "rows 1 and 2 repeat"),
+    "duplicate": ("study,outcome,events,total\nA,s,1,3\nA,s,2,3\n",
+                  "rows 1 and 2 (lines 2 and 3) repeat"),
     "empty": ("study,outcome,events,total\n", "the table has no rows"),
     "case_labels": ("study,outcome,events,total\nA,s,1,3\na,s,1,3\n",
                     "differs from 'A' (row 1) only by case or whitespace"),
@@ -165,6 +180,13 @@ def test_bad_csv_through_check_and_run(tmp_path, capsys, case):
     code, _, err = _run(["run", spec, "--out", tmp_path / "res"], capsys)
     assert code == 2 and err.count("\n") == 1 and message in err
     assert not (tmp_path / "res").exists()
+
+
+def test_missing_parent_directories_are_created(tmp_path, capsys):
+    out_dir = tmp_path / "deep" / "er" / "res"
+    code, _, err = _run(["run", _quick_spec(tmp_path), "--out", out_dir, "--quiet"], capsys)
+    assert code == 0, err
+    assert (out_dir / "summary.csv").exists()
 
 
 def test_check_good_inputs(tmp_path, capsys):

@@ -1,0 +1,541 @@
+"""Frequentist and Bayesian results side by side (computation and plain text only).
+
+:func:`compare` takes a :class:`~bayes_poem.results.FitResult`, runs the frequentist
+subgroup analysis (:func:`~bayes_poem.frequentist.subgroup_analysis`) on the same
+rows (same outcome, same subgroups, confidence level = the fit's interval
+probability) and returns a :class:`Comparison`:
+
+* ``subgroups`` -- one row per subgroup and ``overall`` (:data:`SUBGROUP_COLUMNS`);
+* ``contrasts`` -- one row per contrast on the difference scale (:data:`CONTRAST_COLUMNS`);
+* ``notes`` -- what differs between the two columns and why.
+
+When the table is the embedded ``sed_synthetic`` dataset, the published figures of
+:mod:`bayes_poem.published` are added (:data:`PUBLISHED_SUBGROUP_COLUMNS`,
+:data:`PUBLISHED_CONTRAST_COLUMNS`); they describe the authors' real study-level
+data, not these synthetic counts. Every column is documented in ``docs/compare.md``.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_poem.contrasts import Contrast
+from bayes_poem.frequentist.subgroups import ModelChoice, SubgroupResult, subgroup_analysis
+from bayes_poem.published import published_for, value
+from bayes_poem.results import OVERALL, FitResult
+
+__all__ = ["CONTRAST_COLUMNS", "PUBLISHED_CONTRAST_COLUMNS", "PUBLISHED_SUBGROUP_COLUMNS",
+           "SUBGROUP_COLUMNS", "Comparison", "compare"]
+
+SUBGROUP_COLUMNS = (
+    "subgroup", "k", "events", "total", "observed",
+    "freq_estimate", "freq_ci_lower", "freq_ci_upper", "freq_interval", "freq_model",
+    "freq_method", "freq_reason", "freq_i2", "freq_tau2", "freq_q", "freq_q_pvalue",
+    "freq_n_corrected",
+    "bayes_p_pooled_median", "bayes_p_pooled_lower", "bayes_p_pooled_upper",
+    "bayes_p_mean_median", "bayes_tau_median", "bayes_tau2_median", "bayes_i2_median",
+    "bayes_interval",
+)
+PUBLISHED_SUBGROUP_COLUMNS = ("published", "published_ci_lower", "published_ci_upper",
+                              "published_i2", "published_source")
+CONTRAST_COLUMNS = (
+    "contrast", "a", "b",
+    "freq_difference", "freq_ci_lower", "freq_ci_upper", "freq_interval", "freq_z",
+    "freq_p_value",
+    "bayes_quantity", "bayes_median", "bayes_lower", "bayes_upper", "bayes_interval",
+    "bayes_p_gt_0", "margin", "bayes_p_gt_margin",
+)
+PUBLISHED_CONTRAST_COLUMNS = ("published_difference", "published_p_value", "published_source")
+
+_NAN = float("nan")
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Frequentist and Bayesian results of one outcome, side by side.
+
+    Attributes
+    ----------
+    subgroups : pandas.DataFrame
+        One row per subgroup, then ``overall`` (see ``docs/compare.md``).
+    contrasts : pandas.DataFrame
+        One row per contrast, difference scale.
+    notes : tuple of str
+        What differs between the two analyses and why.
+    fit : FitResult
+        The Bayesian fit compared.
+    frequentist : SubgroupResult
+        The frequentist analysis behind the ``freq_*`` columns.
+    scale, re_method, level, choice
+        The frequentist options used.
+    """
+
+    subgroups: pd.DataFrame
+    contrasts: pd.DataFrame
+    notes: tuple[str, ...]
+    fit: FitResult = field(repr=False)
+    frequentist: SubgroupResult = field(repr=False)
+    scale: str = "logit"
+    re_method: str = "REML"
+    level: float = 0.95
+    choice: ModelChoice = field(default_factory=ModelChoice)
+
+    @property
+    def has_published(self) -> bool:
+        return "published" in self.subgroups.columns
+
+    @property
+    def synthetic(self) -> bool:
+        return self.fit.spec.table.is_synthetic
+
+    def render_text(self, title: str = "") -> str:
+        """An aligned plain-text report for the terminal (SYNTHETIC banner when synthetic)."""
+        from bayes_poem.report_text import SYNTHETIC_BANNER
+
+        spec = self.fit.spec
+        interval = self.fit.interval.label
+        lines = [SYNTHETIC_BANNER] if self.synthetic else []
+        if title:
+            lines.append(title)
+        lines.append(
+            f"Frequentist vs Bayesian | outcome: {spec.outcome} | data: {spec.table.source} | "
+            f"{len(spec.studies)} studies, {int(spec.table.frame['total'].sum())} patients")
+        lines.append(
+            f"Frequentist: inverse-variance pooling on the {self.scale} scale, "
+            f"{_rule_text(self.choice, self.re_method)}; {_level(self.level)} Wald CI")
+        lines.append(
+            f"Bayesian: binomial-logit model, subgroup effects {spec.subgroup_effects}, study "
+            f"effects {spec.study_effects}; posterior median [{interval}]")
+        lines.append("Diagnostics: " + self.fit.diagnostics.summary_line()
+                     + (" -- OK" if self.fit.diagnostics.ok else ""))
+        for problem in self.fit.diagnostics.problems:
+            lines.append(f"WARNING: {problem}")
+        if self.has_published:
+            source = published_for(_dataset(self.fit), spec.outcome) or {}
+            lines.append(f"Published: {source.get('short', '')} -- values from the REAL "
+                         "study-level data, not these data (see the notes)")
+        lines += ["", "Pooled proportions"]
+        lines += _subgroup_table(self.subgroups, self.has_published, self.level, interval)
+        if not self.contrasts.empty:
+            lines += ["", "Contrasts, difference of proportions (a - b)"]
+            lines += _contrast_table(self.contrasts, "published_difference"
+                                     in self.contrasts.columns, self.level, interval)
+        if self.notes:
+            lines += ["", "Notes"]
+            for i, note in enumerate(self.notes, start=1):
+                lines.append(textwrap.fill(note, width=100, initial_indent=f"{i:>2}. ",
+                                           subsequent_indent="    "))
+        if self.synthetic:
+            lines += ["", SYNTHETIC_BANNER]
+        return "\n".join(lines)
+
+
+def compare(
+    fit: FitResult,
+    *,
+    contrasts: Sequence[Contrast] | None = None,
+    choice: ModelChoice | str | None = None,
+    scale: str = "logit",
+    re_method: str = "REML",
+) -> Comparison:
+    """Frequentist subgroup analysis next to the Bayesian fit of the same data.
+
+    Parameters
+    ----------
+    fit : FitResult
+        The Bayesian fit; its interval (kind and probability) and subgroup weights are
+        used, and the frequentist confidence level equals the interval probability.
+    contrasts : sequence of Contrast, optional
+        Contrasts to report (default: every pair of subgroups, as
+        :meth:`FitResult.contrasts`). The frequentist difference is the same pair of
+        pooled proportions, sign-flipped when ``a`` comes after ``b`` in table order.
+    choice : ModelChoice or str, optional
+        The frequentist fixed-vs-random rule (default ``ModelChoice()``: random effects
+        if I^2 > 50%).
+    scale : {"logit", "double_arcsine", "proportion"}
+        Frequentist analysis scale.
+    re_method : {"REML", "ML", "DL"}
+        tau^2 estimator when the random-effects model is chosen.
+
+    Raises
+    ------
+    SpecError
+        Unknown subgroup in a contrast, contrasts for a model without subgroup effects,
+        or invalid frequentist options.
+    """
+    if choice is None:
+        choice = ModelChoice()
+    elif not isinstance(choice, ModelChoice):
+        choice = ModelChoice(rule=str(choice))
+    spec = fit.spec
+    level = float(fit.interval.prob)
+    bayes_contrasts = fit.contrasts(list(contrasts) if contrasts is not None else None)
+    bayes_summary = fit.subgroup_summary()
+    heterogeneity = fit.heterogeneity()
+    freq = subgroup_analysis(spec.table, outcome=spec.outcome, subgroups=spec.subgroups,
+                             scale=scale, choice=choice, re_method=re_method, level=level)
+
+    published = published_for(spec.table.metadata.get("dataset"), spec.outcome)
+    overall_published = published is not None and _covers_dataset(fit)
+    subgroups = _subgroup_frame(fit, freq, choice, bayes_summary, heterogeneity, level,
+                                published, overall_published)
+    contrast_frame = _contrast_frame(bayes_contrasts, freq, level, published)
+    notes = _notes(fit, freq, choice, re_method, scale, level, subgroups, contrast_frame,
+                   published, overall_published, contrasts)
+    return Comparison(subgroups, contrast_frame, tuple(notes), fit, freq, scale,
+                      str(re_method).upper(), level, choice)
+
+
+# ---------------------------------------------------------------------- frames
+def _subgroup_frame(fit: FitResult, freq: SubgroupResult, choice: ModelChoice,
+                    summary: pd.DataFrame, heterogeneity: pd.DataFrame, level: float,
+                    published: Mapping[str, Any] | None, overall_published: bool
+                    ) -> pd.DataFrame:
+    frame = fit.spec.table.frame
+    tau, tau2, i2 = _bayes_heterogeneity(heterogeneity, fit)
+    rows = []
+    for result in (*freq.results, freq.overall):
+        label = result.label
+        counts = frame if label == OVERALL else frame[frame["subgroup"] == label]
+        events, total = int(counts["events"].sum()), int(counts["total"].sum())
+        model, reason = choice.choose(result.q, result.pooled.q_df)
+        row = {
+            "subgroup": label, "k": int(result.k), "events": events, "total": total,
+            "observed": events / total,
+            "freq_estimate": result.back_estimate, "freq_ci_lower": result.back_ci_lower,
+            "freq_ci_upper": result.back_ci_upper, "freq_interval": f"{_level(level)} CI",
+            "freq_model": result.model, "freq_method": result.method, "freq_reason": reason,
+            "freq_i2": result.i2, "freq_tau2": result.tau2, "freq_q": result.q,
+            "freq_q_pvalue": result.q_pvalue,
+            "freq_n_corrected": int(result.effects.corrected.sum()),
+        }
+        row.update(_bayes_row(summary, label))
+        row.update({"bayes_tau_median": tau, "bayes_tau2_median": tau2, "bayes_i2_median": i2,
+                    "bayes_interval": fit.interval.label})
+        if published is not None:
+            entry = published["subgroups"].get(label)
+            if label == OVERALL and not overall_published:
+                entry = None
+            row.update({
+                "published": value(entry, "estimate"),
+                "published_ci_lower": value(entry, "ci_lower"),
+                "published_ci_upper": value(entry, "ci_upper"),
+                "published_i2": value(entry, "i2"),
+                "published_source": _source(published["short"], entry),
+            })
+        rows.append(row)
+    columns = list(SUBGROUP_COLUMNS)
+    if published is not None:
+        columns += PUBLISHED_SUBGROUP_COLUMNS
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _bayes_row(summary: pd.DataFrame, label: str) -> dict[str, float]:
+    pooled = summary[(summary["subgroup"] == label) & (summary["quantity"] == "p_pooled")]
+    mean = summary[(summary["subgroup"] == label) & (summary["quantity"] == "p_mean")]
+    if pooled.empty:  # a model without subgroup effects has no per-subgroup rows
+        return {"bayes_p_pooled_median": _NAN, "bayes_p_pooled_lower": _NAN,
+                "bayes_p_pooled_upper": _NAN, "bayes_p_mean_median": _NAN}
+    return {"bayes_p_pooled_median": float(pooled["median"].iloc[0]),
+            "bayes_p_pooled_lower": float(pooled["lower"].iloc[0]),
+            "bayes_p_pooled_upper": float(pooled["upper"].iloc[0]),
+            "bayes_p_mean_median": float(mean["median"].iloc[0])}
+
+
+def _bayes_heterogeneity(table: pd.DataFrame, fit: FitResult) -> tuple[float, float, float]:
+    if fit.spec.study_effects == "common":
+        return 0.0, 0.0, _NAN
+    median = table.set_index("parameter")["median"]
+    return float(median["tau"]), float(median["tau2"]), 100 * float(median["i2"])
+
+
+def _contrast_frame(bayes: pd.DataFrame, freq: SubgroupResult, level: float,
+                    published: Mapping[str, Any] | None) -> pd.DataFrame:
+    columns = list(CONTRAST_COLUMNS)
+    if published is not None:
+        columns += PUBLISHED_CONTRAST_COLUMNS
+    if bayes.empty:
+        return pd.DataFrame([], columns=columns)
+    pairwise = freq.pairwise
+    rows = []
+    for b_row in bayes[bayes["scale"] == "difference"].itertuples(index=False):
+        a, b = b_row.a, b_row.b
+        match = pairwise[(pairwise["subgroup_1"] == a) & (pairwise["subgroup_2"] == b)]
+        sign = 1.0
+        if match.empty:
+            match = pairwise[(pairwise["subgroup_1"] == b) & (pairwise["subgroup_2"] == a)]
+            sign = -1.0
+        f = match.iloc[0]
+        lower, upper = sorted((sign * f["ci_lower"], sign * f["ci_upper"]))
+        row = {
+            "contrast": b_row.contrast, "a": a, "b": b,
+            "freq_difference": sign * f["difference"], "freq_ci_lower": lower,
+            "freq_ci_upper": upper, "freq_interval": f"{_level(level)} CI",
+            "freq_z": sign * f["z"], "freq_p_value": f["p_value"],
+            "bayes_quantity": b_row.quantity, "bayes_median": b_row.median,
+            "bayes_lower": b_row.lower, "bayes_upper": b_row.upper,
+            "bayes_interval": b_row.interval, "bayes_p_gt_0": b_row.p_gt_null,
+            "margin": b_row.margin, "bayes_p_gt_margin": b_row.p_gt_margin,
+        }
+        if published is not None:
+            entry, p_sign = published["contrasts"].get((a, b)), 1.0
+            if entry is None and (b, a) in published["contrasts"]:
+                entry, p_sign = published["contrasts"][(b, a)], -1.0
+            row.update({"published_difference": p_sign * value(entry, "difference"),
+                        "published_p_value": value(entry, "p_value"),
+                        "published_source": _source_contrast(published["short"], entry, p_sign)})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+# ---------------------------------------------------------------------- published
+def _dataset(fit: FitResult) -> str:
+    return str(fit.spec.table.metadata.get("dataset", ""))
+
+
+def _covers_dataset(fit: FitResult) -> bool:
+    """Whether the analysed subgroups are all of the dataset's (for the 'overall' row)."""
+    from bayes_poem.datasets import load_dataset
+
+    full = load_dataset(_dataset(fit)).for_outcome(fit.spec.outcome)
+    return set(full.subgroups) == set(fit.spec.subgroups)
+
+
+def _source(short: str, entry: Mapping[str, Any] | None) -> str:
+    if not entry:
+        return ""
+    marks = sorted({item["mark"] for item in entry.values()})
+    return f"{short} ({'/'.join(marks)}): published value for different (real) study-level data"
+
+
+def _source_contrast(short: str, entry: Mapping[str, Any] | None, sign: float) -> str:
+    if not entry:
+        return ""
+    marks = sorted({item["mark"] for item in entry.values()})
+    flipped = "; sign flipped to a - b" if sign < 0 else ""
+    return (f"{short} ({'/'.join(marks)}): published value for different (real) "
+            f"study-level data{flipped}")
+
+
+# ---------------------------------------------------------------------- notes
+def _level(level: float) -> str:
+    return f"{100 * level:g}%"
+
+
+def _rule_text(choice: ModelChoice, re_method: str) -> str:
+    random = f"random effects ({str(re_method).upper()})"
+    if choice.rule == "i2":
+        return f"{random} if I^2 > {choice.threshold:g}%, else fixed effect"
+    if choice.rule == "q_pvalue":
+        return f"{random} if the Q-test p < {choice.alpha:g}, else fixed effect"
+    return "always fixed effect" if choice.rule == "fixed" else f"always {random}"
+
+
+def _notes(fit: FitResult, freq: SubgroupResult, choice: ModelChoice, re_method: str,
+           scale: str, level: float, subgroups: pd.DataFrame, contrasts: pd.DataFrame,
+           published: Mapping[str, Any] | None, overall_published: bool,
+           requested: Sequence[Contrast] | None) -> list[str]:
+    spec = fit.spec
+    notes = []
+    if published is not None:
+        notes.append(
+            f"The published values ({published['citation']}) come from the real study-level data, "
+            "which are not available; this dataset is SYNTHETIC, simulated to resemble the "
+            "published aggregates, so closeness to the published values reflects how the "
+            "data were simulated and is not a replication.")
+        for statement in published.get("statements", ()):
+            notes.append(f"Published ({published['short']}): {statement}.")
+        if not overall_published:
+            notes.append("The published all-patients rate is not shown on the 'overall' row: "
+                         "this analysis uses only some of the dataset's subgroups.")
+    elif spec.table.is_synthetic:
+        notes.append("This dataset is SYNTHETIC (simulated study-level counts): neither "
+                      "column describes real patients.")
+
+    results = (*freq.results, freq.overall)
+    corrected = [(r.label, int(r.effects.corrected.sum())) for r in results]
+    add = results[0].effects.add
+    if any(n for _, n in corrected):
+        detail = ", ".join(f"{label} {n}" for label, n in corrected if n)
+        notes.append(
+            f"Frequentist pooled rates use a continuity correction for zero cells: {add:g} is "
+            f"added to each cell of studies with 0 events or 0 non-events (studies corrected: "
+            f"{detail}); the Bayesian model uses the exact binomial likelihood and needs no "
+            "correction.")
+    else:
+        notes.append("No study needed a continuity correction on the frequentist side; the "
+                     "Bayesian model uses the exact binomial likelihood.")
+
+    reasons = "; ".join(f"{row.subgroup}: {row.freq_reason}"
+                        for row in subgroups.itertuples(index=False))
+    notes.append(f"Frequentist model per row ({_rule_text(choice, re_method)}): {reasons}.")
+    if any(r.model == "random" and r.method != "DL" for r in results):
+        notes.append("freq_i2 is the chosen model's I^2 (metafor's tau^2/(tau^2 + s^2) for "
+                     "random-effects rows), which can differ from the Higgins-Thompson I^2 "
+                     "that the rule uses.")
+
+    tau_text = ("one between-study SD tau (logit scale) shared by all subgroups"
+                if spec.study_effects == "random"
+                else "no between-study variation (common-effect model, tau = 0)")
+    structure = {
+        "random": "partially pools the subgroups (random subgroup effects), which shrinks "
+                  "small subgroups toward the others",
+        "fixed": "estimates each subgroup with its own effect (sum-to-zero fixed effects), "
+                 "without pooling between subgroups",
+        "none": "has one probability for all subgroups (no subgroup effects), so its "
+                "per-subgroup cells are empty and its 'overall' row is that single "
+                "probability",
+    }[spec.subgroup_effects]
+    if len(spec.subgroups) == 1:
+        structure = "is a single-group model"
+    notes.append(
+        f"Heterogeneity: the frequentist analysis pools each subgroup separately with its own "
+        f"tau^2 on the {scale} scale (0 under the fixed-effect model); the Bayesian model has "
+        f"{tau_text} and {structure}. The Bayesian tau, tau^2 and I^2 are therefore the same "
+        "on every row.")
+    if scale != "logit":
+        notes.append(f"The frequentist tau^2 is on the {scale} scale and is not comparable "
+                     "with the Bayesian tau^2 (logit scale).")
+    estimand = {
+        "logit": "the back-transformed pooled logit, the proportion of a median study",
+        "double_arcsine": "the pooled double arcsine back-transformed with Miller's inverse "
+                          "(harmonic-mean sample size)",
+        "proportion": "the pooled raw proportion",
+    }.get(scale, f"the back-transformed pooled {scale}")
+    notes.append(
+        f"freq_estimate is {estimand}; it is compared with the posterior median of p_pooled "
+        "(median study). p_mean averages over the study distribution and lies nearer 50% "
+        "when tau > 0.")
+    weights = ("the weights in summary.weights" if fit.weights is not None
+               else "weights proportional to each subgroup's patients")
+    if len(spec.subgroups) > 1:
+        notes.append(
+            "The frequentist 'overall' row pools all subgroups together after summing each "
+            "study's events and totals (model chosen by the same rule); the Bayesian "
+            f"'overall' averages the subgroup probabilities with {weights}.")
+    carry = (", which carry the uncertainty in tau" if spec.study_effects == "random"
+             else "")
+    notes.append(
+        f"Frequentist intervals are {_level(level)} Wald confidence intervals that treat "
+        f"tau^2 as known; Bayesian intervals are {fit.interval.label} credible "
+        f"intervals{carry}.")
+    if not contrasts.empty:
+        notes.append(
+            "Contrasts: the frequentist difference compares the two pooled proportions of "
+            "separate subgroup fits (delta-method SE, two-sided z-test); the Bayesian "
+            "difference is the posterior of p_a - p_b in one joint model. P(difference > 0) "
+            "is a posterior probability, not a p-value.")
+        other = sorted(set(contrasts["bayes_quantity"]) - {"p_pooled"})
+        if other:
+            notes.append(f"Some Bayesian contrasts use {', '.join(other)} rather than "
+                         "p_pooled; the frequentist difference is always of pooled "
+                         "(median-study) proportions.")
+    elif spec.subgroup_effects == "none" and len(spec.subgroups) > 1 and requested is None:
+        notes.append("No contrasts: the Bayesian model has no subgroup effects.")
+    if not fit.diagnostics.ok:
+        notes.append("Sampler diagnostics failed (" + "; ".join(fit.diagnostics.problems)
+                     + "); the Bayesian columns may be unreliable.")
+    return notes
+
+
+# ---------------------------------------------------------------------- text tables
+def _pct(x: float, digits: int = 1) -> str:
+    return "" if not np.isfinite(x) else f"{100 * x:.{digits}f}%"
+
+
+def _pct_g(x: float) -> str:
+    return "" if not np.isfinite(x) else f"{100 * x:g}%"
+
+
+def _ci(est: float, lower: float, upper: float, fmt: Callable[[float], str] = _pct) -> str:
+    if not np.isfinite(est):
+        return ""
+    if not (np.isfinite(lower) and np.isfinite(upper)):
+        return fmt(est)
+    return f"{fmt(est)} [{fmt(lower)}, {fmt(upper)}]"
+
+
+def _num(x: float, fmt: str) -> str:
+    return "" if not np.isfinite(x) else format(x, fmt)
+
+
+def _table(groups: list[tuple[str, list[tuple[str, str, list[str]]]]]) -> list[str]:
+    """Columns ``(header, align, cells)`` in named groups, separated by `` | ``."""
+    blocks = []
+    for name, columns in groups:
+        widths = [max(len(h), *(len(c) for c in cells)) for h, _, cells in columns]
+        n_rows = len(columns[0][2])
+
+        def cell(text: str, width: int, align: str) -> str:
+            return text.rjust(width) if align == ">" else text.ljust(width)
+
+        header = "  ".join(cell(h, w, a) for (h, a, _), w in zip(columns, widths, strict=True))
+        body = ["  ".join(cell(c[2][i], w, c[1]) for c, w in zip(columns, widths, strict=True))
+                for i in range(n_rows)]
+        width = max(len(header), len(name))
+        blocks.append([name.ljust(width), header.ljust(width),
+                       *(line.ljust(width) for line in body)])
+    return [" | ".join(parts).rstrip() for parts in zip(*blocks, strict=True)]
+
+
+def _subgroup_table(frame: pd.DataFrame, published: bool, level: float,
+                    interval: str) -> list[str]:
+    r = frame
+    groups = [
+        ("", [("subgroup", "<", list(r["subgroup"])),
+              ("k", ">", [str(k) for k in r["k"]]),
+              ("n", ">", [str(n) for n in r["total"]]),
+              ("observed", ">", [_pct(x) for x in r["observed"]])]),
+        (f"Frequentist, estimate [{_level(level)} CI]", [
+            ("estimate", "<", [_ci(*v) for v in zip(r["freq_estimate"], r["freq_ci_lower"],
+                                                    r["freq_ci_upper"], strict=True)]),
+            ("model", "<", list(r["freq_model"])),
+            ("I^2", ">", [_num(x, ".1f") + "%" if np.isfinite(x) else "" for x in r["freq_i2"]]),
+            ("tau^2", ">", [_num(x, ".3f") for x in r["freq_tau2"]]),
+            ("Q p", ">", [_num(x, ".3f") for x in r["freq_q_pvalue"]])]),
+        (f"Bayesian, median [{interval}]", [
+            ("p_pooled", "<", [_ci(*v) for v in zip(
+                r["bayes_p_pooled_median"], r["bayes_p_pooled_lower"],
+                r["bayes_p_pooled_upper"], strict=True)]),
+            ("p_mean", ">", [_pct(x) for x in r["bayes_p_mean_median"]]),
+            ("tau^2", ">", [_num(x, ".3f") for x in r["bayes_tau2_median"]])]),
+    ]
+    if published:
+        groups.append(("Published (real data)", [
+            ("estimate", "<", [_ci(*v, fmt=_pct_g) for v in zip(
+                r["published"], r["published_ci_lower"], r["published_ci_upper"],
+                strict=True)]),
+            ("I^2", ">", [_num(x, "g") + "%" if np.isfinite(x) else ""
+                          for x in r["published_i2"]])]))
+    return _table(groups)
+
+
+def _contrast_table(frame: pd.DataFrame, published: bool, level: float,
+                    interval: str) -> list[str]:
+    r = frame
+    groups = [
+        ("", [("contrast", "<", list(r["contrast"]))]),
+        (f"Frequentist [{_level(level)} CI]", [
+            ("difference", "<", [_ci(*v) for v in zip(r["freq_difference"], r["freq_ci_lower"],
+                                                      r["freq_ci_upper"], strict=True)]),
+            ("z", ">", [_num(x, ".2f") for x in r["freq_z"]]),
+            ("p", ">", [_num(x, ".3f") for x in r["freq_p_value"]])]),
+        (f"Bayesian, median [{interval}]", [
+            ("difference", "<", [_ci(*v) for v in zip(r["bayes_median"], r["bayes_lower"],
+                                                      r["bayes_upper"], strict=True)]),
+            ("P(>0)", ">", [_num(x, ".3f") for x in r["bayes_p_gt_0"]]),
+            ("margin", ">", [_pct_g(x) for x in r["margin"]]),
+            ("P(>margin)", ">", [_num(x, ".3f") for x in r["bayes_p_gt_margin"]])]),
+    ]
+    if published:
+        groups.append(("Published (real data)", [
+            ("difference", ">", [_pct_g(x) for x in r["published_difference"]]),
+            ("P", ">", [_num(x, "g") for x in r["published_p_value"]])]))
+    return _table(groups)
+
