@@ -17,6 +17,9 @@ OUTCOME = "outcome"
 ARM = "arm"
 """A trial arm (for two-arm comparisons)."""
 
+SUBGROUP_CONTRAST = "subgroup_contrast"
+"""Helmert contrasts of fixed (sum-to-zero) subgroup effects: length n_subgroups - 1."""
+
 ROW = "row"
 """One row of the canonical table: a study x subgroup cell of one outcome."""
 

@@ -26,7 +26,8 @@ class IntervalSpec:
     def __post_init__(self) -> None:
         if self.kind not in ("hdi", "eti"):
             raise SpecError(f"summary.interval: '{self.kind}' is not one of hdi, eti")
-        if isinstance(self.prob, bool) or not 0.0 < float(self.prob) < 1.0:
+        if (isinstance(self.prob, bool) or not isinstance(self.prob, int | float)
+                or not 0.0 < float(self.prob) < 1.0):
             raise SpecError(f"summary.prob: must be strictly between 0 and 1 (got {self.prob})")
 
     @property

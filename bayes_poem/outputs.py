@@ -1,10 +1,12 @@
 """Atomic writing of a results directory.
 
 All files are written into a hidden temporary directory beside the target and
-moved into place with one ``rename`` once every file is complete. A failure
-at any point leaves no partial directory behind. An existing directory is
-replaced only when ``force`` is given, and then only after the new one is
-complete.
+moved into place with a ``rename`` once every file is complete. A failure at
+any point leaves no partial directory behind. An existing directory is replaced
+only when ``force`` is given, and only after the new one is complete: the old
+one is renamed aside, the new one renamed into place, then the old one removed
+(two renames, so the path is absent for an instant but never half-written).
+Missing parent directories of the target are created.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ def check_target(out: Path, *, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
     parent = out.resolve().parent
-    if not parent.is_dir():
-        raise OutputError(f"{parent}: parent directory does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{parent}: not writable")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise OutputError(f"{out}: cannot create results under {existing}")
+    if not os.access(existing, os.W_OK):
+        raise OutputError(f"{existing}: not writable")
 
 
 def write_directory(out: Path, writers: Mapping[str, Writer], *, force: bool) -> Path:
@@ -38,6 +41,7 @@ def write_directory(out: Path, writers: Mapping[str, Writer], *, force: bool) ->
     out = Path(out)
     check_target(out, force=force)
     parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
     try:
         os.chmod(staging, 0o777 & ~_umask())

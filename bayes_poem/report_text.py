@@ -36,7 +36,8 @@ def heterogeneity_lines(table: pd.DataFrame) -> list[str]:
     if table.empty:
         return ["Heterogeneity: none modelled (common-effect model, tau = 0)"]
     interval = table["interval"].iloc[0]
-    lines = [f"Heterogeneity (logit scale), posterior median [{interval}]"]
+    lines = [f"Heterogeneity (tau, tau2, sigma_subgroup on the logit scale; i2 as a "
+             f"proportion), posterior median [{interval}]"]
     for row in table.itertuples(index=False):
         lines.append(f"  {row.parameter:<15} {row.median:7.3f} [{row.lower:.3f}, {row.upper:.3f}]")
     return lines

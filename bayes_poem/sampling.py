@@ -65,7 +65,9 @@ class SamplerSettings:
             raise SpecError(
                 f"sampler.backend: '{self.backend}' is not one of {', '.join(BACKENDS)}"
             )
-        if not 0.5 <= float(self.target_accept) < 1.0:
+        if (isinstance(self.target_accept, bool)
+                or not isinstance(self.target_accept, int | float)
+                or not 0.5 <= float(self.target_accept) < 1.0):
             raise SpecError("sampler.target_accept: must be in [0.5, 1)")
 
     def to_dict(self) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from bayes_poem import density
-from bayes_poem.dims import ROW, STUDY, SUBGROUP
+from bayes_poem.dims import ROW, STUDY, SUBGROUP, SUBGROUP_CONTRAST
 from bayes_poem.errors import SpecError
 from bayes_poem.priors import Prior, resolve_priors
 from bayes_poem.table import StudyTable
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from bayes_poem.results import FitResult
     from bayes_poem.sampling import SamplerSettings
 
-SUBGROUP_CONTRAST = "subgroup_contrast"
 SubgroupEffects = Literal["random", "fixed", "none"]
 StudyEffects = Literal["random", "common"]
 SUBGROUP_OPTIONS = ("random", "fixed", "none")

@@ -89,14 +89,18 @@ class AnalysisSpec:
         return load_table(path, source=str(path))
 
     def model_spec(self) -> ModelSpec:
-        return ModelSpec.from_table(
-            self.table(),
-            self.data["outcome"],
-            subgroup_effects=self.model.get("subgroup_effects"),  # type: ignore[arg-type]
-            study_effects=self.model.get("study_effects", "random"),  # type: ignore[arg-type]
-            priors=dict(self.priors),
-            subgroups=self.data.get("subgroups"),
-        )
+        table = self.table()
+        try:
+            return ModelSpec.from_table(
+                table,
+                self.data["outcome"],
+                subgroup_effects=self.model.get("subgroup_effects"),  # type: ignore[arg-type]
+                study_effects=self.model.get("study_effects", "random"),  # type: ignore[arg-type]
+                priors=dict(self.priors),
+                subgroups=self.data.get("subgroups"),
+            )
+        except SpecError as err:
+            raise SpecError(f"{self.source}: {err}") from None
 
     def resolved(self, spec: ModelSpec | None = None) -> dict[str, Any]:
         """Every setting with defaults filled in, as a TOML-ready mapping."""
@@ -198,6 +202,8 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
         ):
             raise SpecError(f"{source}: summary.weights must be a table subgroup = number")
         weights = {str(k): float(v) for k, v in weights.items()}
+        if any(v < 0 for v in weights.values()) or sum(weights.values()) <= 0:
+            raise SpecError(f"{source}: summary.weights must be >= 0 with a positive sum")
 
     contrasts_raw = raw.get("contrasts", [])
     if not isinstance(contrasts_raw, list):

@@ -30,15 +30,25 @@ def log_marginal_likelihood(events, total, mu, tau, n_nodes=30):
         eta = mu + tau * z
         return y * log_expit(eta) + (n - y) * log_expit(-eta) - 0.5 * z * z
 
-    z = np.zeros(np.broadcast_shapes(y.shape, mu.shape, tau.shape))
-    for _ in range(50):
+    # Mode of the concave integrand: g' is strictly decreasing with its root in
+    # [-tau (n - y), tau y]; safeguarded Newton (bisection when a step leaves the bracket).
+    shape = np.broadcast_shapes(y.shape, mu.shape, tau.shape)
+    lo = np.broadcast_to(-tau * (n - y), shape).copy()
+    hi = np.broadcast_to(tau * y, shape).copy()
+    z = np.clip(np.zeros(shape), lo, hi)
+    for _ in range(200):
         p = expit(mu + tau * z)
         grad = tau * (y - n * p) - z
         hess = -(tau**2) * n * p * (1 - p) - 1.0
-        step = grad / hess
-        z = z - step
-        if np.max(np.abs(step)) < 1e-12:
+        lo = np.where(grad > 0, z, lo)
+        hi = np.where(grad <= 0, z, hi)
+        newton = z - grad / hess
+        inside = (newton > lo) & (newton < hi)
+        new_z = np.where(inside, newton, 0.5 * (lo + hi))
+        if np.max(np.abs(new_z - z)) < 1e-12:
+            z = new_z
             break
+        z = new_z
     p = expit(mu + tau * z)
     scale = 1.0 / np.sqrt(tau**2 * n * p * (1 - p) + 1.0)
     nodes, weights = np.polynomial.hermite.hermgauss(n_nodes)
@@ -78,7 +88,7 @@ class ExactPosterior:
 
 
 def exact_posterior(events, total, *, mu_prior=(0.0, 1.5), tau_sigma=0.5,
-                    n_mu=300, n_log_tau=300, n_nodes=20) -> ExactPosterior:
+                    n_mu=250, n_log_tau=250, n_nodes=20) -> ExactPosterior:
     """Grid posterior over (mu, log tau), zoomed onto the region holding the mass."""
 
     def log_post(mu_grid, lt_grid):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 import pytest
+from scipy.special import expit
+from scipy.stats import binom, norm
 
 from bayes_poem import ModelSpec, Prior, load_dataset
 from bayes_poem.sampling import SamplerSettings
@@ -34,38 +36,42 @@ def test_mcmc_matches_quadrature(name):
     table = _data(name)
     spec = ModelSpec.from_table(table, subgroup_effects="none", priors=PRIORS)
     arrays = spec.arrays()
-    exact = exact_posterior(arrays["events"], arrays["total"], tau_sigma=0.5)
-    finer = exact_posterior(arrays["events"], arrays["total"], tau_sigma=0.5,
-                            n_mu=450, n_log_tau=450, n_nodes=30)
+    coarse = exact_posterior(arrays["events"], arrays["total"], tau_sigma=0.5)
+    exact = exact_posterior(arrays["events"], arrays["total"], tau_sigma=0.5,
+                            n_mu=350, n_log_tau=350, n_nodes=30)
     result = spec.fit(SamplerSettings(draws=5000, tune=1000, chains=4, seed=2024))
     post = result.idata.posterior
     failures = []
     for param in ("mu", "tau"):
         draws = post[param]
         mcse = float(az.mcse(post[[param]])[param])
-        # The quadrature has converged far below the Monte Carlo error.
-        assert abs(exact.mean(param) - finer.mean(param)) < 0.05 * mcse
+        # Quadrature error (bounded by the change from the coarser grid, the error
+        # being O(h^2)) is well below the Monte Carlo error.
+        assert abs(coarse.mean(param) - exact.mean(param)) < 0.25 * mcse
         if abs(float(draws.mean()) - exact.mean(param)) > 4 * mcse:
             failures.append((param, "mean", float(draws.mean()), exact.mean(param), mcse))
         for q in QUANTILES:
             mcse_q = float(az.mcse(post[[param]], method="quantile", prob=q)[param])
-            assert abs(exact.quantile(param, q) - finer.quantile(param, q)) < 0.05 * mcse_q
+            assert abs(coarse.quantile(param, q) - exact.quantile(param, q)) < 0.25 * mcse_q
             estimate = float(draws.quantile(q))
             if abs(estimate - exact.quantile(param, q)) > 4 * mcse_q:
                 failures.append((param, q, estimate, exact.quantile(param, q), mcse_q))
     assert not failures, failures
 
 
-def test_adaptive_quadrature_matches_brute_force_integral():
-    """Tier 1 check of the test's own integrator against a dense trapezoid rule."""
-    events, total = np.array([0, 3, 19]), np.array([117, 35, 103])
-    mu, tau = np.array([[-3.3]]), np.array([[1.2]])
-    z = np.linspace(-12, 12, 200_001)
-    eta = mu[0, 0] + tau[0, 0] * z
-    from scipy.special import expit
-    from scipy.stats import binom, norm
+@pytest.mark.parametrize(("mu", "tau"), [(-3.3, 1.2), (-4.0, 1.5), (-3.5, 0.01), (0.5, 3.0)])
+def test_adaptive_quadrature_matches_brute_force_integral(mu, tau):
+    """Tier 1 check of the test's own integrator against a dense trapezoid rule.
 
+    (-4.0, 1.5) is where an undamped Newton search for the mode once diverged.
+    """
+    table = load_dataset("nielweise2007").with_subgroups(["control"])
+    events, total = table.frame["events"].to_numpy(), table.frame["total"].to_numpy()
+    z = np.linspace(-15, 15, 300_001)
+    eta = mu + tau * z
     brute = sum(np.log(np.trapezoid(binom.pmf(y, n, expit(eta)) * norm.pdf(z), z))
                 for y, n in zip(events, total, strict=True))
-    np.testing.assert_allclose(log_marginal_likelihood(events, total, mu, tau)[0, 0], brute,
-                               rtol=1e-9)
+    agh = log_marginal_likelihood(events, total, np.array([[mu]]), np.array([[tau]]),
+                                  n_nodes=40)[0, 0]
+    # 1e-6 in the log-likelihood moves posterior summaries by ~1e-6: far below any MCSE.
+    np.testing.assert_allclose(agh, brute, rtol=0, atol=1e-6)

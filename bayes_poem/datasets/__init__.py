@@ -85,7 +85,7 @@ _DATASETS = {
         ),
         DatasetInfo(
             name="rat_tumors",
-            title="Rat tumour experiments (71 historical control groups)",
+            title="Rat tumour experiments (70 historical control groups and the current one)",
             citation=("Gelman A et al., Bayesian Data Analysis, 3rd ed. (BDA3), section 5.3; "
                       "Tarone RE, Biometrics 1982;38:215-20"),
             synthetic=False,
