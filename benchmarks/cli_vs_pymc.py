@@ -1,0 +1,75 @@
+"""Speed of ``bayes-poem run`` against a plain PyMC script, measured in one run.
+
+Both commands fit the SED clinical-success model (SYNTHETIC data) with the same
+model, data, priors, draws (1000), tuning steps (1000) and chains (4), in a fresh
+process each time, as a user runs them; wall time includes interpreter start-up,
+imports, compilation (warm caches), sampling and writing results. Each command
+is run once untimed to warm the on-disk caches (PyTensor's C cache, numba's
+cache), then REPEATS times, alternating, and the medians are compared.
+
+Goal (issue "Core toolkit"): ratio = bayes_poem / plain PyMC <= 0.5.
+
+    python benchmarks/cli_vs_pymc.py [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _command(kind: str, out: Path) -> list[str]:
+    if kind == "bayes_poem":
+        exe = BIN / "bayes-poem"
+        prefix = [str(exe)] if exe.exists() else [sys.executable, "-m", "bayes_poem.cli"]
+        return prefix + ["run", str(ROOT / "models" / "sed_clinical_success.toml"),
+                         "--out", str(out), "--force", "--quiet"]
+    return [sys.executable, str(ROOT / "benchmarks" / "plain_pymc_sed.py"), str(out)]
+
+
+def _time(kind: str, workdir: Path) -> float:
+    out = workdir / kind
+    started = time.perf_counter()
+    proc = subprocess.run(_command(kind, out), cwd=workdir, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bayes_poem_bench_"))
+    try:
+        for kind in ("bayes_poem", "plain_pymc"):  # warm the caches
+            _time(kind, workdir)
+        times: dict[str, list[float]] = {"bayes_poem": [], "plain_pymc": []}
+        for _ in range(args.repeats):
+            for kind in times:
+                times[kind].append(_time(kind, workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    ratio = medians["bayes_poem"] / medians["plain_pymc"]
+    for kind, values in times.items():
+        print(f"{kind:<11} median {medians[kind]:6.2f} s   runs: "
+              + " ".join(f"{v:.2f}" for v in values))
+    print(f"ratio bayes_poem / plain PyMC = {ratio:.3f}   (goal <= 0.5)")
+    print(json.dumps({"ratio": round(ratio, 4), "median_seconds": medians,
+                      "repeats": args.repeats}))
+
+
+if __name__ == "__main__":
+    main()
