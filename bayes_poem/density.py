@@ -20,12 +20,19 @@ free variables)::
 
     mu
     log tau, w[study]                     (study_effects == "random")
+    log phi                               (likelihood == "beta_binomial")
     log sigma_subgroup, z[subgroup]       (subgroup_effects == "random")
     alpha_raw[subgroup_contrast]          (subgroup_effects == "fixed")
 
 with ``u = tau * w``, ``alpha = sigma_subgroup * z`` (random) or
 ``alpha = s_alpha * H @ alpha_raw`` (fixed; ``H`` an orthonormal basis of the
 sum-to-zero subspace), and ``logit p_i = mu + alpha[d_i] + u[s_i]``.
+
+Likelihoods: binomial, or beta-binomial with mean ``p_i`` and concentration
+``kappa = 1 / phi**2`` (``a = p kappa``, ``b = (1 - p) kappa``). For integer counts
+the beta-function ratios are finite sums, e.g.
+``log Gamma(y + a) - log Gamma(a) = sum_{k<y} log(a + k)``, so value and gradient
+need no digamma function.
 """
 
 from __future__ import annotations
@@ -40,7 +47,9 @@ from numba import types
 STUDY_COMMON, STUDY_RANDOM = 0, 1
 SUBGROUP_NONE, SUBGROUP_RANDOM, SUBGROUP_FIXED = 0, 1, 2
 LOCATION_CODES = {"Normal": 0, "StudentT": 1}
-SCALE_CODES = {"HalfNormal": 0, "HalfCauchy": 1, "HalfStudentT": 2, "Exponential": 3}
+SCALE_CODES = {"HalfNormal": 0, "HalfCauchy": 1, "HalfStudentT": 2, "Exponential": 3,
+               "LogNormalTau2": 4}
+LIKELIHOOD_CODES = {"binomial": 0, "beta_binomial": 1}
 
 # Header layout.
 H_LENGTH, H_ROWS, H_STUDIES, H_SUBGROUPS = 0, 1, 2, 3
@@ -50,6 +59,7 @@ H_TAU_FAMILY, H_TAU_P = 10, 11  # two slots 11, 12
 H_SG_FAMILY, H_SG_P = 13, 14  # two slots 14, 15
 H_ALPHA_SIGMA = 16
 H_NDIM, H_NEXPANDED = 17, 18
+H_LIKELIHOOD, H_PHI_FAMILY, H_PHI_P = 19, 20, 21  # two slots 21, 22
 HEADER = 24
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -114,9 +124,13 @@ def _scale_logp(family, p, y):
         lp = (LOG_2 + math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu)
               - 0.5 * math.log(nu * math.pi) - math.log(sig) - 0.5 * (nu + 1.0) * math.log1p(r2))
         return lp + y, -(nu + 1.0) * r2 / (1.0 + r2) + 1.0
-    # Exponential(lam)
-    lam = p[0]
-    return math.log(lam) - lam * s + y, -lam * s + 1.0
+    if family == 3:  # Exponential(lam)
+        lam = p[0]
+        return math.log(lam) - lam * s + y, -lam * s + 1.0
+    # LogNormalTau2: log(tau^2) ~ Normal(m, sd), i.e. y = log tau ~ Normal(m / 2, sd / 2)
+    m, sd = 0.5 * p[0], 0.5 * p[1]
+    t = (y - m) / sd
+    return -0.5 * LOG_2PI - math.log(sd) - 0.5 * t * t, -t / sd
 
 
 @numba.njit(cache=True)
@@ -159,6 +173,17 @@ def logp_grad(x, buf, grad):
             grad[i_w + s] -= w
         pos = i_w + n_studies
 
+    beta_binomial = int(buf[H_LIKELIHOOD]) == 1
+    kappa = 0.0
+    i_phi = -1
+    if beta_binomial:
+        i_phi = pos
+        kappa = math.exp(-2.0 * x[pos])
+        lpp, gp = _scale_logp(int(buf[H_PHI_FAMILY]), buf[H_PHI_P:H_PHI_P + 2], x[pos])
+        lp += lpp
+        grad[pos] += gp
+        pos += 1
+
     alpha = np.zeros(n_sub)
     sig = 0.0
     i_sig = -1
@@ -199,8 +224,28 @@ def logp_grad(x, buf, grad):
         eta = mu + alpha[d]
         if study_mode == STUDY_RANDOM:
             eta += tau * x[i_w + s]
-        lp += y * _log_sigmoid(eta) + (n - y) * _log_sigmoid(-eta) + log_binom[i]
-        r = y - n * _sigmoid(eta)
+        if beta_binomial:
+            p = _sigmoid(eta)
+            a = p * kappa
+            b = kappa - a
+            da = 0.0
+            db = 0.0
+            dk = 0.0
+            for k in range(int(y)):
+                lp += math.log(a + k)
+                da += 1.0 / (a + k)
+            for k in range(int(n - y)):
+                lp += math.log(b + k)
+                db += 1.0 / (b + k)
+            for k in range(int(n)):
+                lp -= math.log(kappa + k)
+                dk -= 1.0 / (kappa + k)
+            lp += log_binom[i]
+            r = kappa * p * (1.0 - p) * (da - db)
+            grad[i_phi] += -2.0 * kappa * (da * p + db * (1.0 - p) + dk)
+        else:
+            lp += y * _log_sigmoid(eta) + (n - y) * _log_sigmoid(-eta) + log_binom[i]
+            r = y - n * _sigmoid(eta)
         grad[0] += r
         resid_sub[d] += r
         if study_mode == STUDY_RANDOM:
@@ -241,6 +286,10 @@ def expand(x, buf, out):
             out[k + n_studies + s] = tau * x[pos + 1 + s]
         k += 2 * n_studies
         pos += 1 + n_studies
+    if int(buf[H_LIKELIHOOD]) == 1:
+        out[k] = math.exp(x[pos])
+        k += 1
+        pos += 1
     if sub_mode == SUBGROUP_RANDOM:
         sig = math.exp(x[pos])
         out[k] = sig

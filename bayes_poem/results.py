@@ -19,6 +19,12 @@ Derived quantities, per subgroup :math:`d` and posterior draw:
     Each of the three, averaged over subgroups with weights proportional to the
     patient mix (total patients per subgroup in the data by default; configurable).
 
+Beta-binomial likelihood: study-level probabilities follow
+:math:`\mathrm{Beta}(p\kappa, (1-p)\kappa)` with mean :math:`p = \operatorname{logit}^{-1}
+(\mu + \alpha_d)`, so ``p_pooled`` and ``p_mean`` are both that mean and ``p_new``
+is one draw from the Beta per posterior draw; heterogeneity is reported as ``phi``
+and the intra-study correlation ``rho = 1 / (1 + kappa)``.
+
 Heterogeneity: ``tau``, ``tau2``, ``sigma_subgroup`` and a Bayesian
 :math:`I^2 = \tau^2 / (\tau^2 + s^2)`, with the Higgins-Thompson typical
 within-study variance :math:`s^2 = (k-1)\sum w_i / ((\sum w_i)^2 - \sum w_i^2)`,
@@ -107,23 +113,30 @@ class FitResult:
         """Draws of ``p_pooled``, ``p_mean`` and ``p_new`` per subgroup, plus ``overall``."""
         eta = self._linear_predictor()
         tau = self._tau()
-        nodes, weights = np.polynomial.hermite_e.hermegauss(GH_NODES)
-        weights = weights / weights.sum()
-        node = xr.DataArray(nodes, dims="gh_node")
-        p_mean = (expit(eta + tau * node) * xr.DataArray(weights, dims="gh_node")).sum("gh_node")
         rng = np.random.default_rng([self.settings.seed, 1])
-        z_new = xr.DataArray(rng.standard_normal(tau.shape), dims=tau.dims, coords=tau.coords)
-        per_subgroup = xr.Dataset({
-            "p_pooled": expit(eta),
-            "p_mean": p_mean,
-            "p_new": expit(eta + tau * z_new),
-        })
+        if "phi" in self.posterior:
+            p = expit(eta)
+            kappa = 1.0 / self.posterior["phi"] ** 2
+            a, b = (p * kappa).transpose(*eta.dims), ((1 - p) * kappa).transpose(*eta.dims)
+            p_new = xr.DataArray(rng.beta(a.values, b.values), dims=eta.dims, coords=eta.coords)
+            per_subgroup = xr.Dataset({"p_pooled": p, "p_mean": p, "p_new": p_new})
+        else:
+            nodes, weights = np.polynomial.hermite_e.hermegauss(GH_NODES)
+            node = xr.DataArray(nodes, dims="gh_node")
+            weight = xr.DataArray(weights / weights.sum(), dims="gh_node")
+            z_new = xr.DataArray(rng.standard_normal(tau.shape), dims=tau.dims,
+                                 coords=tau.coords)
+            per_subgroup = xr.Dataset({
+                "p_pooled": expit(eta),
+                "p_mean": (expit(eta + tau * node) * weight).sum("gh_node"),
+                "p_new": expit(eta + tau * z_new),
+            })
         w = self._subgroup_weights(per_subgroup[SUBGROUP].values.tolist())
         overall = (per_subgroup * w).sum(SUBGROUP).expand_dims({SUBGROUP: [OVERALL]})
         return xr.concat([per_subgroup, overall], dim=SUBGROUP).transpose(*SAMPLE_DIMS, SUBGROUP)
 
     def _subgroup_weights(self, labels: list[str]) -> xr.DataArray:
-        frame = self.spec.table.frame
+        frame = self.spec.active_frame()
         if self.weights is not None:
             unknown = [k for k in self.weights if k not in labels]
             if unknown:
@@ -144,7 +157,7 @@ class FitResult:
         """One row per subgroup x quantity (``p_pooled``, ``p_mean``, ``p_new``)."""
         interval = interval or self.interval
         probs = self.subgroup_probabilities()
-        frame = self.spec.table.frame
+        frame = self.spec.active_frame()
         observed = frame.groupby("subgroup").agg(
             n_studies=("study", "nunique"), events=("events", "sum"), total=("total", "sum")
         )
@@ -154,11 +167,13 @@ class FitResult:
                 obs = observed.loc[label]
                 counts = {"n_studies": int(obs["n_studies"]), "events": int(obs["events"]),
                           "total": int(obs["total"])}
+            elif label in self.spec.subgroups:  # no rows left (subset or leave-one-out)
+                counts = {"n_studies": 0, "events": 0, "total": 0}
             else:
                 counts = {"n_studies": frame["study"].nunique(),
                           "events": int(frame["events"].sum()),
                           "total": int(frame["total"].sum())}
-            crude = counts["events"] / counts["total"]
+            crude = counts["events"] / counts["total"] if counts["total"] else float("nan")
             for quantity in ("p_pooled", "p_mean", "p_new"):
                 draws = probs[quantity].sel({SUBGROUP: label}).values
                 rows.append({"subgroup": label, "quantity": quantity, **describe(draws, interval),
@@ -175,6 +190,10 @@ class FitResult:
             rows.append({"parameter": "tau", **describe(tau, interval)})
             rows.append({"parameter": "tau2", **describe(tau**2, interval)})
             rows.append({"parameter": "i2", **describe(self.i_squared(), interval)})
+        if "phi" in post:
+            phi = post["phi"].values
+            rows.append({"parameter": "phi", **describe(phi, interval)})
+            rows.append({"parameter": "rho", **describe(phi**2 / (1 + phi**2), interval)})
         if "sigma_subgroup" in post:
             rows.append({"parameter": "sigma_subgroup",
                          **describe(post["sigma_subgroup"].values, interval)})
@@ -187,8 +206,9 @@ class FitResult:
         eta = self._linear_predictor().transpose(*SAMPLE_DIMS, SUBGROUP).values
         sub_idx = arrays["subgroup_idx"] if eta.shape[-1] > 1 else np.zeros_like(
             arrays["subgroup_idx"])
-        p = expit(eta[..., sub_idx])
-        w = arrays["total"] * p * (1.0 - p)
+        active = arrays["total"] > 0
+        p = expit(eta[..., sub_idx[active]])
+        w = arrays["total"][active] * p * (1.0 - p)
         k = w.shape[-1]
         if k < 2:
             return np.full(eta.shape[:2], np.nan)
@@ -208,14 +228,18 @@ class FitResult:
             u = self.posterior["u"].transpose(*SAMPLE_DIMS, STUDY).values
             linear = linear + u[..., arrays["study_idx"]]
         p = expit(linear)
+        if "phi" in self.posterior:  # conditional posterior mean of each row's Beta rate
+            kappa = 1.0 / self.posterior["phi"].values[..., None] ** 2
+            p = (p * kappa + arrays["events"]) / (kappa + arrays["total"])
         frame = self.spec.table.frame
+        zeroed = set(self.spec.zeroed_rows)
         rows = []
         for i, (study, subgroup, events, total) in enumerate(
             frame[["study", "subgroup", "events", "total"]].itertuples(index=False)
         ):
             rows.append({"study": study, "subgroup": subgroup, "events": int(events),
                          "total": int(total), "observed": events / total,
-                         **describe(p[..., i], interval)})
+                         "included": i not in zeroed, **describe(p[..., i], interval)})
         return pd.DataFrame(rows)
 
     def contrasts(self, contrasts: Sequence[Contrast] | None = None,

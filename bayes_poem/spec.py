@@ -32,7 +32,7 @@ from scipy.special import gammaln
 
 from bayes_poem import density
 from bayes_poem.dims import ROW, STUDY, SUBGROUP, SUBGROUP_CONTRAST
-from bayes_poem.errors import SpecError
+from bayes_poem.errors import DataError, SpecError
 from bayes_poem.priors import Prior, resolve_priors
 from bayes_poem.table import StudyTable
 
@@ -44,8 +44,10 @@ if TYPE_CHECKING:
 
 SubgroupEffects = Literal["random", "fixed", "none"]
 StudyEffects = Literal["random", "common"]
+Likelihood = Literal["binomial", "beta_binomial"]
 SUBGROUP_OPTIONS = ("random", "fixed", "none")
 STUDY_OPTIONS = ("random", "common")
+LIKELIHOOD_OPTIONS = ("binomial", "beta_binomial")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,12 @@ class ModelSpec:
         Random study effects, or the common-effect model (``tau = 0``).
     priors : dict
         Parameter name -> :class:`~bayes_poem.priors.Prior`, defaults filled in.
+    likelihood : {"binomial", "beta_binomial"}
+        Binomial (with study effects) or beta-binomial (overdispersion ``phi``;
+        study effects must then be "common").
+    zeroed_rows : tuple of int
+        Rows whose counts are set to 0 (leave-one-out, subsets): they drop out
+        of the likelihood exactly while the model keeps its shape.
     """
 
     table: StudyTable
@@ -74,6 +82,8 @@ class ModelSpec:
     subgroup_effects: SubgroupEffects = "random"
     study_effects: StudyEffects = "random"
     priors: Mapping[str, Prior] = field(default_factory=resolve_priors)
+    likelihood: Likelihood = "binomial"
+    zeroed_rows: tuple[int, ...] = ()
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -83,9 +93,10 @@ class ModelSpec:
         outcome: str | None = None,
         *,
         subgroup_effects: SubgroupEffects | None = None,
-        study_effects: StudyEffects = "random",
+        study_effects: StudyEffects | None = None,
         priors: Mapping[str, Prior | Mapping[str, Any]] | None = None,
         subgroups: list[str] | None = None,
+        likelihood: Likelihood = "binomial",
     ) -> ModelSpec:
         """Build a spec from a validated table.
 
@@ -107,8 +118,10 @@ class ModelSpec:
         n_sub = len(rows.subgroups)
         if subgroup_effects is None:
             subgroup_effects = "random" if n_sub > 2 else "fixed" if n_sub == 2 else "none"
+        if study_effects is None:
+            study_effects = "common" if likelihood == "beta_binomial" else "random"
         spec = cls(rows, outcome, subgroup_effects, study_effects,
-                   resolve_priors(priors))
+                   resolve_priors(priors), likelihood)
         spec._check()
         return spec
 
@@ -119,6 +132,12 @@ class ModelSpec:
         if self.study_effects not in STUDY_OPTIONS:
             raise SpecError(f"model.study_effects: '{self.study_effects}' is not one of "
                             f"{', '.join(STUDY_OPTIONS)}")
+        if self.likelihood not in LIKELIHOOD_OPTIONS:
+            raise SpecError(f"model.likelihood: '{self.likelihood}' is not one of "
+                            f"{', '.join(LIKELIHOOD_OPTIONS)}")
+        if self.likelihood == "beta_binomial" and self.study_effects != "common":
+            raise SpecError("model.likelihood = 'beta_binomial' models between-study "
+                            "variation itself; it needs model.study_effects = 'common'")
         if self.subgroup_effects != "none" and len(self.subgroups) < 2:
             raise SpecError(
                 f"model.subgroup_effects = '{self.subgroup_effects}' needs at least 2 subgroups; "
@@ -134,21 +153,68 @@ class ModelSpec:
         return dataclasses.replace(self, priors=resolve_priors(merged))
 
     def with_options(self, *, subgroup_effects: SubgroupEffects | None = None,
-                     study_effects: StudyEffects | None = None) -> ModelSpec:
-        """A copy with other subgroup or study effects."""
+                     study_effects: StudyEffects | None = None,
+                     likelihood: Likelihood | None = None) -> ModelSpec:
+        """A copy with other subgroup effects, study effects or likelihood.
+
+        Choosing ``likelihood="beta_binomial"`` without ``study_effects`` sets
+        the study effects to "common" (the beta-binomial carries the
+        between-study variation); going back to "binomial" restores "random".
+        """
+        if study_effects is None and likelihood is not None and likelihood != self.likelihood:
+            study_effects = "common" if likelihood == "beta_binomial" else "random"
         spec = dataclasses.replace(
             self,
             subgroup_effects=subgroup_effects or self.subgroup_effects,
             study_effects=study_effects or self.study_effects,
+            likelihood=likelihood or self.likelihood,
         )
         spec._check()
         return spec
+
+    def leave_out(self, study: str) -> ModelSpec:
+        """Zero one study's counts: exact leave-one-out with an unchanged structure.
+
+        With its counts at 0 the study's rows contribute nothing to the
+        likelihood, and its own effect ``w_s`` is a priori independent of every
+        other parameter, so the posterior of the others equals the posterior
+        without the study (see docs/sensitivity.md).
+        """
+        if study not in self.studies:
+            raise DataError(f"{self.table.source}: study '{study}' not in the data")
+        rows = np.flatnonzero(self.table.frame["study"].to_numpy() == study)
+        return dataclasses.replace(self, zeroed_rows=tuple(sorted({*self.zeroed_rows, *rows})))
+
+    def only_where(self, column: str, values: list[Any]) -> ModelSpec:
+        """Zero every row whose covariate ``column`` is not in ``values`` (a subset)."""
+        frame = self.table.frame
+        if column not in frame.columns:
+            raise DataError(f"{self.table.source}: no column '{column}' to subset by; "
+                            f"columns: {', '.join(map(str, frame.columns))}")
+        keep = frame[column].astype(str).isin([str(v) for v in values]).to_numpy()
+        if not keep.any():
+            raise DataError(f"{self.table.source}: no row has {column} in "
+                            f"{', '.join(map(str, values))}")
+        rows = np.flatnonzero(~keep)
+        return dataclasses.replace(self, zeroed_rows=tuple(sorted({*self.zeroed_rows, *rows})))
+
+    def active_frame(self):
+        """The rows that enter the likelihood (all rows unless some are zeroed)."""
+        frame = self.table.frame
+        if not self.zeroed_rows:
+            return frame
+        return frame.drop(index=list(self.zeroed_rows))
+
+    def subgroups_without_data(self) -> list[str]:
+        present = set(self.active_frame()["subgroup"])
+        return [s for s in self.subgroups if s not in present]
 
     def with_table(self, table: StudyTable) -> ModelSpec:
         """The same model on other data (same outcome)."""
         return ModelSpec.from_table(
             table, self.outcome, subgroup_effects=self.subgroup_effects,
             study_effects=self.study_effects, priors=dict(self.priors),
+            likelihood=self.likelihood,
         )
 
     def without_study(self, study: str) -> ModelSpec:
@@ -181,18 +247,23 @@ class ModelSpec:
         frame = self.table.frame
         study_pos = {s: i for i, s in enumerate(self.studies)}
         sub_pos = {d: i for i, d in enumerate(self.subgroups)}
+        events = frame["events"].to_numpy(dtype=np.int64).copy()
+        total = frame["total"].to_numpy(dtype=np.int64).copy()
+        events[list(self.zeroed_rows)] = 0
+        total[list(self.zeroed_rows)] = 0
         return {
-            "events": frame["events"].to_numpy(dtype=np.int64),
-            "total": frame["total"].to_numpy(dtype=np.int64),
+            "events": events,
+            "total": total,
             "study_idx": frame["study"].map(study_pos).to_numpy(dtype=np.int64),
             "subgroup_idx": frame["subgroup"].map(sub_pos).to_numpy(dtype=np.int64),
         }
 
     def hyperparameters(self) -> dict[str, float]:
         """Prior hyperparameters that are data to the compiled model, by name."""
+        used = self.parameter_names()
         return {
             f"prior_{name}_{key}": value
-            for name, prior in self.priors.items()
+            for name, prior in self.priors.items() if name in used
             for key, value in prior.params.items()
         }
 
@@ -205,6 +276,8 @@ class ModelSpec:
         names = ["mu"]
         if self.study_effects == "random":
             names.append("tau")
+        if self.likelihood == "beta_binomial":
+            names.append("phi")
         if self.subgroup_effects == "random":
             names.append("sigma_subgroup")
         elif self.subgroup_effects == "fixed":
@@ -235,6 +308,9 @@ class ModelSpec:
                 w = pm.Normal("w", 0.0, 1.0, dims=STUDY)
                 u = pm.Deterministic("u", tau * w, dims=STUDY)
                 eta = eta + u[study_idx]
+            if self.likelihood == "beta_binomial":
+                phi = _prior_rv(pm, "phi", self.priors["phi"], hyper)
+                kappa = 1.0 / phi**2
             if self.subgroup_effects == "random":
                 sigma = _prior_rv(pm, "sigma_subgroup", self.priors["sigma_subgroup"], hyper)
                 z = pm.Normal("z", 0.0, 1.0, dims=SUBGROUP)
@@ -247,7 +323,12 @@ class ModelSpec:
                     "alpha", hyper["prior_alpha_sigma"] * pm.math.dot(basis, raw), dims=SUBGROUP
                 )
                 eta = eta + alpha[subgroup_idx]
-            pm.Binomial("y", n=total, logit_p=eta, observed=events, dims=ROW)
+            if self.likelihood == "beta_binomial":
+                p = pm.math.sigmoid(eta)
+                pm.BetaBinomial("y", alpha=p * kappa, beta=(1.0 - p) * kappa, n=total,
+                                observed=events, dims=ROW)
+            else:
+                pm.Binomial("y", n=total, logit_p=eta, observed=events, dims=ROW)
         return model
 
     # ------------------------------------------------------------------ compiled density
@@ -256,6 +337,8 @@ class ModelSpec:
         layout: list[tuple[str, tuple[int, ...]]] = [("mu", ())]
         if self.study_effects == "random":
             layout += [("tau_log__", ()), ("w", (len(self.studies),))]
+        if self.likelihood == "beta_binomial":
+            layout += [("phi_log__", ())]
         if self.subgroup_effects == "random":
             layout += [("sigma_subgroup_log__", ()), ("z", (len(self.subgroups),))]
         elif self.subgroup_effects == "fixed":
@@ -268,6 +351,8 @@ class ModelSpec:
         layout: list[tuple[str, tuple[int, ...], tuple[str, ...]]] = [("mu", (), ())]
         if self.study_effects == "random":
             layout += [("tau", (), ()), ("w", (n_s,), (STUDY,)), ("u", (n_s,), (STUDY,))]
+        if self.likelihood == "beta_binomial":
+            layout += [("phi", (), ())]
         if self.subgroup_effects == "random":
             layout += [("sigma_subgroup", (), ()), ("z", (n_d,), (SUBGROUP,)),
                        ("alpha", (n_d,), (SUBGROUP,))]
@@ -303,6 +388,9 @@ class ModelSpec:
         _pack_prior(head, density.H_SG_FAMILY, density.H_SG_P, self.priors["sigma_subgroup"],
                     density.SCALE_CODES)
         head[density.H_ALPHA_SIGMA] = self.priors["alpha"].params["sigma"]
+        head[density.H_LIKELIHOOD] = density.LIKELIHOOD_CODES[self.likelihood]
+        _pack_prior(head, density.H_PHI_FAMILY, density.H_PHI_P, self.priors["phi"],
+                    density.SCALE_CODES)
         head[density.H_NDIM] = sum(int(np.prod(s)) for _, s in self.unconstrained_layout())
         head[density.H_NEXPANDED] = sum(int(np.prod(s)) for _, s, _ in self.expanded_layout())
         buffer = np.concatenate([head, body])
@@ -319,6 +407,9 @@ class ModelSpec:
 
 def _prior_rv(pm: Any, name: str, prior: Prior, hyper: Mapping[str, Any]) -> Any:
     params = {key: hyper[f"prior_{name}_{key}"] for key in prior.params}
+    if prior.dist == "LogNormalTau2":
+        # log(tau^2) ~ N(mu, sigma)  <=>  tau ~ LogNormal(mu / 2, sigma / 2)
+        return pm.LogNormal(name, mu=params["mu"] / 2.0, sigma=params["sigma"] / 2.0)
     return getattr(pm, prior.dist)(name, **params)
 
 

@@ -21,6 +21,12 @@ PRIOR_SETS = {
         "tau": {"dist": "Exponential", "lam": 2.0},
         "sigma_subgroup": {"dist": "Exponential", "lam": 1.0},
         "alpha": {"dist": "Normal", "sigma": 0.8},
+        "phi": {"dist": "Exponential", "lam": 3.0},
+    },
+    "turner": {
+        "tau": {"dist": "LogNormalTau2", "mu": -1.69, "sigma": 1.68},
+        "sigma_subgroup": {"dist": "LogNormalTau2", "mu": -1.0, "sigma": 1.0},
+        "phi": {"dist": "HalfStudentT", "nu": 3, "sigma": 0.4},
     },
 }
 STRUCTURES = [(sg, st) for sg in ("random", "fixed", "none") for st in ("random", "common")]
@@ -65,6 +71,21 @@ def test_density_matches_pymc(sed_table, structure, priors):
     spec = ModelSpec.from_table(sed_table, "clinical_success",
                                 subgroup_effects=subgroup_effects,
                                 study_effects=study_effects, priors=PRIOR_SETS[priors])
+    _check_against_pymc(spec)
+
+
+@pytest.mark.parametrize("subgroup_effects", ["random", "fixed", "none"])
+@pytest.mark.parametrize("priors", ["defaults", "turner"])
+def test_beta_binomial_density_matches_pymc(sed_table, subgroup_effects, priors):
+    spec = ModelSpec.from_table(sed_table, "adverse_event", subgroup_effects=subgroup_effects,
+                                likelihood="beta_binomial", priors=PRIOR_SETS[priors])
+    assert spec.study_effects == "common"
+    _check_against_pymc(spec)
+
+
+def test_zeroed_rows_match_pymc_and_drop_out(sed_spec):
+    spec = sed_spec.leave_out("SYN-06").with_options(likelihood="beta_binomial")
+    assert spec.arrays()["total"][list(spec.zeroed_rows)].sum() == 0
     _check_against_pymc(spec)
 
 

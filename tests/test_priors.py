@@ -18,13 +18,14 @@ from bayes_poem.priors import (
     validate_prior,
 )
 
-PARAMETER_NAMES = ["mu", "tau", "sigma_subgroup", "alpha"]
-SCALE_FAMILIES = ["HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential"]
+PARAMETER_NAMES = ["mu", "tau", "sigma_subgroup", "alpha", "phi"]
+SCALE_FAMILIES = ["HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential", "LogNormalTau2"]
 ALLOWED = {
     "mu": ["Normal", "StudentT"],
     "tau": SCALE_FAMILIES,
     "sigma_subgroup": SCALE_FAMILIES,
     "alpha": ["Normal"],
+    "phi": SCALE_FAMILIES,
 }
 # A valid parameter set for every family (mu = 0 so that it also suits 'alpha').
 VALID_PARAMS = {
@@ -34,6 +35,7 @@ VALID_PARAMS = {
     "HalfCauchy": {"beta": 1.0},
     "HalfStudentT": {"nu": 4.0, "sigma": 1.0},
     "Exponential": {"lam": 2.0},
+    "LogNormalTau2": {"mu": -1.69, "sigma": 1.68},
 }
 ALLOWED_CASES = [(name, dist) for name, dists in ALLOWED.items() for dist in dists]
 
@@ -156,7 +158,7 @@ def test_unknown_prior_name_lists_valid_names(name):
     message = spec_error(name, {"dist": "HalfNormal", "sigma": 1.0})
     assert message == (
         f"prior '{name}': unknown prior name '{name}'; "
-        "valid names: mu, tau, sigma_subgroup, alpha"
+        "valid names: mu, tau, sigma_subgroup, alpha, phi"
     )
 
 
@@ -240,7 +242,7 @@ def test_non_finite_value_is_rejected(value, form):
 def test_missing_dist_is_rejected(spec):
     message = spec_error("tau", spec)
     assert message == ("prior 'tau': missing key 'dist'; "
-                       "valid: HalfNormal, HalfCauchy, HalfStudentT, Exponential")
+                       "valid: HalfNormal, HalfCauchy, HalfStudentT, Exponential, LogNormalTau2")
 
 
 def test_missing_dist_lists_allowed_families():
@@ -317,7 +319,7 @@ def test_resolve_unknown_name_lists_valid_names():
     with pytest.raises(SpecError) as excinfo:
         resolve_priors({"tua": {"dist": "HalfNormal", "sigma": 1.0}})
     assert str(excinfo.value) == (
-        "priors.tua: unknown prior name 'tua'; valid names: mu, tau, sigma_subgroup, alpha"
+        "priors.tua: unknown prior name 'tua'; valid names: mu, tau, sigma_subgroup, alpha, phi"
     )
 
 

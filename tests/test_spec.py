@@ -24,7 +24,7 @@ def test_with_priors_returns_new_spec_and_keeps_original(sed_spec):
 
 
 def test_with_priors_rejects_unknown_name(sed_spec):
-    with pytest.raises(SpecError, match="valid names: mu, tau, sigma_subgroup, alpha"):
+    with pytest.raises(SpecError, match="valid names: mu, tau, sigma_subgroup, alpha, phi"):
         sed_spec.with_priors(tau2=Prior("HalfNormal", {"sigma": 1}))
 
 
