@@ -56,10 +56,10 @@ from bayes_poem.spec import ModelSpec
 from bayes_poem.table import StudyTable, load_table
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
-            "contrasts")
+            "contrasts", "sensitivity")
 SECTION_KEYS = {
     "data": ("dataset", "path", "outcome", "subgroups"),
-    "model": ("subgroup_effects", "study_effects"),
+    "model": ("subgroup_effects", "study_effects", "likelihood"),
     "sampler": ("draws", "tune", "chains", "seed", "backend", "target_accept"),
     "summary": ("interval", "prob", "weights"),
 }
@@ -80,6 +80,7 @@ class AnalysisSpec:
     interval: IntervalSpec
     weights: Mapping[str, float] | None
     contrasts: tuple[Contrast, ...] = field(default_factory=tuple)
+    sensitivity: Mapping[str, Any] = field(default_factory=dict)
 
     def table(self) -> StudyTable:
         """The data named by ``[data]`` (validated)."""
@@ -95,9 +96,10 @@ class AnalysisSpec:
                 table,
                 self.data["outcome"],
                 subgroup_effects=self.model.get("subgroup_effects"),  # type: ignore[arg-type]
-                study_effects=self.model.get("study_effects", "random"),  # type: ignore[arg-type]
+                study_effects=self.model.get("study_effects"),  # type: ignore[arg-type]
                 priors=dict(self.priors),
                 subgroups=self.data.get("subgroups"),
+                likelihood=self.model.get("likelihood", "binomial"),  # type: ignore[arg-type]
             )
         except SpecError as err:
             raise SpecError(f"{self.source}: {err}") from None
@@ -114,7 +116,7 @@ class AnalysisSpec:
             "description": self.description,
             "data": data,
             "model": {"subgroup_effects": spec.subgroup_effects,
-                      "study_effects": spec.study_effects},
+                      "study_effects": spec.study_effects, "likelihood": spec.likelihood},
             "priors": {name: spec.priors[name].to_dict() for name in spec.parameter_names()},
             "sampler": self.sampler.to_dict(),
             "summary": {"interval": self.interval.kind, "prob": self.interval.prob},
@@ -125,6 +127,8 @@ class AnalysisSpec:
             ],
         }
         out["sampler"].pop("progress", None)
+        if self.sensitivity:
+            out["sensitivity"] = dict(self.sensitivity)
         if self.weights is not None:
             out["summary"]["weights"] = dict(self.weights)
         return out
@@ -217,6 +221,12 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
     for key in ("title", "description"):
         if key in raw and not isinstance(raw[key], str):
             raise SpecError(f"{source}: {key} must be a string")
+    sensitivity = raw.get("sensitivity", {})
+    if not isinstance(sensitivity, Mapping):
+        raise SpecError(f"{source}: [sensitivity] must be a table")
+    from bayes_poem.sensitivity import parse_sensitivity
+
+    parse_sensitivity(sensitivity, source)  # validated now, used by 'bayes-poem sensitivity'
     return AnalysisSpec(
         source=source,
         base_dir=base_dir or Path.cwd(),
@@ -229,6 +239,7 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
         interval=interval,
         weights=weights,
         contrasts=tuple(contrasts),
+        sensitivity=dict(sensitivity),
     )
 
 

@@ -46,7 +46,7 @@ def test_clinical_success_spec_contents():
         (_with(sampler={"draw": 10}), "unknown key 'sampler.draw'; valid keys in \\[sampler\\]"),
         (_with(summary={"level": 0.9}), "unknown key 'summary.level'"),
         (_with(priors={"tau2": {"dist": "HalfNormal", "sigma": 1}}),
-         "unknown prior name\\(s\\) 'tau2'; valid names: mu, tau, sigma_subgroup, alpha"),
+         "unknown prior name\\(s\\) 'tau2'; valid names: mu, tau, sigma_subgroup, alpha, phi"),
         (_with(priors={"tau": {"dist": "Normal", "sigma": 1}}),
          "dist 'Normal' is not allowed for 'tau'; valid: HalfNormal"),
         (_with(priors={"tau": {"dist": "HalfNormal", "scale": 1}}),
@@ -106,7 +106,8 @@ def test_resolved_spec_round_trips(tmp_path):
     analysis = load_spec(MODELS / "sed_clinical_success.toml")
     text = analysis.resolved_toml()
     resolved = tomllib.loads(text)
-    assert resolved["model"] == {"subgroup_effects": "random", "study_effects": "random"}
+    assert resolved["model"] == {"subgroup_effects": "random", "study_effects": "random",
+                                 "likelihood": "binomial"}
     assert resolved["priors"]["mu"] == {"dist": "Normal", "mu": 0.0, "sigma": 1.5}
     again = parse_spec(resolved, source="resolved")
     assert again.model_spec().priors == analysis.model_spec().priors
