@@ -17,6 +17,7 @@ import pymc as pm
 
 ROOT = Path(__file__).resolve().parents[1]
 out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("baseline_out")
+cores = int(sys.argv[2]) if len(sys.argv) > 2 else None  # None: pm.sample's default
 out.mkdir(parents=True, exist_ok=True)
 
 data = pd.read_csv(ROOT / "bayes_poem" / "datasets" / "sed_synthetic.csv")
@@ -35,7 +36,8 @@ with pm.Model(coords={"study": studies, "subgroup": subgroups}) as model:
     alpha = pm.Deterministic("alpha", sigma_subgroup * z, dims="subgroup")
     pm.Binomial("y", n=data["total"].to_numpy(), logit_p=mu + alpha[subgroup_idx] + u[study_idx],
                 observed=data["events"].to_numpy())
-    idata = pm.sample(draws=1000, tune=1000, chains=4, random_seed=20170101, progressbar=False)
+    idata = pm.sample(draws=1000, tune=1000, chains=4, random_seed=20170101, progressbar=False,
+                      cores=cores)
 
 summary = az.summary(idata, var_names=["mu", "tau", "sigma_subgroup", "alpha"])
 p_pooled = 1 / (1 + np.exp(-(idata.posterior["mu"] + idata.posterior["alpha"])))
