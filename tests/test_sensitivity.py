@@ -122,16 +122,41 @@ def test_process_pool_gives_the_serial_table(sed_spec):
     pd.testing.assert_frame_equal(_numeric(serial), _numeric(parallel))
 
 
-def test_dask_local_cluster_gives_the_serial_table(sed_spec):
+@pytest.fixture(scope="module")
+def dask_cluster():
     distributed = pytest.importorskip("distributed")  # a dev dependency: present in CI
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        yield cluster
+
+
+def test_dask_local_cluster_gives_the_serial_table(sed_spec, dask_cluster):
+    import distributed
+
     variants = build_variants(sed_spec, SMALL)[:3]
     serial = run_sensitivity(variants, QUICK, contrasts=CONTRAST).table
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with distributed.Client(dask_cluster) as client:
         dask = run_sensitivity(variants, QUICK, contrasts=CONTRAST,
                                executor=client.get_executor()).table
     pd.testing.assert_frame_equal(_numeric(serial), _numeric(dask))
+
+
+def test_cli_runs_the_grid_on_a_dask_scheduler(tmp_path, dask_cluster, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text(
+        '[data]\ndataset = "sed_synthetic"\noutcome = "clinical_success"\n'
+        '[sampler]\ndraws = 300\ntune = 300\nchains = 2\nseed = 2\n'
+        '[sensitivity]\ntau_priors = [{ dist = "HalfNormal", sigma = 0.5 }]\nturner = []\n'
+        'mu_priors = []\nsigma_subgroup_priors = []\nsubgroup_effects = []\n'
+        'likelihoods = []\nleave_one_out = true\npsens = false\nsubsets = []\n')
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    assert main(["sensitivity", str(spec), "--out", str(local), "--quiet"]) == 0
+    assert main(["sensitivity", str(spec), "--out", str(remote), "--quiet",
+                 "--scheduler", dask_cluster.scheduler_address]) == 0
+    a = pd.read_csv(local / "sensitivity.csv").drop(columns=["seconds"])
+    b = pd.read_csv(remote / "sensitivity.csv").drop(columns=["seconds"])
+    assert len(a["variant"].unique()) == 2 + 8
+    pd.testing.assert_frame_equal(a, b)
 
 
 def test_fit_variant_rejects_subset_without_a_subgroup(sed_spec):
