@@ -133,9 +133,15 @@ def _scale_logp(family, p, y):
     return -0.5 * LOG_2PI - math.log(sd) - 0.5 * t * t, -t / sd
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def logp_grad(x, buf, grad):
-    """Log-density (with all constants) at ``x``; fills ``grad`` in place."""
+    """Log-density (with all constants) at ``x``; fills ``grad`` in place.
+
+    ``error_model="numpy"``: a division by zero (a probability that underflows
+    to 0 or 1 in the beta-binomial) yields inf/nan instead of raising inside the
+    C callback; the callback then reports a non-finite value and nutpie rejects
+    the point like any other divergent proposal.
+    """
     n_rows = int(buf[H_ROWS])
     n_studies = int(buf[H_STUDIES])
     n_sub = int(buf[H_SUBGROUPS])

@@ -151,3 +151,14 @@ def test_helmert_basis_is_orthonormal_and_sums_to_zero():
         basis = density.helmert_basis(n)
         np.testing.assert_allclose(basis.T @ basis, np.eye(n - 1), atol=1e-12)
         np.testing.assert_allclose(basis.sum(axis=0), 0.0, atol=1e-12)
+
+
+def test_extreme_points_give_non_finite_values_not_exceptions(sed_table):
+    """A probability underflowing to 0 must not raise inside the C callback."""
+    spec = ModelSpec.from_table(sed_table, "clinical_success", likelihood="beta_binomial")
+    buffer = spec.density_buffer()
+    x = np.zeros(int(buffer[density.H_NDIM]))
+    x[0] = -800.0
+    grad = np.zeros(x.size)
+    value = density.logp_grad(x, buffer, grad)
+    assert not np.isfinite(value) or not np.isfinite(grad).all()
