@@ -1,4 +1,4 @@
-"""Command-line interface: ``bayes-poem run|compare|check|datasets``.
+"""Command-line interface: ``bayes-poem run|compare|report|check|datasets``.
 
 Exit status: 0 success; 2 a user error (one line on stderr, nothing written);
 3 the fit finished and its results were written, but sampler diagnostics
@@ -251,6 +251,36 @@ def _sensitivity_text(analysis, spec, result, by_variant, psens) -> str:
     return "\n".join(lines)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Report of a spec (fitted here) or of a results directory (its posterior.nc)."""
+    from bayes_poem.errors import SpecError
+    from bayes_poem.outputs import check_target, write_directory
+    from bayes_poem.report import build_report, load_fit, report_writers, results_dir_files
+    from bayes_poem.specfile import load_spec
+
+    target = Path(args.target)
+    from_results = target.is_dir()
+    if args.new_centre_n is not None and args.new_centre_n < 1:
+        raise SpecError(f"--new-centre-n: must be a positive integer (got {args.new_centre_n})")
+    if from_results:
+        analysis = load_spec(results_dir_files(target)[1])
+        default = target.resolve().parent / f"{target.resolve().name}_report"
+    else:
+        analysis = load_spec(target)
+        default = Path("results") / f"{target.stem}_report"
+    out = Path(args.out) if args.out else default
+    check_target(out, force=args.force)
+    spec = _validated_spec(analysis)
+    result = (load_fit(target, analysis, spec) if from_results
+              else _fit_analysis(analysis, spec, args.quiet))
+    report = build_report(result, analysis=analysis, new_centre_n=args.new_centre_n,
+                          results_dir=target if from_results else None,
+                          progress=lambda message: _progress(message, args.quiet))
+    write_directory(out, report_writers(report), force=args.force)
+    print(f"Report written to {out}/report.html and {out}/report.md")
+    return EXIT_OK
+
+
 def _check_weight_labels(analysis, spec) -> None:
     from bayes_poem.errors import SpecError
 
@@ -344,6 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="local worker processes (default 1: serial)")
     sens.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     sens.set_defaults(func=cmd_sensitivity)
+
+    rep = sub.add_parser("report", help="write a self-contained HTML (and Markdown) report")
+    rep.add_argument("target", metavar="SPEC|RESULTS_DIR",
+                     help="a TOML spec (fitted here) or a results directory of 'run' "
+                          "(its posterior.nc and spec.toml; the analysis is not refitted)")
+    rep.add_argument("--out", help="report directory (default: results/<spec>_report, or "
+                                   "<RESULTS_DIR>_report)")
+    rep.add_argument("--force", action="store_true", help="replace an existing report dir")
+    rep.add_argument("--quiet", action="store_true", help="no progress messages")
+    rep.add_argument("--new-centre-n", type=int, metavar="N",
+                     help="patients at the new centre of the predictions (default 50)")
+    rep.set_defaults(func=cmd_report)
 
     datasets = sub.add_parser("datasets", help="list the embedded datasets")
     datasets.set_defaults(func=cmd_datasets)
