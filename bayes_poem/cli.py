@@ -140,7 +140,6 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         run_sensitivity,
         summarise_by_variant,
     )
-    from bayes_poem.sensitivity_plot import plot_sensitivity
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
@@ -178,7 +177,9 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             psens = power_scaling(spec.fit(settings))
     by_variant = summarise_by_variant(result.table)
     text = _sensitivity_text(analysis, spec, result, by_variant, psens)
-    figure = plot_sensitivity(table=result.table, title=analysis.title)
+    from bayes_poem.plots import sensitivity_forest
+
+    figure = sensitivity_forest(frame=result.table, title=analysis.title)
     writers = {
         "sensitivity.csv": lambda path: result.table.to_csv(path, index=False),
         "variants.csv": lambda path: by_variant.to_csv(path, index=False),
@@ -255,7 +256,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Report of a spec (fitted here) or of a results directory (its posterior.nc)."""
     from bayes_poem.errors import SpecError
     from bayes_poem.outputs import check_target, write_directory
-    from bayes_poem.report import build_report, load_fit, report_writers, results_dir_files
+    from bayes_poem.report import (
+        build_report,
+        find_sensitivity,
+        load_fit,
+        report_writers,
+        results_dir_files,
+    )
     from bayes_poem.specfile import load_spec
 
     target = Path(args.target)
@@ -273,11 +280,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     spec = _validated_spec(analysis)
     result = (load_fit(target, analysis, spec) if from_results
               else _fit_analysis(analysis, spec, args.quiet))
+    sensitivity = None if from_results else find_sensitivity(Path("results") / target.stem)
     report = build_report(result, analysis=analysis, new_centre_n=args.new_centre_n,
                           results_dir=target if from_results else None,
+                          sensitivity=sensitivity,
                           progress=lambda message: _progress(message, args.quiet))
     write_directory(out, report_writers(report), force=args.force)
     print(f"Report written to {out}/report.html and {out}/report.md")
+    return EXIT_OK
+
+
+def cmd_trial(args: argparse.Namespace) -> int:
+    """Anterior-vs-posterior trial analyses (``bayes_poem.trials``, docs/trials.md)."""
+    from bayes_poem.outputs import check_target, write_directory
+    from bayes_poem.trials.spec import load_trial_spec
+
+    spec = load_trial_spec(args.spec)
+    out = Path(args.out) if args.out else Path("results") / Path(args.spec).stem
+    check_target(out, force=args.force)
+    prepared = spec.prepare()  # every user error is raised here, before any output
+    _progress(f"{spec.analysis}: {prepared.describe}", args.quiet)
+    started = time.perf_counter()
+    report = prepared.run()
+    _progress(f"done in {time.perf_counter() - started:.1f} s", args.quiet)
+    write_directory(out, report.writers(), force=args.force)
+    print(report.text)
+    print(f"\nResults written to {out}/")
     return EXIT_OK
 
 
@@ -386,6 +414,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--new-centre-n", type=int, metavar="N",
                      help="patients at the new centre of the predictions (default 50)")
     rep.set_defaults(func=cmd_report)
+
+    trial = sub.add_parser("trial", help="anterior vs posterior myotomy: trial analysis, "
+                           "comparative meta-analysis or trial design (docs/trials.md)")
+    trial.add_argument("spec", help="TOML trial spec, e.g. "
+                       "models/anterior_vs_posterior_meta.toml")
+    trial.add_argument("--out", help="results directory (default: results/<spec name>)")
+    trial.add_argument("--force", action="store_true", help="replace an existing results dir")
+    trial.add_argument("--quiet", action="store_true", help="no progress messages")
+    trial.set_defaults(func=cmd_trial)
 
     datasets = sub.add_parser("datasets", help="list the embedded datasets")
     datasets.set_defaults(func=cmd_datasets)

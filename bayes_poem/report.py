@@ -197,9 +197,7 @@ def build_report(
     if new_centre_n is None:
         new_centre_n = DEFAULT_NEW_CENTRE_N
     if sensitivity is None and results_dir is not None:
-        path = Path(results_dir) / "sensitivity.csv"
-        if path.is_file():
-            sensitivity = pd.read_csv(path)
+        sensitivity = find_sensitivity(Path(results_dir))
     title = title or (analysis.title if analysis is not None and analysis.title else
                       f"Bayesian meta-analysis of {spec.outcome}")
     description = analysis.description if analysis is not None else ""
@@ -776,6 +774,17 @@ def _prediction_section(fit: FitResult, n: int) -> Section:
                    subsections=(Section("Probability of at least k events", "",
                                         table=exceed_table),),
                    anchor="predictions")
+
+
+def find_sensitivity(results_dir: Path) -> pd.DataFrame | None:
+    """``sensitivity.csv`` in ``results_dir`` or in its sibling ``<name>_sensitivity``
+    (where ``bayes-poem sensitivity`` writes by default)."""
+    results_dir = Path(results_dir)
+    for path in (results_dir / "sensitivity.csv",
+                 results_dir.parent / f"{results_dir.name}_sensitivity" / "sensitivity.csv"):
+        if path.is_file():
+            return pd.read_csv(path)
+    return None
 
 
 def _sensitivity_section(frame: pd.DataFrame) -> Section:

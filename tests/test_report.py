@@ -326,3 +326,21 @@ def test_plots_take_keywords_only_and_return_figures():
         assert plots.to_png(fig).startswith(b"\x89PNG")
     with pytest.raises(TypeError):
         plots.forest_plot(rows, pooled, "95% HDI")  # type: ignore[misc]
+
+
+def test_report_finds_the_sensitivity_command_output(sed_report, capsys):
+    """End to end: 'sensitivity' writes <results>_sensitivity/, 'report' picks it up."""
+    base = sed_report[0]
+    spec = base / "grid.toml"
+    spec.write_text((base / "results" / "spec.toml").read_text() + (
+        '\n[sensitivity]\ntau_priors = [{ dist = "HalfNormal", sigma = 0.5 }]\nturner = []\n'
+        'mu_priors = []\nsigma_subgroup_priors = []\nsubgroup_effects = []\n'
+        'likelihoods = []\nleave_one_out = false\npsens = false\nsubsets = []\n'))
+    grid_dir = base / "results_sensitivity"
+    code, _, err = _cli(["sensitivity", spec, "--out", grid_dir, "--quiet"], capsys)
+    assert code == 0, err
+    code, _, err = _cli(["report", base / "results", "--out", base / "report_grid", "--quiet"],
+                        capsys)
+    assert code == 0, err
+    html = (base / "report_grid" / "report.html").read_text()
+    assert 'id="sensitivity"' in html and "From sensitivity.csv: 2 variant(s)" in html
