@@ -13,7 +13,7 @@ changing a family changes the model's structure.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,27 +131,30 @@ RATIONALE: dict[str, str] = {
 }
 
 
-def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "") -> Prior:
+def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
+                   allowed: Sequence[str] | None = None) -> Prior:
     """Check one prior and return it as a :class:`Prior`.
 
     ``prior`` may be a ``Prior`` or a mapping ``{"dist": ..., <params>}`` as in a
     spec file. Unknown parameter names, families or prior names raise
-    :class:`SpecError` listing the valid ones.
+    :class:`SpecError` listing the valid ones. ``allowed`` (the families a
+    parameter may take) is looked up in :data:`PARAMETERS` unless given, as the
+    trial models do for their own parameters.
     """
     where = where or f"prior '{name}'"
-    if name not in PARAMETERS:
+    if allowed is None and name not in PARAMETERS:
         raise SpecError(
             f"{where}: unknown prior name '{name}'; valid names: {', '.join(PARAMETERS)}"
         )
+    allowed = tuple(allowed) if allowed is not None else PARAMETERS[name][0]
     if not isinstance(prior, Prior):
         if not isinstance(prior, Mapping):
             raise SpecError(f"{where}: expected a table with 'dist' and its parameters")
         values = dict(prior)
         if "dist" not in values:
-            raise SpecError(f"{where}: missing key 'dist'; valid: {', '.join(PARAMETERS[name][0])}")
+            raise SpecError(f"{where}: missing key 'dist'; valid: {', '.join(allowed)}")
         dist = values.pop("dist")
         prior = Prior(str(dist), _numbers(values, where))
-    allowed, _ = PARAMETERS[name]
     if prior.dist not in allowed:
         raise SpecError(
             f"{where}: dist '{prior.dist}' is not allowed for '{name}'; "

@@ -155,6 +155,9 @@ def load_spec(path: str | Path) -> AnalysisSpec:
 def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
                base_dir: Path | None = None) -> AnalysisSpec:
     """Validate a spec given as a mapping (the parsed TOML)."""
+    if "analysis" in raw:
+        raise SpecError(f"{source}: a trial spec (analysis = {raw['analysis']!r}); run it with "
+                        f"'bayes-poem trial {source}'")
     _check_keys(raw, TOP_KEYS, source, "")
     sections = {}
     for name, allowed in SECTION_KEYS.items():

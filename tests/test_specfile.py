@@ -21,11 +21,22 @@ def _with(**sections):
     return raw
 
 
-@pytest.mark.parametrize("path", sorted(MODELS.glob("*.toml")), ids=lambda p: p.name)
+META_SPECS = [p for p in sorted(MODELS.glob("*.toml"))
+              if "analysis" not in tomllib.loads(p.read_text())]
+TRIAL_SPECS = [p for p in sorted(MODELS.glob("*.toml")) if p not in META_SPECS]
+
+
+@pytest.mark.parametrize("path", META_SPECS, ids=lambda p: p.name)
 def test_shipped_specs_parse_and_build(path):
     analysis = load_spec(path)
     spec = analysis.model_spec()
     assert spec.outcome == analysis.data["outcome"]
+
+
+@pytest.mark.parametrize("path", TRIAL_SPECS, ids=lambda p: p.name)
+def test_trial_specs_are_pointed_to_the_trial_command(path):
+    with pytest.raises(SpecError, match="a trial spec .*run it with 'bayes-poem trial"):
+        load_spec(path)
 
 
 def test_clinical_success_spec_contents():
