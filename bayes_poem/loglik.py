@@ -15,39 +15,22 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy import stats
-from scipy.special import expit
 
-from bayes_poem.dims import ROW, SAMPLE_DIMS, STUDY, SUBGROUP
+from bayes_poem.dims import ROW, SAMPLE_DIMS
 from bayes_poem.priors import Prior
 
 
-def row_probabilities(result) -> xr.DataArray:
-    """Draws of each row's mean probability expit(mu + alpha[d] + u[s])."""
-    post = result.idata.posterior
-    arrays = result.spec.arrays()
-    eta = post["mu"].values[..., None] * np.ones(len(arrays["events"]))
-    if "alpha" in post:
-        alpha = post["alpha"].transpose(*SAMPLE_DIMS, SUBGROUP).values
-        eta = eta + alpha[..., arrays["subgroup_idx"]]
-    if "u" in post:
-        u = post["u"].transpose(*SAMPLE_DIMS, STUDY).values
-        eta = eta + u[..., arrays["study_idx"]]
-    coords = {ROW: result.spec.row_labels}
-    return xr.DataArray(expit(eta), dims=(*SAMPLE_DIMS, ROW), coords=coords)
-
-
 def pointwise_log_likelihood(result) -> xr.DataArray:
-    """log p(y_i | parameters) per draw and row (binomial or beta-binomial)."""
-    arrays = result.spec.arrays()
-    p = row_probabilities(result)
-    y, n = arrays["events"], arrays["total"]
-    if "phi" in result.idata.posterior:
-        kappa = 1.0 / result.idata.posterior["phi"].values[..., None] ** 2
-        values = stats.betabinom.logpmf(y, n, p.values * kappa, (1 - p.values) * kappa)
-    else:
-        values = stats.binom.logpmf(y, n, p.values)
-    values = np.where(n > 0, values, 0.0)
-    return p.copy(data=values)
+    """log p(y_i | parameters) per draw and row (binomial or beta-binomial).
+
+    Computed by :func:`bayes_poem.predictive.row_log_likelihood`; rows zeroed
+    for leave-one-out give exactly 0.
+    """
+    from bayes_poem.predictive import row_draws, row_log_likelihood
+
+    values = row_log_likelihood(row_draws(result))
+    coords = {ROW: result.spec.row_labels}
+    return xr.DataArray(values, dims=(*SAMPLE_DIMS, ROW), coords=coords)
 
 
 def _prior_logpdf(prior: Prior, x: np.ndarray) -> np.ndarray:

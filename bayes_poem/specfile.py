@@ -137,8 +137,8 @@ class AnalysisSpec:
         return tomli_w.dumps(self.resolved(spec))
 
 
-def load_spec(path: str | Path) -> AnalysisSpec:
-    """Read and validate a TOML analysis spec."""
+def read_toml(path: str | Path) -> tuple[dict[str, Any], str, Path]:
+    """Parse a TOML file: ``(mapping, source name, directory)``; ``SpecError`` if unreadable."""
     path = Path(path)
     source = str(path)
     if not path.is_file():
@@ -149,7 +149,13 @@ def load_spec(path: str | Path) -> AnalysisSpec:
         raise SpecError(f"{source}: not valid TOML ({err})") from None
     except UnicodeDecodeError:
         raise SpecError(f"{source}: not a UTF-8 text file") from None
-    return parse_spec(raw, source=source, base_dir=path.resolve().parent)
+    return raw, source, path.resolve().parent
+
+
+def load_spec(path: str | Path) -> AnalysisSpec:
+    """Read and validate a TOML analysis spec."""
+    raw, source, base_dir = read_toml(path)
+    return parse_spec(raw, source=source, base_dir=base_dir)
 
 
 def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",

@@ -14,7 +14,6 @@ the file name. Every key is documented in ``docs/trials.md``.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,17 +142,10 @@ def _plain(value: Any) -> Any:
 # ---------------------------------------------------------------- parsing
 def load_trial_spec(path: str | Path) -> TrialSpec:
     """Read and check a TOML trial spec."""
-    path = Path(path)
-    source = str(path)
-    if not path.is_file():
-        raise SpecError(f"{source}: no such file")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"{source}: not valid TOML ({err})") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{source}: not a UTF-8 text file") from None
-    return parse_trial_spec(raw, source=source, base_dir=path.resolve().parent)
+    from bayes_poem.specfile import read_toml
+
+    raw, source, base_dir = read_toml(path)
+    return parse_trial_spec(raw, source=source, base_dir=base_dir)
 
 
 def _unknown(mapping: Mapping[str, Any], allowed: tuple[str, ...], source: str,
