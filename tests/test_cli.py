@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 
 from bayes_poem.cli import main
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "models" / "sed_clinical_success.toml"
@@ -30,15 +31,9 @@ def _quick_spec(tmp_path: Path, extra: str = "", sampler: str = "draws = 300\ntu
     return path
 
 
-def _run(args, capsys):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_run_writes_every_output(tmp_path, capsys):
     out_dir = tmp_path / "res"
-    code, out, err = _run(["run", _quick_spec(tmp_path), "--out", out_dir, "--quiet"], capsys)
+    code, out, err = run_cli(["run", _quick_spec(tmp_path), "--out", out_dir, "--quiet"], capsys)
     assert code == 0, err
     assert {p.name for p in out_dir.iterdir()} == EXPECTED_FILES
     assert "SYNTHETIC DATA" in out
@@ -55,7 +50,7 @@ def test_existing_results_are_not_overwritten_without_force(tmp_path, capsys):
     out_dir = tmp_path / "res"
     out_dir.mkdir()
     (out_dir / "keep.txt").write_text("precious")
-    code, out, err = _run(["run", _quick_spec(tmp_path), "--out", out_dir], capsys)
+    code, out, err = run_cli(["run", _quick_spec(tmp_path), "--out", out_dir], capsys)
     assert code == 2
     assert err.count("\n") == 1 and "already exists; use --force" in err
     assert (out_dir / "keep.txt").read_text() == "precious"
@@ -66,7 +61,7 @@ def test_force_replaces_results_atomically(tmp_path, capsys):
     out_dir = tmp_path / "res"
     out_dir.mkdir()
     (out_dir / "old.txt").write_text("old")
-    code, _, err = _run(["run", _quick_spec(tmp_path), "--out", out_dir, "--force",
+    code, _, err = run_cli(["run", _quick_spec(tmp_path), "--out", out_dir, "--force",
                          "--quiet"], capsys)
     assert code == 0, err
     assert {p.name for p in out_dir.iterdir()} == EXPECTED_FILES
@@ -97,12 +92,12 @@ def test_failure_while_writing_leaves_nothing(tmp_path, capsys, monkeypatch):
 def test_strict_exit_status_on_failed_diagnostics(tmp_path, capsys):
     spec = _quick_spec(tmp_path, sampler="draws = 15\ntune = 5\nchains = 2\nseed = 1\n")
     out_dir = tmp_path / "res"
-    code, out, err = _run(["run", spec, "--out", out_dir, "--strict", "--quiet"], capsys)
+    code, out, err = run_cli(["run", spec, "--out", out_dir, "--strict", "--quiet"], capsys)
     assert code == 3
     assert "WARNING:" in out
     assert "sampler diagnostics failed (--strict)" in err
     assert (out_dir / "posterior.nc").exists()  # results are still kept
-    code, out, _ = _run(["run", spec, "--out", tmp_path / "res2", "--quiet"], capsys)
+    code, out, _ = run_cli(["run", spec, "--out", tmp_path / "res2", "--quiet"], capsys)
     assert code == 0 and "WARNING:" in out
 
 
@@ -144,7 +139,7 @@ def test_bad_specs_give_one_line_and_write_nothing(tmp_path, capsys, case):
     spec.write_text(text)
     out_dir = tmp_path / "res"
     for command in (["run", spec, "--out", out_dir], ["check", spec]):
-        code, out, err = _run(command, capsys)
+        code, out, err = run_cli(command, capsys)
         assert code == 2
         assert err.count("\n") == 1 and message in err and err.startswith("bayes-poem: error:")
         assert "Traceback" not in err
@@ -173,28 +168,28 @@ def test_bad_csv_through_check_and_run(tmp_path, capsys, case):
     text, message = BAD_CSVS[case]
     csv = tmp_path / "data.csv"
     csv.write_text(text)
-    code, _, err = _run(["check", csv], capsys)
+    code, _, err = run_cli(["check", csv], capsys)
     assert code == 2 and err.count("\n") == 1 and message in err and str(csv) in err
     spec = tmp_path / "spec.toml"
     spec.write_text('[data]\npath = "data.csv"\noutcome = "s"\n')
-    code, _, err = _run(["run", spec, "--out", tmp_path / "res"], capsys)
+    code, _, err = run_cli(["run", spec, "--out", tmp_path / "res"], capsys)
     assert code == 2 and err.count("\n") == 1 and message in err
     assert not (tmp_path / "res").exists()
 
 
 def test_missing_parent_directories_are_created(tmp_path, capsys):
     out_dir = tmp_path / "deep" / "er" / "res"
-    code, _, err = _run(["run", _quick_spec(tmp_path), "--out", out_dir, "--quiet"], capsys)
+    code, _, err = run_cli(["run", _quick_spec(tmp_path), "--out", out_dir, "--quiet"], capsys)
     assert code == 0, err
     assert (out_dir / "summary.csv").exists()
 
 
 def test_check_good_inputs(tmp_path, capsys):
-    code, out, _ = _run(["check", SPEC], capsys)
+    code, out, _ = run_cli(["check", SPEC], capsys)
     assert code == 0 and "OK:" in out and "SYNTHETIC" in out
     csv = tmp_path / "ok.csv"
     csv.write_text("study,subgroup,outcome,events,total\nA,x,s,1,3\nB,y,s,2,4\n")
-    code, out, _ = _run(["check", csv], capsys)
+    code, out, _ = run_cli(["check", csv], capsys)
     assert code == 0 and "2 rows, 2 studies, 2 subgroup(s)" in out
 
 
@@ -207,7 +202,7 @@ def test_usage_errors_are_one_line(capsys):
 
 
 def test_datasets_command_flags_synthetic(capsys):
-    code, out, _ = _run(["datasets"], capsys)
+    code, out, _ = run_cli(["datasets"], capsys)
     assert code == 0
     assert "sed_synthetic  [SYNTHETIC]" in out and "nielweise2007" in out
 

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from bayes_poem import ModelSpec, load_dataset
-from bayes_poem.cli import main
 from bayes_poem.compare import (
     CONTRAST_COLUMNS,
     PUBLISHED_CONTRAST_COLUMNS,
@@ -24,6 +23,7 @@ from bayes_poem.frequentist import ModelChoice, pool_by_rule, subgroup_analysis
 from bayes_poem.published import PUBLISHED
 from bayes_poem.report_text import SYNTHETIC_BANNER
 from bayes_poem.sampling import SamplerSettings
+from tests.helpers import run_cli
 
 # Short chains for speed; their diagnostics are not what these tests check.
 pytestmark = pytest.mark.filterwarnings("ignore::bayes_poem.errors.ConvergenceWarning")
@@ -271,18 +271,12 @@ def _quick_spec(tmp_path: Path, name: str = "quick.toml") -> Path:
     return path
 
 
-def _run(args, capsys):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_compare_writes_three_files_and_refuses_existing_dir(tmp_path, capsys,
                                                                  monkeypatch):
     spec = _quick_spec(tmp_path)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results").mkdir()
-    code, out, err = _run(["compare", spec, "--quiet"], capsys)
+    code, out, err = run_cli(["compare", spec, "--quiet"], capsys)
     assert code == 0, err
     out_dir = tmp_path / "results" / "quick_compare"  # default: results/<stem>_compare
     assert {p.name for p in out_dir.iterdir()} == FILES
@@ -296,7 +290,7 @@ def test_cli_compare_writes_three_files_and_refuses_existing_dir(tmp_path, capsy
     assert contrasts["margin"].iloc[0] == pytest.approx(0.1)
 
     before = {p.name: p.read_text() for p in out_dir.iterdir()}
-    code, out, err = _run(["compare", spec, "--quiet"], capsys)
+    code, out, err = run_cli(["compare", spec, "--quiet"], capsys)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "already exists; use --force" in err
     assert {p.name: p.read_text() for p in out_dir.iterdir()} == before
@@ -307,7 +301,7 @@ def test_cli_compare_force_replaces(tmp_path, capsys):
     out_dir = tmp_path / "res"
     out_dir.mkdir()
     (out_dir / "old.txt").write_text("old")
-    code, _, err = _run(["compare", _quick_spec(tmp_path), "--out", out_dir, "--force",
+    code, _, err = run_cli(["compare", _quick_spec(tmp_path), "--out", out_dir, "--force",
                          "--quiet"], capsys)
     assert code == 0, err
     assert {p.name for p in out_dir.iterdir()} == FILES
@@ -334,7 +328,7 @@ def test_cli_compare_bad_spec_is_one_line_and_writes_nothing(tmp_path, capsys, c
     spec.write_text(text)
     (tmp_path / "data.csv").write_text("study,outcome,events,total\nA,s,5,3\n")
     out_dir = tmp_path / "res"
-    code, out, err = _run(["compare", spec, "--out", out_dir], capsys)  # not --quiet
+    code, out, err = run_cli(["compare", spec, "--out", out_dir], capsys)  # not --quiet
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("bayes-poem: error:") and message in err
     assert "Traceback" not in err
@@ -343,6 +337,6 @@ def test_cli_compare_bad_spec_is_one_line_and_writes_nothing(tmp_path, capsys, c
 
 
 def test_cli_compare_missing_spec(tmp_path, capsys):
-    code, _, err = _run(["compare", tmp_path / "nope.toml", "--out", tmp_path / "res"], capsys)
+    code, _, err = run_cli(["compare", tmp_path / "nope.toml", "--out", tmp_path / "res"], capsys)
     assert code == 2 and err.count("\n") == 1 and "no such file" in err
     assert not (tmp_path / "res").exists()

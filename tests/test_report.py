@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from bayes_poem import plots
 from bayes_poem.cli import main
+from tests.helpers import run_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore::bayes_poem.errors.ConvergenceWarning")
 
@@ -34,12 +35,6 @@ def _quick_copy(name: str, directory: Path) -> Path:
     path = directory / f"{name}.toml"
     path.write_text(text)
     return path
-
-
-def _cli(args, capsys) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +63,7 @@ def sed_report(tmp_path_factory):
 def _spec_report(name: str, tmp_path: Path, capsys, *extra: str) -> tuple[Path, str]:
     spec = _quick_copy(name, tmp_path)
     out = tmp_path / "report"
-    code, stdout, err = _cli(["report", spec, "--out", out, "--quiet", *extra], capsys)
+    code, stdout, err = run_cli(["report", spec, "--out", out, "--quiet", *extra], capsys)
     assert code == 0, err
     assert "report.html" in stdout
     return out, (out / "report.html").read_text()
@@ -250,7 +245,7 @@ def test_report_refuses_an_existing_directory_without_force(tmp_path, capsys):
     out.mkdir()
     (out / "keep.txt").write_text("precious")
     spec = _quick_copy("sed_clinical_success", tmp_path)
-    code, stdout, err = _cli(["report", spec, "--out", out], capsys)
+    code, stdout, err = run_cli(["report", spec, "--out", out], capsys)
     assert code == 2 and stdout == ""
     assert err.count("\n") == 1 and "already exists; use --force" in err
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
@@ -260,7 +255,7 @@ def test_bad_results_dir_is_one_line(tmp_path, capsys):
     results = tmp_path / "results"
     results.mkdir()
     (results / "spec.toml").write_text('[data]\ndataset = "rat_tumors"\noutcome = "tumor"\n')
-    code, stdout, err = _cli(["report", results, "--out", tmp_path / "rep"], capsys)
+    code, stdout, err = run_cli(["report", results, "--out", tmp_path / "rep"], capsys)
     assert code == 2 and stdout == ""
     assert err.count("\n") == 1 and "no posterior.nc" in err
     assert not (tmp_path / "rep").exists()
@@ -272,14 +267,14 @@ def test_results_dir_of_other_data_is_refused(sed_report, tmp_path, capsys):
     spec = results / "spec.toml"
     spec.write_text(spec.read_text().replace('outcome = "clinical_success"',
                                              'outcome = "adverse_event"'))
-    code, _, err = _cli(["report", results, "--out", tmp_path / "rep"], capsys)
+    code, _, err = run_cli(["report", results, "--out", tmp_path / "rep"], capsys)
     assert code == 2 and err.count("\n") == 1 and "fitted to other data" in err
     assert not (tmp_path / "rep").exists()
 
 
 def test_new_centre_n_must_be_positive(tmp_path, capsys):
     spec = _quick_copy("rat_tumors", tmp_path)
-    code, _, err = _cli(["report", spec, "--out", tmp_path / "rep", "--new-centre-n", "0"],
+    code, _, err = run_cli(["report", spec, "--out", tmp_path / "rep", "--new-centre-n", "0"],
                         capsys)
     assert code == 2 and err.count("\n") == 1 and "--new-centre-n" in err
     with pytest.raises(SystemExit) as exit_info:  # argparse usage error
@@ -337,9 +332,9 @@ def test_report_finds_the_sensitivity_command_output(sed_report, capsys):
         'mu_priors = []\nsigma_subgroup_priors = []\nsubgroup_effects = []\n'
         'likelihoods = []\nleave_one_out = false\npsens = false\nsubsets = []\n'))
     grid_dir = base / "results_sensitivity"
-    code, _, err = _cli(["sensitivity", spec, "--out", grid_dir, "--quiet"], capsys)
+    code, _, err = run_cli(["sensitivity", spec, "--out", grid_dir, "--quiet"], capsys)
     assert code == 0, err
-    code, _, err = _cli(["report", base / "results", "--out", base / "report_grid", "--quiet"],
+    code, _, err = run_cli(["report", base / "results", "--out", base / "report_grid", "--quiet"],
                         capsys)
     assert code == 0, err
     html = (base / "report_grid" / "report.html").read_text()

@@ -8,19 +8,13 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from bayes_poem.cli import main
 from bayes_poem.trials import plots
 from bayes_poem.trials.spec import load_trial_spec
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = sorted((ROOT / "models").glob("anterior_vs_posterior_*.toml"))
 QUICK_SAMPLER = '[sampler]\ndraws = 300\ntune = 300\nchains = 2\nseed = 3\nbackend = "pymc"\n'
-
-
-def _run(args, capsys):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _write(tmp_path: Path, text: str, name: str = "spec.toml") -> Path:
@@ -36,7 +30,7 @@ BINARY = ('analysis = "binary"\n[data]\ndataset = "poem_anterior_posterior_rcts"
 
 def test_binary_trial_writes_every_output(tmp_path, capsys):
     out_dir = tmp_path / "res"
-    code, out, err = _run(["trial", _write(tmp_path, BINARY), "--out", out_dir], capsys)
+    code, out, err = run_cli(["trial", _write(tmp_path, BINARY), "--out", out_dir], capsys)
     assert code == 0, err
     assert {p.name for p in out_dir.iterdir()} == {
         "summary.csv", "noninferiority.csv", "difference.png", "spec.toml", "summary.txt"}
@@ -56,10 +50,10 @@ def test_quiet_and_force(tmp_path, capsys):
     out_dir.mkdir()
     (out_dir / "old.txt").write_text("old")
     spec = _write(tmp_path, BINARY)
-    code, _, err = _run(["trial", spec, "--out", out_dir], capsys)
+    code, _, err = run_cli(["trial", spec, "--out", out_dir], capsys)
     assert code == 2 and err.count("\n") == 1 and "already exists; use --force" in err
     assert (out_dir / "old.txt").exists()
-    code, _, err = _run(["trial", spec, "--out", out_dir, "--force", "--quiet"], capsys)
+    code, _, err = run_cli(["trial", spec, "--out", out_dir, "--force", "--quiet"], capsys)
     assert code == 0 and err == ""
     assert not (out_dir / "old.txt").exists()
 
@@ -68,7 +62,7 @@ def test_meta_and_assurance_specs_write_outputs(tmp_path, capsys):
     meta = _write(tmp_path, 'analysis = "meta"\n[data]\ndataset = '
                   '"poem_anterior_posterior_rcts"\noutcomes = ["clinical_success"]\n'
                   '[noninferiority]\nmargin = 0.1\n' + QUICK_SAMPLER, "meta.toml")
-    code, out, err = _run(["trial", meta, "--out", tmp_path / "meta", "--quiet"], capsys)
+    code, out, err = run_cli(["trial", meta, "--out", tmp_path / "meta", "--quiet"], capsys)
     assert code == 0, err
     files = {p.name for p in (tmp_path / "meta").iterdir()}
     assert {"summary.csv", "studies.csv", "published_comparison.csv", "notes.csv",
@@ -79,7 +73,7 @@ def test_meta_and_assurance_specs_write_outputs(tmp_path, capsys):
                     '"poem_anterior_posterior_rcts"\noutcome = "clinical_success"\n'
                     '[design]\nn_per_arm = [50, 200]\nmargin = 0.1\nsimulations = 300\n'
                     + QUICK_SAMPLER, "design.toml")
-    code, out, err = _run(["trial", design, "--out", tmp_path / "design", "--quiet"], capsys)
+    code, out, err = run_cli(["trial", design, "--out", tmp_path / "design", "--quiet"], capsys)
     assert code == 0, err
     curve = pd.read_csv(tmp_path / "design" / "assurance.csv")
     assert curve["n_per_arm"].tolist() == [50, 200]
@@ -88,7 +82,7 @@ def test_meta_and_assurance_specs_write_outputs(tmp_path, capsys):
 
 def test_synthetic_continuous_output_is_labelled(tmp_path, capsys):
     spec = ROOT / "models" / "anterior_vs_posterior_eckardt_summaries_synthetic.toml"
-    code, out, err = _run(["trial", spec, "--out", tmp_path / "res", "--quiet"], capsys)
+    code, out, err = run_cli(["trial", spec, "--out", tmp_path / "res", "--quiet"], capsys)
     assert code == 0, err
     assert out.startswith("*** SYNTHETIC DATA")
     assert "SYNTHETIC" in (tmp_path / "res" / "summary.txt").read_text()
@@ -198,7 +192,7 @@ def test_bad_specs_give_one_line_and_write_nothing(tmp_path, capsys, case):
     text, message = BAD[case]
     spec = _write(tmp_path, text, "bad.toml")
     out_dir = tmp_path / "res"
-    code, out, err = _run(["trial", spec, "--out", out_dir], capsys)
+    code, out, err = run_cli(["trial", spec, "--out", out_dir], capsys)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("bayes-poem: error:"), err
     assert message in err, err
@@ -213,7 +207,7 @@ def test_bad_patient_csv_gives_one_line(tmp_path, capsys):
                                            "anterior,7,2\n")
     spec = _write(tmp_path, 'analysis = "continuous"\n[data]\noutcome = "eckardt"\n'
                   'path = "patients.csv"\n[noninferiority]\nmargin = 1.0\n', "bad.toml")
-    code, out, err = _run(["trial", spec, "--out", tmp_path / "res"], capsys)
+    code, out, err = run_cli(["trial", spec, "--out", tmp_path / "res"], capsys)
     assert code == 2 and err.count("\n") == 1
     assert "arm 'posterior' has 0 patient(s)" in err and out == ""
     assert not (tmp_path / "res").exists()
@@ -228,7 +222,7 @@ def test_same_trial_twice_in_one_outcome_is_refused(tmp_path, capsys):
     (tmp_path / "trials.csv").write_text("\n".join(rows) + "\n")
     spec = _write(tmp_path, 'analysis = "meta"\n[data]\npath = "trials.csv"\n'
                   'outcomes = ["clinical_success"]\n', "bad.toml")
-    code, _, err = _run(["trial", spec, "--out", tmp_path / "res"], capsys)
+    code, _, err = run_cli(["trial", spec, "--out", tmp_path / "res"], capsys)
     assert code == 2 and err.count("\n") == 1
     assert "'Khashab2020' and 'Khashab2020_long' are the same trial" in err
 

@@ -8,7 +8,6 @@ mu | tau, y is normal, so p(mu | y) is a grid mixture of normals.
 
 from __future__ import annotations
 
-import arviz as az
 import numpy as np
 import pytest
 from scipy.optimize import brentq
@@ -18,10 +17,10 @@ from bayes_poem.priors import Prior
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.trials import random_effects_meta
 from bayes_poem.trials.meta import normal_model
+from tests.helpers import assert_matches_exact
 
 Y = np.array([0.35, -0.10, 0.60, 0.15, 0.90, -0.30])
 SE = np.array([0.30, 0.25, 0.40, 0.20, 0.35, 0.30])
-QUANTILES = (0.025, 0.5, 0.975)
 
 
 class ExactNormalNormal:
@@ -59,24 +58,6 @@ class ExactNormalNormal:
         return brentq(cdf, -20, 20, xtol=1e-12)
 
 
-def _check(result, exact, coarse):
-    post = result.idata.posterior
-    failures = []
-    for param in ("mu", "tau"):
-        draws = post[param]
-        mcse = float(az.mcse(post[[param]])[param])
-        assert abs(coarse.mean(param) - exact.mean(param)) < 0.25 * mcse  # grid converged
-        if abs(float(draws.mean()) - exact.mean(param)) > 4 * mcse:
-            failures.append((param, "mean", float(draws.mean()), exact.mean(param), mcse))
-        for q in QUANTILES:
-            mcse_q = float(az.mcse(post[[param]], method="quantile", prob=q)[param])
-            assert abs(coarse.quantile(param, q) - exact.quantile(param, q)) < 0.25 * mcse_q
-            estimate = float(draws.quantile(q))
-            if abs(estimate - exact.quantile(param, q)) > 4 * mcse_q:
-                failures.append((param, q, estimate, exact.quantile(param, q), mcse_q))
-    assert not failures, failures
-
-
 def _halfnormal(sigma):
     return lambda tau: halfnorm.logpdf(tau, scale=sigma)
 
@@ -89,7 +70,7 @@ def test_normal_normal_mcmc_matches_exact_posterior():
     assert result.diagnostics.ok, result.diagnostics.problems
     exact = ExactNormalNormal(Y, SE, 0.0, 1.0, _halfnormal(0.5), 6.0, 40_001)
     coarse = ExactNormalNormal(Y, SE, 0.0, 1.0, _halfnormal(0.5), 6.0, 20_001)
-    _check(result, exact, coarse)
+    assert_matches_exact(result.idata.posterior, exact, coarse)
     # refits with new prior scales and data reuse the compiled model
     model = normal_model(len(Y), priors)
     assert model.compilations == 1
@@ -119,4 +100,4 @@ def test_normal_normal_with_half_cauchy_tau_matches_exact_posterior():
 
     exact = ExactNormalNormal(y, se, 0.5, 2.0, log_prior, 200.0, 400_001)
     coarse = ExactNormalNormal(y, se, 0.5, 2.0, log_prior, 200.0, 200_001)
-    _check(result, exact, coarse)
+    assert_matches_exact(result.idata.posterior, exact, coarse)
