@@ -15,6 +15,7 @@ from bayes_poem.errors import (  # noqa: E402
     ConvergenceWarning,
     DataError,
     OutputError,
+    SamplingError,
     SpecError,
 )
 from bayes_poem.priors import DEFAULT_PRIORS, Prior  # noqa: E402
@@ -29,6 +30,7 @@ __all__ = [
     "ModelSpec",
     "OutputError",
     "Prior",
+    "SamplingError",
     "SpecError",
     "StudyTable",
     "__version__",

@@ -24,5 +24,14 @@ class OutputError(BayesPoemError, OSError):
     """Results cannot be written where asked (for example, the directory exists)."""
 
 
+class SamplingError(BayesPoemError, RuntimeError):
+    """A computation failed or was cut short: no results may be made from it.
+
+    Raised for an interrupted sampler (a partial trace), non-finite draws, or
+    diagnostics that cannot be computed (NaN). The CLI reports it in one line
+    with exit status 4 and writes nothing.
+    """
+
+
 class ConvergenceWarning(UserWarning):
     """A fit has sampler diagnostics outside the accepted thresholds."""
