@@ -13,9 +13,12 @@ changing a family changes the model's structure.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from bayes_poem.errors import SpecError
 
@@ -68,6 +71,24 @@ def turner_prior(name: str) -> Prior:
     return Prior("LogNormalTau2", TURNER_PRIORS[name][1])
 
 
+def _numbers(values: Mapping[str, Any], where: str) -> dict[str, float]:
+    """Parameter name -> finite float; the one check of prior parameters (both forms)."""
+    out = {}
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise SpecError(f"{where}: parameter names must be strings (got {key!r})")
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+            raise SpecError(f"{where}: parameter '{key}' must be a number (got {value!r})")
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range
+            number = math.inf
+        if not math.isfinite(number):
+            raise SpecError(f"{where}: parameter '{key}' must be finite (got {value!r})")
+        out[key] = number
+    return out
+
+
 @dataclass(frozen=True)
 class Prior:
     """A prior distribution: a family name and its parameters.
@@ -82,7 +103,13 @@ class Prior:
     params: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "params", {k: float(v) for k, v in self.params.items()})
+        if not isinstance(self.dist, str):
+            raise SpecError(f"Prior: dist must be a family name such as 'HalfNormal' "
+                            f"(got {self.dist!r}); families: {', '.join(FAMILIES)}")
+        if not isinstance(self.params, Mapping):
+            raise SpecError(f"{self.dist} prior: params must be a mapping parameter -> number "
+                            f"(got {self.params!r})")
+        object.__setattr__(self, "params", _numbers(self.params, f"{self.dist} prior"))
 
     def describe(self) -> str:
         args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
@@ -154,7 +181,10 @@ def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
         if "dist" not in values:
             raise SpecError(f"{where}: missing key 'dist'; valid: {', '.join(allowed)}")
         dist = values.pop("dist")
-        prior = Prior(str(dist), _numbers(values, where))
+        if not isinstance(dist, str):
+            raise SpecError(f"{where}: dist must be a string (got {dist!r}); "
+                            f"valid: {', '.join(allowed)}")
+        prior = Prior(dist, _numbers(values, where))
     if prior.dist not in allowed:
         raise SpecError(
             f"{where}: dist '{prior.dist}' is not allowed for '{name}'; "
@@ -174,7 +204,7 @@ def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
         raise SpecError(f"{where}: {prior.dist} needs parameter(s) {', '.join(missing)}")
     for key, value in params.items():
         if not math.isfinite(value):
-            raise SpecError(f"{where}: parameter '{key}' must be finite")
+            raise SpecError(f"{where}: parameter '{key}' must be finite (got {value!r})")
         if key in ("sigma", "beta", "lam", "nu") and value <= 0:
             raise SpecError(f"{where}: parameter '{key}' must be > 0 (got {value:g})")
     if name == "alpha" and params.get("mu", 0.0) != 0.0:
@@ -186,15 +216,6 @@ def _family_defaults(dist: str) -> dict[str, float]:
     if dist in ("Normal", "StudentT"):
         return {"mu": 0.0}
     return {}
-
-
-def _numbers(values: Mapping[str, Any], where: str) -> dict[str, float]:
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise SpecError(f"{where}: parameter '{key}' must be a number (got {value!r})")
-        out[key] = float(value)
-    return out
 
 
 def resolve_priors(overrides: Mapping[str, Prior | Mapping[str, Any]] | None = None,

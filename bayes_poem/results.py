@@ -138,13 +138,14 @@ class FitResult:
     def _subgroup_weights(self, labels: list[str]) -> xr.DataArray:
         frame = self.spec.active_frame()
         if self.weights is not None:
-            unknown = [k for k in self.weights if k not in labels]
+            from bayes_poem.specfile import check_weights
+
+            weights = check_weights(self.weights)
+            unknown = [k for k in weights if k not in labels]
             if unknown:
                 raise SpecError(f"summary.weights: unknown subgroup(s) {', '.join(unknown)}; "
                                 f"subgroups: {', '.join(labels)}")
-            raw = np.array([float(self.weights.get(k, 0.0)) for k in labels])
-            if (raw < 0).any() or raw.sum() <= 0:
-                raise SpecError("summary.weights: weights must be >= 0 with a positive sum")
+            raw = np.array([weights.get(k, 0.0) for k in labels])
         elif labels == [POOLED_LABEL]:
             raw = np.ones(1)
         else:

@@ -104,7 +104,21 @@ class ModelSpec:
         three or more subgroups get random (partially pooled) subgroup effects,
         two subgroups fixed effects (a between-subgroup SD cannot be learned from
         two groups), and one subgroup the single-group model.
+
+        The rows are put in a canonical order: stably sorted by the subgroup
+        order (``subgroups``, default: order of first appearance), so that the
+        same data with the same subgroup order always give the same model.
         """
+        if not isinstance(table, StudyTable):
+            raise SpecError(f"table: expected a StudyTable from load_table or load_dataset "
+                            f"(got {type(table).__name__})")
+        if outcome is not None and not isinstance(outcome, str):
+            raise SpecError(f"outcome: must be a string (got {outcome!r})")
+        if subgroups is not None and (isinstance(subgroups, str) or not isinstance(
+                subgroups, list | tuple) or not all(isinstance(s, str) for s in subgroups)):
+            raise SpecError(f"subgroups: must be a list of subgroup labels (got {subgroups!r})")
+        if priors is not None and not isinstance(priors, Mapping):
+            raise SpecError(f"priors: must be a mapping name -> Prior (got {priors!r})")
         if outcome is None:
             if len(table.outcomes) != 1:
                 raise SpecError(
@@ -113,8 +127,14 @@ class ModelSpec:
                 )
             outcome = table.outcomes[0]
         rows = table.for_outcome(outcome)
-        if subgroups is not None:
-            rows = rows.with_subgroups(subgroups)
+        # Canonical row order, whether or not subgroups are named: rows stably
+        # grouped by subgroup order. The model (and its data hash) is then a
+        # function of the data and the subgroup order only, so a resolved
+        # spec.toml, which always lists the subgroups, repeats the analysis.
+        try:
+            rows = rows.with_subgroups(rows.subgroups if subgroups is None else subgroups)
+        except DataError as err:  # only a given subgroup list can fail: name its key
+            raise SpecError(f"data.subgroups: {err}") from None
         n_sub = len(rows.subgroups)
         if subgroup_effects is None:
             subgroup_effects = "random" if n_sub > 2 else "fixed" if n_sub == 2 else "none"
@@ -126,6 +146,9 @@ class ModelSpec:
         return spec
 
     def _check(self) -> None:
+        for key in ("subgroup_effects", "study_effects", "likelihood"):
+            if not isinstance(getattr(self, key), str):
+                raise SpecError(f"model.{key}: must be a string (got {getattr(self, key)!r})")
         if self.subgroup_effects not in SUBGROUP_OPTIONS:
             raise SpecError(f"model.subgroup_effects: '{self.subgroup_effects}' is not one of "
                             f"{', '.join(SUBGROUP_OPTIONS)}")
@@ -163,11 +186,12 @@ class ModelSpec:
         """
         if study_effects is None and likelihood is not None and likelihood != self.likelihood:
             study_effects = "common" if likelihood == "beta_binomial" else "random"
-        spec = dataclasses.replace(
+        spec = dataclasses.replace(  # None keeps a setting; anything else is checked
             self,
-            subgroup_effects=subgroup_effects or self.subgroup_effects,
-            study_effects=study_effects or self.study_effects,
-            likelihood=likelihood or self.likelihood,
+            subgroup_effects=self.subgroup_effects if subgroup_effects is None
+            else subgroup_effects,
+            study_effects=self.study_effects if study_effects is None else study_effects,
+            likelihood=self.likelihood if likelihood is None else likelihood,
         )
         spec._check()
         return spec

@@ -38,12 +38,15 @@ Example::
 
 from __future__ import annotations
 
+import math
+import numbers
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tomli_w
 
 from bayes_poem.contrasts import Contrast
@@ -53,7 +56,7 @@ from bayes_poem.intervals import IntervalSpec
 from bayes_poem.priors import PARAMETERS, Prior, resolve_priors
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.spec import ModelSpec
-from bayes_poem.table import StudyTable, load_table
+from bayes_poem.table import StudyTable, load_table, read_text
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
             "contrasts", "sensitivity")
@@ -105,7 +108,14 @@ class AnalysisSpec:
             raise SpecError(f"{self.source}: {err}") from None
 
     def resolved(self, spec: ModelSpec | None = None) -> dict[str, Any]:
-        """Every setting with defaults filled in, as a TOML-ready mapping."""
+        """Every setting with defaults filled in, as a TOML-ready mapping.
+
+        Running it again repeats the analysis exactly: the data path is made
+        absolute, the subgroups are listed in the model's order (which fixes
+        its canonical row order, see :meth:`ModelSpec.from_table`), every
+        sampler setting and prior the structure uses is written, and floats
+        round-trip exactly through TOML.
+        """
         spec = spec or self.model_spec()
         data = dict(self.data)
         if "path" in data:
@@ -127,6 +137,8 @@ class AnalysisSpec:
             ],
         }
         out["sampler"].pop("progress", None)
+        # TOML has no null: an unset (None) option is left out and so stays unset.
+        out["sampler"] = {k: v for k, v in out["sampler"].items() if v is not None}
         if self.sensitivity:
             out["sensitivity"] = dict(self.sensitivity)
         if self.weights is not None:
@@ -141,14 +153,11 @@ def read_toml(path: str | Path) -> tuple[dict[str, Any], str, Path]:
     """Parse a TOML file: ``(mapping, source name, directory)``; ``SpecError`` if unreadable."""
     path = Path(path)
     source = str(path)
-    if not path.is_file():
-        raise SpecError(f"{source}: no such file")
+    text = read_text(path, source, error=SpecError)  # every OS error named; BOM dropped
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{source}: not valid TOML ({err})") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{source}: not a UTF-8 text file") from None
     return raw, source, path.resolve().parent
 
 
@@ -169,7 +178,7 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
     for name, allowed in SECTION_KEYS.items():
         section = raw.get(name, {})
         if not isinstance(section, Mapping):
-            raise SpecError(f"{source}: [{name}] must be a table")
+            raise SpecError(f"{source}: [{name}] must be a table (got {_shown(section)})")
         _check_keys(section, allowed, source, name)
         sections[name] = dict(section)
 
@@ -177,8 +186,9 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
     if ("dataset" in data) == ("path" in data):
         raise SpecError(f"{source}: [data] needs exactly one of 'dataset' or 'path'")
     for key in ("dataset", "path", "outcome"):
-        if key in data and not isinstance(data[key], str):
-            raise SpecError(f"{source}: data.{key} must be a string")
+        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
+            raise SpecError(f"{source}: data.{key} must be a non-empty string "
+                            f"(got {_shown(data[key])})")
     if "outcome" not in data:
         raise SpecError(f"{source}: data.outcome is required (the outcome to model)")
     if "subgroups" in data and (
@@ -186,16 +196,18 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
         or not all(isinstance(s, str) for s in data["subgroups"])
         or not data["subgroups"]
     ):
-        raise SpecError(f"{source}: data.subgroups must be a non-empty list of labels")
+        raise SpecError(f"{source}: data.subgroups must be a non-empty list of labels "
+                        f"(got {_shown(data['subgroups'])})")
 
     model = sections["model"]
     for key, value in model.items():
         if not isinstance(value, str):
-            raise SpecError(f"{source}: model.{key} must be a string")
+            raise SpecError(f"{source}: model.{key} must be a string (got {_shown(value)})")
 
     priors_raw = raw.get("priors", {})
     if not isinstance(priors_raw, Mapping):
-        raise SpecError(f"{source}: [priors] must be a table of [priors.NAME] tables")
+        raise SpecError(f"{source}: [priors] must be a table of [priors.NAME] tables "
+                        f"(got {_shown(priors_raw)})")
     unknown = [k for k in priors_raw if k not in PARAMETERS]
     if unknown:
         raise SpecError(f"{source}: unknown prior name(s) {', '.join(map(repr, unknown))}; "
@@ -210,29 +222,25 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
         raise SpecError(f"{source}: {err}") from None
     weights = summary.get("weights")
     if weights is not None:
-        if not isinstance(weights, Mapping) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in weights.values()
-        ):
-            raise SpecError(f"{source}: summary.weights must be a table subgroup = number")
-        weights = {str(k): float(v) for k, v in weights.items()}
-        if any(v < 0 for v in weights.values()) or sum(weights.values()) <= 0:
-            raise SpecError(f"{source}: summary.weights must be >= 0 with a positive sum")
+        weights = check_weights(weights, source)
 
     contrasts_raw = raw.get("contrasts", [])
     if not isinstance(contrasts_raw, list):
-        raise SpecError(f"{source}: contrasts must be an array of tables ([[contrasts]])")
+        raise SpecError(f"{source}: contrasts must be an array of tables ([[contrasts]]) "
+                        f"(got {_shown(contrasts_raw)})")
     contrasts = []
     for i, entry in enumerate(contrasts_raw, start=1):
         if not isinstance(entry, Mapping):
-            raise SpecError(f"{source}: contrasts entry {i} must be a table")
+            raise SpecError(f"{source}: contrasts entry {i} must be a table "
+                            f"(got {_shown(entry)})")
         contrasts.append(Contrast.from_mapping(entry, where=f"{source}: contrasts[{i}]"))
 
     for key in ("title", "description"):
         if key in raw and not isinstance(raw[key], str):
-            raise SpecError(f"{source}: {key} must be a string")
+            raise SpecError(f"{source}: {key} must be a string (got {_shown(raw[key])})")
     sensitivity = raw.get("sensitivity", {})
     if not isinstance(sensitivity, Mapping):
-        raise SpecError(f"{source}: [sensitivity] must be a table")
+        raise SpecError(f"{source}: [sensitivity] must be a table (got {_shown(sensitivity)})")
     from bayes_poem.sensitivity import parse_sensitivity
 
     parse_sensitivity(sensitivity, source)  # validated now, used by 'bayes-poem sensitivity'
@@ -250,6 +258,51 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
         contrasts=tuple(contrasts),
         sensitivity=dict(sensitivity),
     )
+
+
+def _shown(value: Any, width: int = 60) -> str:
+    """``repr`` of a value for a message, cut to one short line."""
+    text = repr(value)
+    return text if len(text) <= width else f"{text[:width]}..."
+
+
+def check_weights(weights: Any, source: str | None = None) -> dict[str, float]:
+    """Subgroup weights of the ``overall`` rows: finite numbers >= 0 with a finite, positive sum.
+
+    The one check of ``summary.weights``, used by :func:`parse_spec` (``source``
+    is the spec file) and by :class:`~bayes_poem.results.FitResult` (the Python
+    API). NaN, infinities and values whose sum overflows (``1e308`` twice) would
+    turn every ``overall`` row into 0 or NaN; ``SpecError`` names the key and the
+    value instead.
+    """
+    key = "summary.weights"
+    where = f"{source}: {key}" if source else key
+    if not isinstance(weights, Mapping) or not weights:
+        raise SpecError(f"{where}: must be a non-empty table subgroup = number "
+                        f"(got {_shown(weights)})")
+    out = {}
+    for label, value in weights.items():
+        if not isinstance(label, str):
+            raise SpecError(f"{where}: subgroup labels must be strings (got {label!r})")
+        name = f"{key}.{label}" if label.isprintable() else f"{key}[{label!r}]"
+        try:
+            number = (float(value) if isinstance(value, numbers.Real)
+                      and not isinstance(value, bool | np.bool_) else math.nan)
+        except OverflowError:  # an int beyond float range
+            number = math.inf
+        if not math.isfinite(number):
+            raise SpecError(f"{where.removesuffix(key)}{name}: must be a finite number >= 0 "
+                            f"(got {_shown(value)})")
+        if number < 0:
+            raise SpecError(f"{where} must be >= 0 with a positive sum ({name} = {number:g})")
+        out[label] = number
+    total = sum(out.values())
+    if not math.isfinite(total):
+        raise SpecError(f"{where}: the sum of the weights overflows ({total}); only their "
+                        "ratios matter, so use smaller numbers")
+    if total <= 0:
+        raise SpecError(f"{where} must be >= 0 with a positive sum (all are 0)")
+    return out
 
 
 def _check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], source: str,

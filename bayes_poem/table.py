@@ -15,10 +15,17 @@ Columns
 ``outcome`` (required)
     Binary outcome label, for example ``clinical_success``.
 ``events``, ``total`` (required)
-    Integer counts with ``0 <= events <= total`` and ``total >= 1``.
+    Integer counts with ``0 <= events <= total``, ``total >= 1`` and at most
+    :data:`MAX_COUNT` (10^9) per row.
 anything else
     Covariates (for example ``quality``, ``year``), carried along unchanged for
     later subsetting.
+
+Labels are stripped of surrounding whitespace and must be one line of text (no
+control characters); labels that differ only by case or whitespace are refused.
+``study`` and ``subgroup`` labels may not contain ``|`` (row labels are
+``"<study> | <subgroup>"``), and no subgroup may be called ``overall`` (the
+label of the weighted average of the subgroups in every results table).
 
 Row numbers in messages count data rows from 1; for CSV files the file line
 (header = line 1) is given too.
@@ -28,7 +35,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import os
 import re
+import stat
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +47,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_poem.errors import DataError
+from bayes_poem.errors import BayesPoemError, DataError
 
 REQUIRED_COLUMNS = ("study", "outcome", "events", "total")
 LABEL_COLUMNS = ("study", "subgroup", "outcome")
 COUNT_COLUMNS = ("events", "total")
 SINGLE_GROUP_LABEL = "all"
+# Largest count accepted in one row. Real rows hold at most some 10^5-10^6
+# patients; 10^9 leaves room for registries while every sum the package forms
+# (per subgroup, per study, over the table) stays far below 2^53, where float64
+# (the compiled density, the tables) stops holding integers exactly, and below
+# the int64 limit: 10^9 per row would need over nine million rows to reach 2^53.
+MAX_COUNT = 10**9
+# Row labels are "<study> | <subgroup>" (dims.ROW), so '|' in those labels could
+# make two cells share one label; "overall" is the label of the weighted row
+# added to every per-subgroup table (results.OVERALL).
+RESERVED_CHARACTER = "|"
+RESERVED_SUBGROUPS = ("overall",)
 
 _INT_PATTERN = re.compile(r"^[+]?[0-9]+(\.0*)?$")
 
@@ -101,9 +123,17 @@ class StudyTable:
         return self._subset(self.frame["outcome"] == outcome)
 
     def with_subgroups(self, subgroups: Sequence[str]) -> StudyTable:
-        """Keep only the given subgroups, in the given order."""
+        """Keep only the given subgroups, in the given order.
+
+        The rows are stably sorted by that order (the canonical row order of a
+        model, see :meth:`ModelSpec.from_table`).
+        """
         if not subgroups:
             raise DataError(f"{self.source}: the selection leaves no rows (no subgroups given)")
+        repeated = list(dict.fromkeys(s for s in subgroups if list(subgroups).count(s) > 1))
+        if repeated:
+            raise DataError(f"{self.source}: subgroup(s) {', '.join(map(repr, repeated))} "
+                            "listed more than once")
         missing = [s for s in subgroups if s not in self.subgroups]
         if missing:
             raise DataError(
@@ -172,12 +202,66 @@ def load_table(
     return StudyTable(*_validate(raw, source, lines), metadata=dict(metadata or {}))
 
 
+def read_text(path: str | Path, source: str | None = None, *,
+              error: type[BayesPoemError] = DataError) -> str:
+    """The text of a user's file (UTF-8, a leading byte-order mark dropped).
+
+    The one reader of user files (CSV tables, TOML specs): every failure is an
+    ``error`` (``DataError`` or ``SpecError``) naming ``source`` and the actual
+    reason: no such file, is a directory, not a regular file (a FIFO, device or
+    socket; checked before opening, so a FIFO never blocks), permission denied,
+    not UTF-8 text.
+    """
+    path = Path(path)
+    source = source or str(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        broken = os.path.islink(path)
+        raise error(f"{source}: no such file{' (a broken symbolic link)' if broken else ''}"
+                    ) from None
+    except NotADirectoryError:
+        raise error(f"{source}: no such file (a parent of the path is not a directory)"
+                    ) from None
+    except OSError as err:
+        raise error(f"{source}: cannot read ({_os_reason(err)})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"{source}: is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{source}: not a regular file ({_file_kind(info.st_mode)})")
+    try:
+        # O_NONBLOCK: should the path be swapped for a FIFO after the check, opening
+        # it still returns at once and fstat below refuses it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise error(f"{source}: not a regular file")
+            content = handle.read()
+    except OSError as err:
+        raise error(f"{source}: cannot read ({_os_reason(err)})") from None
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise error(f"{source}: not a UTF-8 text file") from None
+
+
+def _os_reason(err: OSError) -> str:
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    return (err.strerror or type(err).__name__).lower()
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO / named pipe"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
 def _read_csv(path: Path, source: str) -> tuple[pd.DataFrame, list[int]]:
     """Read every cell as text; return the frame and each data row's file line."""
-    if not path.is_file():
-        raise DataError(f"{source}: no such file")
+    text = read_text(path, source)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
+        with io.StringIO(text, newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             while header is not None and not any(cell.strip() for cell in header):
@@ -203,8 +287,6 @@ def _read_csv(path: Path, source: str) -> tuple[pd.DataFrame, list[int]]:
                 records.append(record)
                 lines.append(start)
                 start = reader.line_num + 1
-    except UnicodeDecodeError:
-        raise DataError(f"{source}: not a UTF-8 text file") from None
     except csv.Error as err:
         raise DataError(f"{source}: not a readable CSV file ({err})") from None
     return pd.DataFrame(records, columns=header, dtype=object), lines
@@ -253,7 +335,8 @@ def _validate(
         for row, value in zip(rows, frame[column], strict=True):
             if _is_missing(value):
                 raise DataError(f"{_where(source, row, lines, column)}: missing value")
-            labels.append(str(value).strip())
+            labels.append(_check_label(str(value).strip(), column,
+                                       _where(source, row, lines, column)))
         frame[column] = labels
         _check_label_spelling(frame[column], column, source, lines)
 
@@ -299,18 +382,51 @@ def _parse_count(value: object, where: str) -> int:
         number = int(value)
     elif isinstance(value, float | np.floating):
         if not float(value).is_integer():
-            raise DataError(f"{where}: {value!r} is not an integer count")
+            raise DataError(f"{where}: {float(value)!r} is not an integer count")
         number = int(value)
     else:
         text = str(value).strip()
         if text.startswith("-") and _INT_PATTERN.match(text[1:]):
-            raise DataError(f"{where}: negative count ({text})")
+            raise DataError(f"{where}: negative count ({_shorten(text)})")
         if not _INT_PATTERN.match(text):
-            raise DataError(f"{where}: {text!r} is not an integer count")
-        number = int(float(text)) if "." in text else int(text)
+            raise DataError(f"{where}: {_shorten(text)!r} is not an integer count")
+        digits = text.split(".")[0].lstrip("+").lstrip("0")
+        if len(digits) > len(str(MAX_COUNT)):  # also keeps int() away from huge strings
+            raise DataError(f"{where}: count {_shorten(digits)} is too large (at most "
+                            f"{MAX_COUNT:,} per row)")
+        number = int(digits or "0")
     if number < 0:
-        raise DataError(f"{where}: negative count ({number})")
+        raise DataError(f"{where}: negative count ({_shorten(str(number))})")
+    if number > MAX_COUNT:
+        raise DataError(f"{where}: count {_shorten(str(number))} is too large "
+                        f"(at most {MAX_COUNT:,} per row)")
     return number
+
+
+def _check_label(label: str, column: str, where: str) -> str:
+    """A label as the model's coordinates need it: one line, unambiguous."""
+    if not label:
+        raise DataError(f"{where}: missing value")
+    bad = next((ch for ch in label if unicodedata.category(ch) in _CONTROL_CATEGORIES), None)
+    if bad is not None:
+        raise DataError(f"{where}: label {_shorten(label)!r} contains the control character "
+                        f"U+{ord(bad):04X}; a label must be one line of printable text")
+    if column in ("study", "subgroup") and RESERVED_CHARACTER in label:
+        raise DataError(f"{where}: label {_shorten(label)!r} contains '{RESERVED_CHARACTER}', "
+                        "which is reserved: it separates study and subgroup in row "
+                        "labels ('<study> | <subgroup>')")
+    if column == "subgroup" and label.casefold() in RESERVED_SUBGROUPS:
+        raise DataError(f"{where}: the subgroup label {label!r} is reserved for the weighted "
+                        "average of all subgroups in the results; rename it")
+    return label
+
+
+# Control characters, lone surrogates, line and paragraph separators.
+_CONTROL_CATEGORIES = ("Cc", "Cs", "Zl", "Zp")
+
+
+def _shorten(text: str, width: int = 30) -> str:
+    return text if len(text) <= width else f"{text[:width]}..."
 
 
 def _normalise_label(label: str) -> str:

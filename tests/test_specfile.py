@@ -89,7 +89,10 @@ def test_unknown_outcome_and_subgroup_are_data_errors():
         parse_spec(_with(data={"dataset": "sed_synthetic", "outcome": "success"})).model_spec()
     raw = _with(data={"dataset": "sed_synthetic", "outcome": "clinical_success",
                       "subgroups": ["type_iii", "DES"]})
-    with pytest.raises(DataError, match="subgroup\\(s\\) 'DES' not in the data"):
+    # A subgroup list naming labels the data lack is an error of the spec key
+    # data.subgroups (like a contrast label): SpecError naming the file and key.
+    with pytest.raises(SpecError, match="^spec: data.subgroups: .*subgroup\\(s\\) 'DES' not in "
+                       "the data"):
         parse_spec(raw).model_spec()
 
 

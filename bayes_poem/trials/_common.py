@@ -16,10 +16,14 @@ the sign of the margin, which is always > 0:
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Literal
+
+import numpy as np
 
 from bayes_poem.dims import ARM
 from bayes_poem.errors import DataError, SpecError
+from bayes_poem.table import MAX_COUNT
 
 ANTERIOR = "anterior"
 POSTERIOR = "posterior"
@@ -32,12 +36,28 @@ Better = Literal["higher", "lower"]
 BETTERS = ("higher", "lower")
 
 
+# Upper bounds of the integer settings. They catch typos (draws = 1e12) before
+# numpy tries to allocate; each is far beyond any useful value.
+MAX_DRAWS = 10**7  # direct posterior draws: MCSE of a probability < 0.0002 already
+MAX_SIMULATIONS = 10**6  # simulated trials, each decided by quadrature; MCSE < 0.0005
+MAX_N_PER_ARM = 10**6  # planned patients per arm
+MAX_PATIENTS = MAX_COUNT  # observed patients per arm, as per row of a study table
+MAX_SEED = 2**63 - 1  # numpy takes any seed; TOML integers are signed 64-bit
+
+
 def is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float)
+    return not isinstance(value, bool | np.bool_) and isinstance(value, numbers.Real)
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float range
+        return math.inf
 
 
 def check_number(value: Any, where: str) -> float:
-    if not is_number(value) or not math.isfinite(float(value)):
+    if not is_number(value) or not math.isfinite(_as_float(value)):
         raise SpecError(f"{where}: must be a finite number (got {value!r})")
     return float(value)
 
@@ -49,13 +69,24 @@ def check_positive(value: Any, where: str) -> float:
     return number
 
 
-def check_margin(margin: Any, where: str = "margin") -> float:
-    """A non-inferiority margin: a finite number > 0 (the direction is set elsewhere)."""
+def check_margin(margin: Any, where: str = "margin", *, risk_difference: bool) -> float:
+    """A non-inferiority margin: a finite number > 0 (the direction is set elsewhere).
+
+    On the risk-difference scale (``risk_difference=True``: binary trials, their
+    meta-analysis and designs) it must also be < 1: a difference of two
+    probabilities lies in (-1, 1), so a margin >= 1 declares any result
+    non-inferior. A margin in outcome units (continuous trials) has no upper bound.
+    """
     number = check_number(margin, where)
     if number <= 0:
         raise SpecError(
             f"{where}: must be > 0 (got {number:g}); the margin is a size, its direction "
             "comes from the outcome (kind = benefit/harm, better = higher/lower)"
+        )
+    if risk_difference and number >= 1:
+        raise SpecError(
+            f"{where}: must be < 1 on the risk-difference scale (got {number:g}); a "
+            "difference of two probabilities is below 1, e.g. 0.1 for 10 percentage points"
         )
     return number
 
@@ -79,15 +110,23 @@ def check_probability(value: Any, where: str) -> float:
     return number
 
 
-def check_count(value: Any, where: str, *, minimum: int = 0) -> int:
-    """A whole number >= ``minimum`` (floats with no fractional part are accepted)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(f"{where}: must be an integer (got {value!r})")
-    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
-        raise SpecError(f"{where}: must be an integer (got {value!r})")
+def check_count(value: Any, where: str, *, minimum: int = 0, maximum: int) -> int:
+    """A whole number in [``minimum``, ``maximum``].
+
+    Floats with no fractional part are accepted (``draws = 2e4`` in TOML) when in
+    range; bools, other floats, NaN and infinities are not.
+    """
+    expected = f"{where}: must be an integer from {minimum} to {maximum} (got {value!r})"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise SpecError(expected)
+    if not isinstance(value, numbers.Integral) and (
+            not math.isfinite(_as_float(value)) or not float(value).is_integer()):
+        raise SpecError(expected)
     number = int(value)
     if number < minimum:
         raise SpecError(f"{where}: must be >= {minimum} (got {number})")
+    if number > maximum:
+        raise SpecError(f"{where}: must be <= {maximum} (got {number})")
     return number
 
 
@@ -95,11 +134,14 @@ def check_arm_counts(events: Any, total: Any, where: str) -> tuple[int, int]:
     """Events and total of one arm; ``DataError`` naming ``where`` if impossible."""
     values = []
     for name, value in (("events", events), ("total", total)):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise DataError(f"{where}: {name} must be an integer count (got {value!r})")
-        if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or (
+                not isinstance(value, numbers.Integral)
+                and not (math.isfinite(_as_float(value)) and float(value).is_integer())):
             raise DataError(f"{where}: {name} must be an integer count (got {value!r})")
         values.append(int(value))
+        if values[-1] > MAX_PATIENTS:
+            raise DataError(f"{where}: {name} ({values[-1]}) is too large (at most "
+                            f"{MAX_PATIENTS:,} patients per arm)")
     events_i, total_i = values
     if total_i <= 0:
         raise DataError(f"{where}: total is {total_i}: an arm with no patients")
@@ -111,7 +153,10 @@ def check_arm_counts(events: Any, total: Any, where: str) -> tuple[int, int]:
 
 
 def check_seed(seed: Any, where: str = "seed") -> int:
-    return check_count(seed, where, minimum=0)
+    """A seed: an integer in [0, 2^63 - 1] (a float would silently lose digits)."""
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, numbers.Integral):
+        raise SpecError(f"{where}: must be an integer from 0 to {MAX_SEED} (got {seed!r})")
+    return check_count(seed, where, minimum=0, maximum=MAX_SEED)
 
 
 def check_keys(mapping: Any, allowed: tuple[str, ...], where: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from bayes_poem.trials._common import (
     ANTERIOR,
     ARM_DIM,
     ARMS,
+    MAX_DRAWS,
     POSTERIOR,
     check_arm_counts,
     check_count,
@@ -173,7 +174,7 @@ def exact_prob_noninferior(post_anterior: tuple[float, float],
 
     ``benefit``: :math:`P(p_P - p_A > -\\delta)`; ``harm``: :math:`P(p_P - p_A < +\\delta)`.
     """
-    margin = check_margin(margin)
+    margin = check_margin(margin, risk_difference=True)
     if check_kind(kind) == "benefit":
         return prob_difference_above(post_anterior, post_posterior, -margin)
     return prob_difference_below(post_anterior, post_posterior, margin)
@@ -201,7 +202,7 @@ def prob_noninferior_grid(a_anterior: Any, b_anterior: Any, a_posterior: Any,
     ``nodes`` nodes. Agrees with the adaptive quadrature to about 1e-6 for the
     trial sizes of the design module (tested).
     """
-    margin = check_margin(margin)
+    margin = check_margin(margin, risk_difference=True)
     kind = check_kind(kind)
     u, w = _gauss_legendre_unit(nodes)
     a_a, b_a, a_p, b_p = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in
@@ -328,9 +329,9 @@ def analyse_binary(*, anterior: ArmCounts | Sequence[int], posterior: ArmCounts 
     draws, seed : int
         Number of direct posterior draws and the generator seed.
     """
-    margin = check_margin(margin)
+    margin = check_margin(margin, risk_difference=True)
     kind = check_kind(kind)
-    draws = check_count(draws, "draws", minimum=2)
+    draws = check_count(draws, "draws", minimum=2, maximum=MAX_DRAWS)
     seed = check_seed(seed)
     ant = _as_counts(anterior, f"{trial} {outcome}: anterior arm")
     post = _as_counts(posterior, f"{trial} {outcome}: posterior arm")

@@ -61,12 +61,15 @@ from bayes_poem.trials._common import (
     ANTERIOR,
     ARM_DIM,
     ARMS,
+    MAX_DRAWS,
+    MAX_PATIENTS,
     POSTERIOR,
     check_better,
     check_count,
     check_margin,
     check_number,
     check_seed,
+    is_number,
     noninferiority_statement,
 )
 
@@ -99,18 +102,26 @@ class ArmSummary:
     where: str = field(default="arm", compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.n, bool) or not isinstance(self.n, int | float) or (
-                isinstance(self.n, float) and not float(self.n).is_integer()):
-            raise DataError(f"{self.where}: n must be an integer (got {self.n!r})")
-        if int(self.n) <= 0:
-            raise DataError(f"{self.where}: n is {int(self.n)}: an arm with no patients")
-        object.__setattr__(self, "n", int(self.n))
+        try:
+            n = check_count(self.n, "n", minimum=-MAX_PATIENTS, maximum=MAX_PATIENTS)
+        except SpecError:
+            too_large = is_number(self.n) and self.n > MAX_PATIENTS
+            reason = (f"at most {MAX_PATIENTS:,} patients per arm" if too_large
+                      else "must be an integer")
+            raise DataError(f"{self.where}: n {reason} (got {self.n!r})") from None
+        if n <= 0:
+            raise DataError(f"{self.where}: n is {n}: an arm with no patients")
+        if n == 1:  # the SDs of a single patient are undefined
+            raise DataError(f"{self.where}: n is 1: an arm summary with an SD needs n >= 2")
+        object.__setattr__(self, "n", n)
         for name in ("before_mean", "before_sd", "after_mean", "after_sd"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-                    float(value)):
-                raise DataError(f"{self.where}: {name} must be a finite number (got {value!r})")
-            object.__setattr__(self, name, float(value))
+            try:
+                number = check_number(value, name)
+            except SpecError:
+                raise DataError(f"{self.where}: {name} must be a finite number "
+                                f"(got {value!r})") from None
+            object.__setattr__(self, name, number)
         for name in ("before_sd", "after_sd"):
             if getattr(self, name) <= 0:
                 raise DataError(f"{self.where}: {name} must be > 0 (got {getattr(self, name):g})")
@@ -246,12 +257,12 @@ def analyse_arm_summaries(*, anterior: ArmSummary | Mapping[str, Any],
     ``correlation`` is the assumed pre-post correlation (in [-1, 1]; default 0.5).
     ``prior`` is ``None`` (flat) or a ``Normal`` prior on each arm's mean change.
     """
-    margin = check_margin(margin)
+    margin = check_margin(margin, risk_difference=False)
     better = check_better(better)
     correlation = check_number(correlation, "correlation")
     if not -1.0 <= correlation <= 1.0:
         raise SpecError(f"correlation: must be in [-1, 1] (got {correlation:g})")
-    draws = check_count(draws, "draws", minimum=2)
+    draws = check_count(draws, "draws", minimum=2, maximum=MAX_DRAWS)
     seed = check_seed(seed)
     arms = {ANTERIOR: _as_summary(anterior, f"{outcome}: anterior arm"),
             POSTERIOR: _as_summary(posterior, f"{outcome}: posterior arm")}
@@ -319,7 +330,11 @@ def check_patient_frame(frame: pd.DataFrame, source: str = "patients") -> pd.Dat
         for column in ("baseline", "followup"):
             raw = getattr(record, column)
             try:
+                if isinstance(raw, bool | np.bool_):  # float(True) would be 1.0
+                    raise TypeError
                 value = float(raw)
+            except OverflowError:
+                value = math.inf
             except (TypeError, ValueError):
                 raise DataError(f"{source}: row {row}, column '{column}': '{raw}' is not a "
                                 "number") from None
@@ -391,7 +406,7 @@ def analyse_patient_level(patients: pd.DataFrame, *, margin: float, better: str 
     ``priors`` may override any of ``b0``, ``b_arm``, ``b_base`` (Normal/StudentT)
     and ``sigma`` (half-normal, half-Cauchy, half-Student-t, exponential).
     """
-    margin = check_margin(margin)
+    margin = check_margin(margin, risk_difference=False)
     better = check_better(better)
     if likelihood not in LIKELIHOODS:
         raise SpecError(f"likelihood: '{likelihood}' is not one of {', '.join(LIKELIHOODS)}")

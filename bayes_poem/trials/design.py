@@ -41,6 +41,8 @@ from scipy.stats import betabinom, norm
 
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.trials._common import (
+    MAX_N_PER_ARM,
+    MAX_SIMULATIONS,
     check_count,
     check_kind,
     check_margin,
@@ -62,6 +64,10 @@ __all__ = [
 ]
 
 MC_INTERVAL = "95% Monte Carlo interval"
+# The exact interim probability enumerates (remaining_a + 1) x (remaining_p + 1)
+# outcomes in float64 grids: 10^7 of them (about 3,000 patients per arm still to
+# come) already need some hundreds of MB of working arrays.
+MAX_EXACT_OUTCOMES = 10**7
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ class DecisionRule:
     prior: BetaPrior = field(default_factory=BetaPrior)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "margin", check_margin(self.margin))
+        object.__setattr__(self, "margin", check_margin(self.margin, risk_difference=True))
         object.__setattr__(self, "kind", check_kind(self.kind))
         object.__setattr__(self, "threshold", check_probability(self.threshold, "threshold"))
         if not isinstance(self.prior, BetaPrior):
@@ -156,7 +162,7 @@ def assurance_normal_approximation(n_per_arm: Any, *, theta_mean: float, theta_s
     :math:`P(s(\theta_\text{new} - \theta_\delta) > 0)`. ``nan`` if
     :math:`p_\delta` is outside (0, 1).
     """
-    margin = check_margin(margin)
+    margin = check_margin(margin, risk_difference=True)
     kind = check_kind(kind)
     n = np.asarray(n_per_arm, dtype=float)
     sign = 1.0 if kind == "benefit" else -1.0
@@ -177,7 +183,8 @@ def _check_sizes(n_per_arm: Any) -> list[int]:
     if isinstance(n_per_arm, str) or not isinstance(n_per_arm, Sequence | np.ndarray) or len(
             n_per_arm) == 0:
         raise SpecError("n_per_arm: must be a non-empty list of integers >= 1")
-    return [check_count(n, f"n_per_arm[{i}]", minimum=1) for i, n in enumerate(n_per_arm)]
+    return [check_count(n, f"n_per_arm[{i}]", minimum=1, maximum=MAX_N_PER_ARM)
+            for i, n in enumerate(n_per_arm)]
 
 
 def assurance(*, n_per_arm: Sequence[int] | int, theta_new: Any, baseline: float | Any,
@@ -202,7 +209,7 @@ def assurance(*, n_per_arm: Sequence[int] | int, theta_new: Any, baseline: float
     """
     sizes = _check_sizes(n_per_arm)
     rule = DecisionRule(margin, kind, threshold, analysis_prior or BetaPrior())
-    simulations = check_count(simulations, "simulations", minimum=10)
+    simulations = check_count(simulations, "simulations", minimum=10, maximum=MAX_SIMULATIONS)
     seed = check_seed(seed)
     theta = np.asarray(theta_new, dtype=float).ravel()
     if theta.size == 0 or not np.isfinite(theta).all():
@@ -294,7 +301,7 @@ def _interim_inputs(anterior: Any, posterior: Any, n_per_arm: Any, margin: float
                     ) -> tuple[ArmCounts, ArmCounts, int, DecisionRule]:
     ant = _as_counts(anterior, "interim anterior arm")
     post = _as_counts(posterior, "interim posterior arm")
-    n = check_count(n_per_arm, "n_per_arm", minimum=1)
+    n = check_count(n_per_arm, "n_per_arm", minimum=1, maximum=MAX_N_PER_ARM)
     for name, counts in (("anterior", ant), ("posterior", post)):
         if counts.total > n:
             raise DataError(f"interim {name} arm: {counts.total} patients observed but only "
@@ -316,7 +323,7 @@ def interim_predictive_probability(*, anterior: ArmCounts | Sequence[int],
     """
     ant, post, n, rule = _interim_inputs(anterior, posterior, n_per_arm, margin, kind,
                                          threshold, prior)
-    simulations = check_count(simulations, "simulations", minimum=10)
+    simulations = check_count(simulations, "simulations", minimum=10, maximum=MAX_SIMULATIONS)
     seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     post_a, post_p = ant.posterior(rule.prior), post.posterior(rule.prior)
@@ -343,6 +350,10 @@ def interim_predictive_probability_exact(*, anterior: ArmCounts | Sequence[int],
     ant, post, n, rule = _interim_inputs(anterior, posterior, n_per_arm, margin, kind,
                                          threshold, prior)
     m_a, m_p = n - ant.total, n - post.total
+    if (m_a + 1) * (m_p + 1) > MAX_EXACT_OUTCOMES:
+        raise SpecError(f"n_per_arm: {n} per arm leaves {(m_a + 1) * (m_p + 1):,} outcomes to "
+                        f"enumerate (at most {MAX_EXACT_OUTCOMES:,}); use "
+                        "interim_predictive_probability (simulation)")
     a_a, b_a = ant.posterior(rule.prior)
     a_p, b_p = post.posterior(rule.prior)
     y_a = np.arange(m_a + 1)

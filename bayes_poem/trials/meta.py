@@ -363,7 +363,7 @@ def binomial_meta(counts: pd.DataFrame, *, outcome: str = "outcome",
     resolved = _resolve(priors, BINARY_META_FAMILIES, BINARY_META_PRIORS)
     kind = check_kind(kind)
     if margin is not None:
-        margin = check_margin(margin)
+        margin = check_margin(margin, risk_difference=True)
     settings = settings or DEFAULT_META_SETTINGS
     model = binomial_model(len(counts), resolved)
     data = {

@@ -14,6 +14,8 @@ the file name. Every key is documented in ``docs/trials.md``.
 from __future__ import annotations
 
 import dataclasses
+import io
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +28,14 @@ from bayes_poem.datasets import load_dataset
 from bayes_poem.errors import BayesPoemError, DataError, SpecError
 from bayes_poem.intervals import IntervalSpec
 from bayes_poem.sampling import SamplerSettings
-from bayes_poem.table import StudyTable, load_table
+from bayes_poem.specfile import _shown
+from bayes_poem.table import StudyTable, _check_label, load_table, read_text
 from bayes_poem.trials import report as rep
 from bayes_poem.trials._common import (
     ARMS,
+    MAX_DRAWS,
+    MAX_N_PER_ARM,
+    MAX_SIMULATIONS,
     check_better,
     check_count,
     check_kind,
@@ -178,14 +184,14 @@ def parse_trial_spec(raw: Mapping[str, Any], *, source: str = "spec",
     for name in allowed:
         section = raw.get(name, {})
         if not isinstance(section, Mapping):
-            raise SpecError(f"{source}: [{name}] must be a table")
+            raise SpecError(f"{source}: [{name}] must be a table (got {_shown(section)})")
         keys = KEYS.get((analysis, name)) or (SAMPLER_KEYS if name == "sampler"
                                               else SUMMARY_KEYS)
         _unknown(section, keys, source, name)
         sections[name] = dict(section)
     for key in ("title", "description"):
         if key in raw and not isinstance(raw[key], str):
-            raise SpecError(f"{source}: {key} must be a string")
+            raise SpecError(f"{source}: {key} must be a string (got {_shown(raw[key])})")
     summary = sections.get("summary", {})
     try:
         interval = IntervalSpec(summary.get("interval", "hdi"), summary.get("prob", 0.95))
@@ -222,7 +228,8 @@ def _beta(value: Any, where: str) -> BetaPrior:
     if value is None:
         return BetaPrior()
     if not isinstance(value, Mapping):
-        raise SpecError(f"{where}: must be a table {{ a = ..., b = ... }}")
+        raise SpecError(f"{where}: must be a table {{ a = ..., b = ... }} "
+                        f"(got {_shown(value)})")
     unknown = [k for k in value if k not in ("a", "b")]
     if unknown:
         raise SpecError(f"{where}: unknown key '{unknown[0]}'; valid keys: a, b")
@@ -234,31 +241,37 @@ def _beta(value: Any, where: str) -> BetaPrior:
 
 def _counts(value: Any, where: str) -> ArmCounts:
     if not isinstance(value, Mapping):
-        raise SpecError(f"{where}: must be a table {{ events = ..., total = ... }}")
+        raise SpecError(f"{where}: must be a table {{ events = ..., total = ... }} "
+                        f"(got {_shown(value)})")
     unknown = [k for k in value if k not in ("events", "total")]
     if unknown or "events" not in value or "total" not in value:
         raise SpecError(f"{where}: needs exactly the keys events and total")
     return ArmCounts(value["events"], value["total"], where=where)
 
 
-def _margin(section: Mapping[str, Any], where: str, required: bool = True) -> float | None:
+def _margin(section: Mapping[str, Any], where: str, required: bool = True, *,
+            risk_difference: bool = True) -> float | None:
+    """The section's margin: in (0, 1) for risk differences, > 0 in outcome units."""
     if "margin" not in section:
         if required:
-            raise SpecError(f"{where}.margin: is required (a number > 0)")
+            scale = "in (0, 1)" if risk_difference else "> 0"
+            raise SpecError(f"{where}.margin: is required (a number {scale})")
         return None
-    return check_margin(section["margin"], f"{where}.margin")
+    return check_margin(section["margin"], f"{where}.margin", risk_difference=risk_difference)
 
 
 def _studies_mapping(value: Any, where: str) -> dict[str, list[str]]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise SpecError(f"{where}: must be a table outcome = [trial labels]")
+        raise SpecError(f"{where}: must be a table outcome = [trial labels] "
+                        f"(got {_shown(value)})")
     out = {}
     for outcome, labels in value.items():
         if not isinstance(labels, list) or not labels or not all(
                 isinstance(s, str) for s in labels):
-            raise SpecError(f"{where}.{outcome}: must be a non-empty list of trial labels")
+            raise SpecError(f"{where}.{outcome}: must be a non-empty list of trial labels "
+                            f"(got {_shown(labels)})")
         out[str(outcome)] = list(labels)
     return out
 
@@ -270,7 +283,8 @@ def _same_trial(value: Any, where: str) -> tuple[tuple[str, ...], ...]:
         return DEFAULT_SAME_TRIAL
     if not isinstance(value, list) or not all(
             isinstance(g, list) and all(isinstance(s, str) for s in g) for g in value):
-        raise SpecError(f"{where}: must be a list of lists of trial labels")
+        raise SpecError(f"{where}: must be a list of lists of trial labels "
+                        f"(got {_shown(value)})")
     return tuple(tuple(g) for g in value)
 
 
@@ -312,7 +326,8 @@ def _prepare_binary(spec: TrialSpec) -> PreparedAnalysis:
     prior_a = _beta(priors.get("anterior"), "priors.anterior")
     prior_p = _beta(priors.get("posterior"), "priors.posterior")
     simulation = spec.section("simulation")
-    draws = check_count(simulation.get("draws", 20_000), "simulation.draws", minimum=2)
+    draws = check_count(simulation.get("draws", 20_000), "simulation.draws", minimum=2,
+                        maximum=MAX_DRAWS)
     seed = check_seed(simulation.get("seed", 20200101), "simulation.seed")
     resolved_data: dict[str, Any] = {"trial": trial, "outcome": outcome}
     if inline:
@@ -351,11 +366,10 @@ def _prepare_binary(spec: TrialSpec) -> PreparedAnalysis:
 
 # ---------------------------------------------------------------- continuous
 def _read_csv(path: Path, source: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{source}: no such file")
+    text = read_text(path, source)  # every OS error named; a FIFO never blocks
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise DataError(f"{source}: not a readable CSV file ({err})") from None
 
 
@@ -365,12 +379,12 @@ def _prepare_continuous(spec: TrialSpec) -> PreparedAnalysis:
 
     data = spec.section("data")
     ni = spec.section("noninferiority")
-    margin = _margin(ni, "noninferiority")
+    margin = _margin(ni, "noninferiority", risk_difference=False)
     better = check_better(ni.get("better", "lower"), "noninferiority.better")
     outcome = _string(data, "outcome", "data", "outcome")
     synthetic = data.get("synthetic", False)
     if not isinstance(synthetic, bool):
-        raise SpecError("data.synthetic: must be true or false")
+        raise SpecError(f"data.synthetic: must be true or false (got {_shown(synthetic)})")
     sources = [k for k in ("path", "example") if k in data]
     inline = [k for k in ARMS if k in data]
     if len(sources) + (1 if inline else 0) != 1:
@@ -417,7 +431,8 @@ def _prepare_continuous(spec: TrialSpec) -> PreparedAnalysis:
 
             prior = check_prior("change", prior, ("Normal",), "priors.change")
         simulation = spec.section("simulation")
-        draws = check_count(simulation.get("draws", 20_000), "simulation.draws", minimum=2)
+        draws = check_count(simulation.get("draws", 20_000), "simulation.draws", minimum=2,
+                            maximum=MAX_DRAWS)
         seed = check_seed(simulation.get("seed", 20150601), "simulation.seed")
         for arm, value in (("anterior", anterior), ("posterior", posterior)):
             if value.change_se(correlation) <= 0:
@@ -517,7 +532,8 @@ def _meta_inputs(spec: TrialSpec, outcomes_key: str) -> tuple[StudyTable, list[s
         outcomes = data.get("outcomes")
         if not isinstance(outcomes, list) or not outcomes or not all(
                 isinstance(o, str) for o in outcomes):
-            raise SpecError("data.outcomes: must be a non-empty list of outcome labels")
+            raise SpecError("data.outcomes: must be a non-empty list of outcome labels "
+                            f"(got {_shown(outcomes)})")
         studies = _studies_mapping(data.get("studies"), "data.studies")
         extra = [o for o in studies if o not in outcomes]
         if extra:
@@ -530,7 +546,8 @@ def _meta_inputs(spec: TrialSpec, outcomes_key: str) -> tuple[StudyTable, list[s
         raw = data.get("studies")
         if raw is not None and (not isinstance(raw, list) or not raw or not all(
                 isinstance(s, str) for s in raw)):
-            raise SpecError("data.studies: must be a non-empty list of trial labels")
+            raise SpecError("data.studies: must be a non-empty list of trial labels "
+                            f"(got {_shown(raw)})")
         studies = {outcome: raw} if raw is not None else {}
     same = _same_trial(data.get("same_trial"), "data.same_trial")
     counts = {o: comparative_counts(table, o, studies=studies.get(o), same_trial=same)
@@ -556,7 +573,8 @@ def _prepare_meta(spec: TrialSpec) -> PreparedAnalysis:
     margin = _margin(ni, "noninferiority", required=False)
     kinds_raw = ni.get("kinds", {})
     if not isinstance(kinds_raw, Mapping):
-        raise SpecError("noninferiority.kinds: must be a table outcome = \"benefit\"|\"harm\"")
+        raise SpecError("noninferiority.kinds: must be a table outcome = \"benefit\"|\"harm\" "
+                        f"(got {_shown(kinds_raw)})")
     kinds = {}
     for outcome in outcomes:
         kind = kinds_raw.get(outcome, DEFAULT_KINDS.get(outcome))
@@ -627,7 +645,7 @@ def _prepare_meta_continuous(spec: TrialSpec) -> PreparedAnalysis:
     measure = _string(data, "measure", "data", "mean difference (posterior - anterior)")
     synthetic = data.get("synthetic", False)
     if not isinstance(synthetic, bool):
-        raise SpecError("data.synthetic: must be true or false")
+        raise SpecError(f"data.synthetic: must be true or false (got {_shown(synthetic)})")
     if ("studies" in data) == ("path" in data):
         raise spec.error("[data] needs exactly one of 'studies' (inline) or 'path' (CSV with "
                          "columns study, estimate, se)")
@@ -635,7 +653,7 @@ def _prepare_meta_continuous(spec: TrialSpec) -> PreparedAnalysis:
         rows = data["studies"]
         if not isinstance(rows, list) or not rows:
             raise SpecError("data.studies: must be a non-empty array of tables "
-                            "{ study, estimate, se }")
+                            f"{{ study, estimate, se }} (got {_shown(rows)})")
         source = "inline studies"
     else:
         path = (spec.base_dir / _string(data, "path", "data")).resolve()
@@ -645,24 +663,34 @@ def _prepare_meta_continuous(spec: TrialSpec) -> PreparedAnalysis:
     for i, row in enumerate(rows, start=1):
         where = f"{source}: study {i}"
         if not isinstance(row, Mapping):
-            raise SpecError(f"{where}: must be a table {{ study, estimate, se }}")
+            raise SpecError(f"{where}: must be a table {{ study, estimate, se }} "
+                            f"(got {_shown(row)})")
         unknown = [k for k in row if k not in ("study", "estimate", "se")]
         missing = [k for k in ("study", "estimate", "se") if k not in row]
         if unknown or missing:
             raise DataError(f"{where}: {'unknown' if unknown else 'missing'} key "
                             f"'{(unknown or missing)[0]}'; keys: study, estimate, se")
+        label = row["study"]
+        if isinstance(label, bool) or not isinstance(label, str | int):
+            raise DataError(f"{where}, study: must be a label (got {label!r})")
+        label = _check_label(str(label).strip(), "study", f"{where}, study")
         values = []
         for key in ("estimate", "se"):
+            value = row[key]
             try:
-                value = float(row[key])
+                if isinstance(value, bool) or not isinstance(value, str | int | float):
+                    raise TypeError  # float(true) would be 1.0
+                value = float(value)
+            except OverflowError:
+                value = float("inf")
             except (TypeError, ValueError):
-                raise DataError(f"{where}, {key}: '{row[key]}' is not a number") from None
-            if value != value or value in (float("inf"), float("-inf")):
-                raise DataError(f"{where}, {key}: must be finite")
+                raise DataError(f"{where}, {key}: {row[key]!r} is not a number") from None
+            if not math.isfinite(value):
+                raise DataError(f"{where}, {key}: must be finite (got {row[key]!r})")
             values.append(value)
         if values[1] <= 0:
-            raise DataError(f"{where} ({row['study']}), se: must be > 0 (got {values[1]:g})")
-        labels.append(str(row["study"]))
+            raise DataError(f"{where} ({label}), se: must be > 0 (got {values[1]:g})")
+        labels.append(label)
         estimates.append(values[0])
         ses.append(values[1])
     if len(set(labels)) != len(labels):
@@ -713,7 +741,7 @@ def _prepare_assurance(spec: TrialSpec) -> PreparedAnalysis:
     if baseline != "pooled":
         baseline = check_probability(baseline, "design.baseline")
     simulations = check_count(design.get("simulations", 4000), "design.simulations",
-                              minimum=10)
+                              minimum=10, maximum=MAX_SIMULATIONS)
     seed = check_seed(design.get("seed", 20240101), "design.seed")
     prior = _beta(design.get("prior"), "design.prior")
     DecisionRule(margin, kind, threshold, prior)
@@ -763,12 +791,13 @@ def _prepare_interim(spec: TrialSpec) -> PreparedAnalysis:
             raise SpecError(f"interim.{key}: is required")
     anterior = _counts(section["anterior"], f"{spec.source}: interim.anterior")
     posterior = _counts(section["posterior"], f"{spec.source}: interim.posterior")
-    n = check_count(section["n_per_arm"], "interim.n_per_arm", minimum=1)
+    n = check_count(section["n_per_arm"], "interim.n_per_arm", minimum=1,
+                    maximum=MAX_N_PER_ARM)
     margin = _margin(section, "interim")
     kind = check_kind(section.get("kind", "benefit"), "interim.kind")
     threshold = check_probability(section.get("threshold", 0.975), "interim.threshold")
     simulations = check_count(section.get("simulations", 20_000), "interim.simulations",
-                              minimum=10)
+                              minimum=10, maximum=MAX_SIMULATIONS)
     seed = check_seed(section.get("seed", 20240102), "interim.seed")
     prior = _beta(section.get("prior"), "interim.prior")
     _interim_inputs(anterior, posterior, n, margin, kind, threshold, prior)
