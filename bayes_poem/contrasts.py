@@ -15,6 +15,7 @@ its p-value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,14 @@ class Contrast:
         Margins on the ratio and odds-ratio scales.
     quantity : {"p_pooled", "p_mean", "p_new"}
         Which subgroup probability to contrast.
+
+    Raises
+    ------
+    SpecError
+        If ``a`` and ``b`` are not two different labels, a margin is not a
+        finite number (ratio margins: finite and > 0), or ``quantity`` is
+        unknown. Checked on construction, so the Python API and TOML specs
+        (:meth:`from_mapping`) get the same validation.
     """
 
     a: str
@@ -54,6 +63,13 @@ class Contrast:
     ratio_margin: float = 1.0
     odds_ratio_margin: float = 1.0
     quantity: str = "p_pooled"
+
+    def __post_init__(self) -> None:
+        margins = _checked(self.a, self.b, self.quantity,
+                           {"margin": self.margin, "ratio_margin": self.ratio_margin,
+                            "odds_ratio_margin": self.odds_ratio_margin}, "Contrast")
+        for key, value in margins.items():
+            object.__setattr__(self, key, value)  # plain floats (ints, numpy scalars in)
 
     @property
     def label(self) -> str:
@@ -71,23 +87,47 @@ class Contrast:
             raise SpecError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
                             f"valid keys: {', '.join(allowed)}")
         for key in ("a", "b"):
-            if not isinstance(entry.get(key), str):
+            if key not in entry:
                 raise SpecError(f"{where}: key '{key}' (a subgroup label) is required")
-        numbers = {}
-        for key in ("margin", "ratio_margin", "odds_ratio_margin"):
-            if key in entry:
-                value = entry[key]
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise SpecError(f"{where}.{key}: must be a number (got {value!r})")
-                numbers[key] = float(value)
-        for key in ("ratio_margin", "odds_ratio_margin"):
-            if key in numbers and numbers[key] <= 0:
-                raise SpecError(f"{where}.{key}: must be > 0 (got {numbers[key]:g})")
+        numbers = {key: entry[key] for key in MARGIN_KEYS if key in entry}
         quantity = entry.get("quantity", "p_pooled")
-        if quantity not in QUANTITIES:
-            raise SpecError(f"{where}.quantity: '{quantity}' is not one of "
-                            f"{', '.join(QUANTITIES)}")
+        numbers = _checked(entry["a"], entry["b"], quantity, numbers, where)
         return cls(entry["a"], entry["b"], quantity=quantity, **numbers)
+
+
+MARGIN_KEYS = ("margin", "ratio_margin", "odds_ratio_margin")
+
+
+def _checked(a: Any, b: Any, quantity: Any, margins: Mapping[str, Any],
+             where: str) -> dict[str, float]:
+    """Validate a contrast's fields (``SpecError`` naming ``where.key``); the margins
+    as floats. Margins on the difference scale are finite; on the ratio and
+    odds-ratio scales finite and > 0 (the scale's range: a NaN or infinite margin
+    would make ``P(> margin)`` silently 0)."""
+    for key, label in (("a", a), ("b", b)):
+        if not isinstance(label, str) or not label:
+            raise SpecError(f"{where}.{key}: must be a subgroup label (a non-empty string; "
+                            f"got {label!r})")
+    if a == b:
+        raise SpecError(f"{where}: a and b must be two different subgroups (both '{a}')")
+    out = {}
+    for key, value in margins.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer
+                                                     | np.floating):
+            raise SpecError(f"{where}.{key}: must be a number (got {value!r})")
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond the float range
+            number = math.inf
+        valid = "a finite number" if key == "margin" else "a finite number > 0 (a ratio)"
+        if not math.isfinite(number) or (key != "margin" and number <= 0):
+            shown = repr(value) if len(repr(value)) <= 24 else f"{repr(value)[:20]}..."
+            raise SpecError(f"{where}.{key}: must be {valid}; got {shown}")
+        out[key] = number
+    if not isinstance(quantity, str) or quantity not in QUANTITIES:
+        raise SpecError(f"{where}.quantity: {quantity!r} is not one of "
+                        f"{', '.join(QUANTITIES)}")
+    return out
 
 
 def contrast_draws(p_a: xr.DataArray, p_b: xr.DataArray) -> dict[str, xr.DataArray]:
@@ -114,8 +154,6 @@ def contrast_table(
                     f"contrast {contrast.label}: subgroup '{label}' is not in the model; "
                     f"subgroups: {', '.join(map(str, available))}"
                 )
-        if contrast.a == contrast.b:
-            raise SpecError(f"contrast {contrast.label}: a and b must differ")
         p = probabilities[contrast.quantity]
         draws = contrast_draws(p.sel({SUBGROUP: contrast.a}), p.sel({SUBGROUP: contrast.b}))
         for scale in SCALES:

@@ -28,7 +28,7 @@ from bayes_poem import plots
 from bayes_poem.contrasts import Contrast, contrast_draws
 from bayes_poem.diagnostics import BFMI_MIN, ESS_PER_CHAIN_MIN, RHAT_MAX
 from bayes_poem.dims import SUBGROUP
-from bayes_poem.errors import BayesPoemError, DataError
+from bayes_poem.errors import DataError, SpecError
 from bayes_poem.predictive import (
     FLAG_HIGH,
     FLAG_LOW,
@@ -778,12 +778,18 @@ def _prediction_section(fit: FitResult, n: int) -> Section:
 
 def find_sensitivity(results_dir: Path) -> pd.DataFrame | None:
     """``sensitivity.csv`` in ``results_dir`` or in its sibling ``<name>_sensitivity``
-    (where ``bayes-poem sensitivity`` writes by default)."""
+    (where ``bayes-poem sensitivity`` writes by default), validated
+    (:func:`bayes_poem.sensitivity.read_table`: ``DataError`` naming the file,
+    row and column); ``None`` if there is none."""
+    from bayes_poem.sensitivity import read_table
+
     results_dir = Path(results_dir)
     for path in (results_dir / "sensitivity.csv",
                  results_dir.parent / f"{results_dir.name}_sensitivity" / "sensitivity.csv"):
-        if path.is_file():
-            return pd.read_csv(path)
+        if path.exists():
+            if not path.is_file():
+                raise DataError(f"{path}: not a regular file")
+            return read_table(path)
     return None
 
 
@@ -936,14 +942,20 @@ def results_dir_files(path: str | Path) -> tuple[Path, Path]:
 def load_fit(path: str | Path, analysis: AnalysisSpec, spec: ModelSpec) -> FitResult:
     """The :class:`FitResult` stored in a results directory, without refitting.
 
-    ``analysis`` and ``spec`` come from its ``spec.toml``. The stored posterior
-    must be of the same data (``data_hash``) and studies; ``DataError`` otherwise.
+    ``analysis`` and ``spec`` come from its ``spec.toml``. The posterior's
+    attributes (written by :func:`bayes_poem.sampling.fit`) must describe
+    exactly the model of ``spec.toml``: outcome, subgroups, data (hash and
+    studies), subgroup and study effects, likelihood, the priors the structure
+    uses and every sampler setting. A difference is refused (``SpecError``
+    naming the ``spec.toml`` key), and so is a posterior without these
+    attributes or whose draws do not match them (``DataError``). Only the
+    ``[summary]`` options, contrasts, title and description may be edited:
+    they change how the fit is reported, not the fit.
     """
     import arviz as az
 
     from bayes_poem.diagnostics import check_fit
     from bayes_poem.results import FitResult
-    from bayes_poem.sampling import SamplerSettings
 
     posterior_path, _ = results_dir_files(path)
     try:
@@ -954,25 +966,127 @@ def load_fit(path: str | Path, analysis: AnalysisSpec, spec: ModelSpec) -> FitRe
     except Exception as err:  # noqa: BLE001 - any unreadable file is a user error
         raise DataError(f"{posterior_path}: cannot be read as a posterior "
                         f"({type(err).__name__})") from None
-    stored_hash = post.attrs.get("data_hash")
-    if stored_hash is not None and stored_hash != spec.table.data_hash():
-        raise DataError(f"{posterior_path}: fitted to other data (hash {stored_hash}) than "
-                        f"spec.toml describes ({spec.table.data_hash()})")
-    if "mu" not in post or ("study" in post.dims
-                            and post["study"].values.tolist() != list(spec.studies)):
-        raise DataError(f"{posterior_path}: does not match the model of spec.toml")
-    settings = analysis.sampler
-    if "sampler" in post.attrs:
-        try:
-            stored = json.loads(post.attrs["sampler"])
-            stored.pop("progress", None)
-            settings = SamplerSettings(**stored)
-        except (ValueError, TypeError, BayesPoemError):
-            settings = analysis.sampler
-    settings = dataclasses.replace(settings, progress=False)
+    fitted = _fitted_model(post.attrs, posterior_path)
+    _check_same_model(fitted, analysis, spec)
+    _check_draws(idata, fitted, spec, posterior_path)
+    settings = dataclasses.replace(analysis.sampler, progress=False)
     return FitResult(spec=spec, idata=idata, settings=settings,
                      diagnostics=check_fit(idata, warn=False), interval=analysis.interval,
                      weights=analysis.weights)
+
+
+# Attributes that define a fitted model, and whether each is JSON.
+MODEL_ATTRS = {"outcome": False, "subgroups": True, "data_hash": False, "studies": True,
+               "subgroup_effects": False, "study_effects": False, "likelihood": False,
+               "priors": True, "zeroed_rows": True, "sampler": True}
+
+
+def _fitted_model(attrs: Mapping[str, Any], posterior_path: Path) -> dict[str, Any]:
+    """The model-defining attributes of a posterior; ``DataError`` if any is missing."""
+    fitted = {}
+    for name, is_json in MODEL_ATTRS.items():
+        if name not in attrs:
+            raise DataError(f"{posterior_path}: no '{name}' attribute: not a posterior written "
+                            "by this version of bayes-poem, so what was fitted is unknown; "
+                            "refit it with 'bayes-poem run'")
+        value = attrs[name]
+        try:
+            fitted[name] = json.loads(value) if is_json else str(value)
+        except (TypeError, ValueError):
+            raise DataError(f"{posterior_path}: attribute '{name}' is not valid JSON") from None
+    kinds = {"subgroups": list, "studies": list, "priors": dict, "zeroed_rows": list,
+             "sampler": dict}
+    for name, kind in kinds.items():
+        if not isinstance(fitted[name], kind):
+            raise DataError(f"{posterior_path}: attribute '{name}' is not a JSON "
+                            f"{'list' if kind is list else 'object'}")
+    fitted["sampler"].pop("progress", None)
+    return fitted
+
+
+def _check_same_model(fitted: Mapping[str, Any], analysis: AnalysisSpec,
+                      spec: ModelSpec) -> None:
+    """Refuse a spec.toml whose model differs from the fitted one, naming the key."""
+    source = analysis.source
+    data_key = "data.dataset" if "dataset" in analysis.data else "data.path"
+
+    def differs(key: str, was: Any, now: Any) -> SpecError:
+        return SpecError(f"{source}: {key} differs from the fitted model (fitted {was}, "
+                         f"spec.toml {now})")
+
+    def labels(values: Sequence[Any]) -> str:
+        return "[" + ", ".join(map(str, values)) + "]"
+
+    if fitted["outcome"] != spec.outcome:
+        raise differs("data.outcome", fitted["outcome"], spec.outcome)
+    if fitted["subgroups"] != list(spec.subgroups):
+        raise differs("data.subgroups", labels(fitted["subgroups"]), labels(spec.subgroups))
+    if fitted["data_hash"] != spec.table.data_hash() or fitted["studies"] != spec.studies:
+        raise SpecError(f"{source}: {data_key}: the posterior was fitted to other data than "
+                        f"spec.toml describes (data hash: fitted {fitted['data_hash']}, "
+                        f"spec.toml {spec.table.data_hash()})")
+    for key in ("subgroup_effects", "study_effects", "likelihood"):
+        if fitted[key] != getattr(spec, key):
+            raise differs(f"model.{key}", fitted[key], getattr(spec, key))
+    for name in spec.parameter_names():
+        was, now = fitted["priors"].get(name), spec.priors[name].to_dict()
+        if was != now:
+            raise differs(f"priors.{name}", _prior_text(was), _prior_text(now))
+    described = analysis.sampler.to_dict()
+    described.pop("progress", None)
+    missing = object()
+    for key in [*described, *(k for k in fitted["sampler"] if k not in described)]:
+        was, now = fitted["sampler"].get(key, missing), described.get(key, missing)
+        if was != now:
+            raise differs(f"sampler.{key}", "(not set)" if was is missing else repr(was),
+                          "(not set)" if now is missing else repr(now))
+    if fitted["zeroed_rows"]:
+        raise SpecError(f"{source}: the posterior is of a variant with rows zeroed "
+                        f"(rows {labels(fitted['zeroed_rows'])}), which no spec.toml describes")
+
+
+def _prior_text(prior: Any) -> str:
+    if not isinstance(prior, Mapping):
+        return "(none)"
+    params = {k: v for k, v in prior.items() if k != "dist"}
+    return f"{prior.get('dist')}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+
+
+def _check_draws(idata: Any, fitted: Mapping[str, Any], spec: ModelSpec,
+                 posterior_path: Path) -> None:
+    """The stored draws and data are those of the model the attributes describe."""
+    post = idata.posterior
+
+    def refuse(problem: str) -> DataError:
+        return DataError(f"{posterior_path}: {problem}; it is not the posterior its "
+                         "attributes describe")
+
+    for group in ("sample_stats", "observed_data", "constant_data"):
+        if group not in idata.groups():
+            raise refuse(f"no '{group}' group")
+    sampler = fitted["sampler"]
+    shape = (post.sizes.get("chain"), post.sizes.get("draw"))
+    if shape != (sampler.get("chains"), sampler.get("draws")):
+        raise refuse(f"{shape[0]} chains x {shape[1]} draws stored, but sampled with "
+                     f"{sampler.get('chains')} x {sampler.get('draws')}")
+    for name, dims_shape, dims in spec.expanded_layout():
+        if name not in post:
+            raise refuse(f"variable '{name}' missing")
+        if (tuple(post[name].dims) != ("chain", "draw", *dims)
+                or tuple(post[name].shape[2:]) != tuple(dims_shape)):
+            raise refuse(f"variable '{name}' has dims {tuple(post[name].dims)}")
+        if not np.isfinite(post[name].values).all():
+            raise refuse(f"variable '{name}' has non-finite draws")
+    for dim, values in spec.coords.items():
+        if dim in post.dims and [str(v) for v in post[dim].values] != list(values):
+            raise refuse(f"the '{dim}' labels differ from the data's")
+    arrays = spec.arrays()
+    for group, name, expected in (("observed_data", "y", arrays["events"]),
+                                  ("constant_data", "total", arrays["total"])):
+        stored = idata[group].get(name)
+        if (stored is None or stored.shape != expected.shape
+                or not (np.asarray(stored) == expected).all()):
+            raise refuse(f"its {group} '{name}' differs from the data of spec.toml")
 
 
 # ---------------------------------------------------------------------- HTML
