@@ -1,8 +1,11 @@
 """Command-line interface: ``bayes-poem run|compare|report|check|datasets``.
 
-Exit status: 0 success; 2 a user error (one line on stderr, nothing written);
-3 the fit finished and its results were written, but sampler diagnostics
-failed and ``--strict`` was given.
+Exit status (``docs/cli.md``): 0 success; 2 a user error, OS errors included
+(one line on stderr, nothing written); 3 the fit finished and its results were
+written, but sampler diagnostics failed and ``--strict`` was given; 4 the
+computation failed (an incomplete or non-finite trace, diagnostics that cannot
+be computed: one line, nothing written); 130 interrupted by SIGINT, 143 by
+SIGTERM (one line, nothing written).
 """
 
 from __future__ import annotations
@@ -16,9 +19,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from bayes_poem.errors import BayesPoemError, ConvergenceWarning, SpecError
+from bayes_poem.errors import (
+    BayesPoemError,
+    ConvergenceWarning,
+    Interrupted,
+    OutputError,
+    SamplingError,
+    SpecError,
+)
 
-EXIT_OK, EXIT_USER_ERROR, EXIT_DIAGNOSTICS = 0, 2, 3
+EXIT_OK, EXIT_USER_ERROR, EXIT_DIAGNOSTICS, EXIT_FAILED = 0, 2, 3, 4
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,15 +45,39 @@ def _progress(message: str, quiet: bool) -> None:
         sys.stderr.flush()
 
 
+def _out_path(args: argparse.Namespace, default: Path) -> Path:
+    """``--out`` if given (an empty one is an error, not the default), else ``default``."""
+    if args.out is None:
+        return default
+    if not args.out.strip():
+        raise OutputError("--out: empty path; give a directory or leave --out out")
+    return Path(args.out)
+
+
+def _inputs(analysis, spec_path: str | Path) -> list[Path]:
+    """Files a command reads: a results directory replaced by --force must hold none."""
+    paths = [Path(spec_path)]
+    if "path" in analysis.data:
+        paths.append(analysis.base_dir / analysis.data["path"])
+    return paths
+
+
 def _validated_spec(analysis):
     """Load the data and check every label the spec names, printing nothing.
 
+    The one validation of a spec before sampling, shared by ``check``, ``run``,
+    ``compare``, ``sensitivity`` and ``report``: the data, the model options,
+    the labels of contrasts and weights, and the ``[sensitivity]`` grid (its
+    variants are built, which is cheap, so subsets and names are checked too).
     All user errors surface here, before any progress line, so that an error is
     the only line on stderr.
     """
+    from bayes_poem.sensitivity import spec_grid
+
     spec = analysis.model_spec()
     _check_contrast_labels(analysis, spec)
     _check_weight_labels(analysis, spec)
+    spec_grid(analysis.sensitivity, spec, analysis.source)
     return spec
 
 
@@ -51,7 +85,9 @@ def _fit_analysis(analysis, spec, quiet: bool):
     """Fit a validated spec (progress on stderr); the result reports the spec's
     [summary] interval and weights."""
     from bayes_poem.results import with_summary_options
+    from bayes_poem.sampling import check_memory
 
+    check_memory(spec, analysis.sampler)  # a user error: before any progress line
     _progress(f"data loaded from {spec.table.source}: {len(spec.studies)} studies", quiet)
     settings = dataclasses.replace(analysis.sampler, progress=not quiet)
     _progress(
@@ -71,31 +107,35 @@ def _fit_analysis(analysis, spec, quiet: bool):
     return with_summary_options(result, interval=analysis.interval, weights=analysis.weights)
 
 
+def _csv(frame, index: bool = False):
+    return lambda path: frame.to_csv(path, index=index)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from bayes_poem.outputs import check_target, write_directory, write_text
+    from bayes_poem.outputs import check_target, reserve, write_netcdf, write_text
     from bayes_poem.report_text import render
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
-    out = Path(args.out) if args.out else Path("results") / Path(args.spec).stem
-    check_target(out, force=args.force)
+    out = _out_path(args, Path("results") / Path(args.spec).stem)
+    inputs = _inputs(analysis, args.spec)
+    check_target(out, force=args.force, protect=inputs)
     spec = _validated_spec(analysis)
-    result = _fit_analysis(analysis, spec, args.quiet)
-    contrasts = result.contrasts(list(analysis.contrasts) or None)
-    summary = result.subgroup_summary()
-    text = render(result, contrasts, title=analysis.title)
-
-    writers = {
-        "posterior.nc": lambda path: result.idata.to_netcdf(str(path), engine="h5netcdf"),
-        "summary.csv": lambda path: summary.to_csv(path, index=False),
-        "heterogeneity.csv": lambda path: result.heterogeneity().to_csv(path, index=False),
-        "study_estimates.csv": lambda path: result.study_estimates().to_csv(path, index=False),
-        "contrasts.csv": lambda path: contrasts.to_csv(path, index=False),
-        "diagnostics.csv": lambda path: result.diagnostics.table.to_csv(path),
-        "spec.toml": write_text(analysis.resolved_toml(spec)),
-        "summary.txt": write_text(text + "\n"),
-    }
-    write_directory(out, writers, force=args.force)
+    with reserve(out, force=args.force, protect=inputs, command="run") as target:
+        result = _fit_analysis(analysis, spec, args.quiet)
+        contrasts = result.contrasts(list(analysis.contrasts) or None)
+        summary = result.subgroup_summary()
+        text = render(result, contrasts, title=analysis.title)
+        target.commit({
+            "posterior.nc": write_netcdf(result.idata),
+            "summary.csv": _csv(summary),
+            "heterogeneity.csv": _csv(result.heterogeneity()),
+            "study_estimates.csv": _csv(result.study_estimates()),
+            "contrasts.csv": _csv(contrasts),
+            "diagnostics.csv": _csv(result.diagnostics.table, index=True),
+            "spec.toml": write_text(analysis.resolved_toml(spec)),
+            "summary.txt": write_text(text + "\n"),
+        })
     print(text)
     print(f"\nResults written to {out}/")
     if not result.diagnostics.ok and args.strict:
@@ -107,69 +147,85 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from bayes_poem.compare import compare
-    from bayes_poem.outputs import check_target, write_directory, write_text
+    from bayes_poem.outputs import check_target, reserve, write_text
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
-    out = (Path(args.out) if args.out
-           else Path("results") / f"{Path(args.spec).stem}_compare")
-    check_target(out, force=args.force)
+    out = _out_path(args, Path("results") / f"{Path(args.spec).stem}_compare")
+    inputs = _inputs(analysis, args.spec)
+    check_target(out, force=args.force, protect=inputs)
     spec = _validated_spec(analysis)
-    result = _fit_analysis(analysis, spec, args.quiet)
-    _progress("frequentist reference analysis and comparison", args.quiet)
-    comparison = compare(result, contrasts=list(analysis.contrasts) or None)
-    text = comparison.render_text(title=analysis.title)
-    writers = {
-        "comparison_subgroups.csv": lambda path: comparison.subgroups.to_csv(path, index=False),
-        "comparison_contrasts.csv": lambda path: comparison.contrasts.to_csv(path, index=False),
-        "comparison.txt": write_text(text + "\n"),
-    }
-    write_directory(out, writers, force=args.force)
+    with reserve(out, force=args.force, protect=inputs, command="compare") as target:
+        result = _fit_analysis(analysis, spec, args.quiet)
+        _progress("frequentist reference analysis and comparison", args.quiet)
+        comparison = compare(result, contrasts=list(analysis.contrasts) or None)
+        text = comparison.render_text(title=analysis.title)
+        target.commit({
+            "comparison_subgroups.csv": _csv(comparison.subgroups),
+            "comparison_contrasts.csv": _csv(comparison.contrasts),
+            "comparison.txt": write_text(text + "\n"),
+        })
     print(text)
     print(f"\nResults written to {out}/")
     return EXIT_OK
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from bayes_poem.loglik import power_scaling
-    from bayes_poem.outputs import check_target, write_directory, write_text
-    from bayes_poem.sensitivity import (
-        build_variants,
-        default_subsets,
-        parse_sensitivity,
-        run_sensitivity,
-        summarise_by_variant,
-    )
+    from bayes_poem.outputs import check_target, reserve
+    from bayes_poem.sensitivity import spec_grid
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
-    out = (Path(args.out) if args.out
-           else Path("results") / f"{Path(args.spec).stem}_sensitivity")
-    check_target(out, force=args.force)
+    out = _out_path(args, Path("results") / f"{Path(args.spec).stem}_sensitivity")
+    inputs = _inputs(analysis, args.spec)
+    check_target(out, force=args.force, protect=inputs)
     spec = _validated_spec(analysis)
-    config = parse_sensitivity(analysis.sensitivity, analysis.source)
-    grid = config.grid
-    if "subsets" not in analysis.sensitivity:
-        grid = dataclasses.replace(grid, subsets=default_subsets(spec))
-    variants = build_variants(spec, grid)
-    executor, shutdown = _executor(args)
+    config, variants = spec_grid(analysis.sensitivity, spec, analysis.source)
+    executor, shutdown = _executor(args, len(variants))
+    try:
+        with reserve(out, force=args.force, protect=inputs, command="sensitivity") as target:
+            _progress(f"{len(variants)} variants of {analysis.source}", args.quiet)
+            text = _run_grid(args, analysis, spec, config, variants, executor, shutdown,
+                             target)
+    except BaseException:
+        shutdown(abort=True)  # an interrupt or error: stop the workers' fits too
+        raise
+    shutdown()
+    print(text)
+    print(f"\nResults written to {out}/")
+    return EXIT_OK
+
+
+def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target) -> str:
+    """Fit the grid, then write its files into the reserved ``target``; the report text."""
+    from bayes_poem.loglik import power_scaling
+    from bayes_poem.outputs import write_text
+    from bayes_poem.plots import sensitivity_forest
+    from bayes_poem.sensitivity import run_sensitivity, summarise_by_variant
+
     settings = dataclasses.replace(analysis.sampler, progress=False)
+    bar_open = []  # non-empty while the progress bar's line is unfinished
 
     def progress(done: int, total: int, name: str) -> None:
         if not args.quiet:
             bar = "#" * int(30 * done / total)
             sys.stderr.write(f"\r[bayes-poem] [{bar:<30}] {done}/{total} {name[:40]:<40}")
+            bar_open[:] = [True]
             if done == total:
                 sys.stderr.write("\n")
+                bar_open.clear()
             sys.stderr.flush()
 
-    _progress(f"{len(variants)} variants of {analysis.source}", args.quiet)
     try:
         result = run_sensitivity(variants, settings, contrasts=analysis.contrasts,
                                  interval=analysis.interval, threshold=config.threshold,
                                  executor=executor, progress=progress)
+    except SamplingError as err:  # the main fit failed: no reference, no results
+        raise SamplingError(f"{analysis.source}: {err}; nothing was written") from None
     finally:
-        shutdown()
+        if bar_open:  # stopped mid-grid: end the bar's line before any message
+            sys.stderr.write("\n")
+    shutdown()  # the grid is done: release the workers before the main-fit extras
     psens = None
     if config.psens:
         with warnings.catch_warnings():
@@ -177,43 +233,94 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             psens = power_scaling(spec.fit(settings))
     by_variant = summarise_by_variant(result.table)
     text = _sensitivity_text(analysis, spec, result, by_variant, psens)
-    from bayes_poem.plots import sensitivity_forest
-
     figure = sensitivity_forest(frame=result.table, title=analysis.title)
     writers = {
-        "sensitivity.csv": lambda path: result.table.to_csv(path, index=False),
-        "variants.csv": lambda path: by_variant.to_csv(path, index=False),
+        "sensitivity.csv": _csv(result.table),
+        "variants.csv": _csv(by_variant),
         "sensitivity.png": lambda path: figure.savefig(path, dpi=120),
         "sensitivity.txt": write_text(text + "\n"),
         "spec.toml": write_text(analysis.resolved_toml(spec)),
     }
     if psens is not None:
-        writers["psens.csv"] = lambda path: psens.to_csv(path, index=False)
-    write_directory(out, writers, force=args.force)
-    print(text)
-    print(f"\nResults written to {out}/")
-    return EXIT_OK
+        writers["psens.csv"] = _csv(psens)
+    target.commit(writers)
+    return text
 
 
-def _executor(args: argparse.Namespace):
-    """The executor for the grid: Dask scheduler, local processes, or serial."""
-    if args.scheduler:
+SCHEDULER_TIMEOUT = 10.0  # seconds to reach a Dask scheduler
+
+
+def _executor(args: argparse.Namespace, n_variants: int):
+    """The executor for the grid: Dask scheduler, local processes, or serial.
+
+    A scheduler that cannot be reached (malformed address, unknown scheme,
+    refused or timed-out connection) is a user error: one line, before sampling.
+    """
+    if args.scheduler is not None:
         try:
             from distributed import Client
         except ImportError:
             raise SpecError("--scheduler needs the 'distributed' package "
                             "(pip install 'bayes-poem[dask]')") from None
+        import copy
+
+        import dask
+
+        # A Client sets dask's global 'scheduler' in its constructor and unsets it on
+        # close; one that fails to connect never closes, so its setting is undone here.
+        config = copy.deepcopy(dask.config.config)
         try:
-            client = Client(args.scheduler, timeout=10)
-        except OSError as err:
-            raise SpecError(f"--scheduler {args.scheduler}: cannot connect ({err})") from None
-        return client.get_executor(), client.close
-    if args.jobs == 1:
-        return None, lambda: None
+            client = Client(args.scheduler, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, ValueError, TypeError, TimeoutError) as err:
+            dask.config.config.clear()
+            dask.config.config.update(config)
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise SpecError(f"--scheduler {args.scheduler}: cannot connect ({reason})") from None
+        return client.get_executor(), lambda abort=False: client.close()
+    if args.jobs == 1 or n_variants <= 1:
+        return None, lambda abort=False: None
     import concurrent.futures as cf
 
-    pool = cf.ProcessPoolExecutor(max_workers=args.jobs)
-    return pool, pool.shutdown
+    pool = cf.ProcessPoolExecutor(max_workers=min(args.jobs, n_variants),
+                                  initializer=_worker_signals)
+
+    def shutdown(abort: bool = False) -> None:
+        """Wait for the workers; on ``abort`` end them (a stopped grid must not run on)."""
+        if abort:
+            # A worker finishes its running fit before it reads the shutdown request;
+            # the pool has no public way to stop it, so its processes are terminated.
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    return pool, shutdown
+
+
+def _worker_signals() -> None:
+    """In a grid worker: Ctrl-C is the main process's to handle (it ends the workers),
+    and SIGTERM ends the worker at once, as for any process."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type of ``--jobs``: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {value})")
+    return value
+
+
+def _scheduler_address(text: str) -> str:
+    """argparse type of ``--scheduler``: a non-blank address (checked on connecting)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty address; give e.g. tcp://host:8786")
+    return text
 
 
 def _sensitivity_text(analysis, spec, result, by_variant, psens) -> str:
@@ -255,7 +362,7 @@ def _sensitivity_text(analysis, spec, result, by_variant, psens) -> str:
 def cmd_report(args: argparse.Namespace) -> int:
     """Report of a spec (fitted here) or of a results directory (its posterior.nc)."""
     from bayes_poem.errors import SpecError
-    from bayes_poem.outputs import check_target, write_directory
+    from bayes_poem.outputs import check_target, reserve
     from bayes_poem.report import (
         build_report,
         find_sensitivity,
@@ -270,43 +377,70 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.new_centre_n is not None and args.new_centre_n < 1:
         raise SpecError(f"--new-centre-n: must be a positive integer (got {args.new_centre_n})")
     if from_results:
-        analysis = load_spec(results_dir_files(target)[1])
+        spec_path = results_dir_files(target)[1]
+        analysis = load_spec(spec_path)
         default = target.resolve().parent / f"{target.resolve().name}_report"
+        inputs = [target, *_inputs(analysis, spec_path)]
     else:
         analysis = load_spec(target)
         default = Path("results") / f"{target.stem}_report"
-    out = Path(args.out) if args.out else default
-    check_target(out, force=args.force)
+        inputs = _inputs(analysis, target)
+    out = _out_path(args, default)
+    check_target(out, force=args.force, protect=inputs)
     spec = _validated_spec(analysis)
-    result = (load_fit(target, analysis, spec) if from_results
-              else _fit_analysis(analysis, spec, args.quiet))
-    sensitivity = None if from_results else find_sensitivity(Path("results") / target.stem)
-    report = build_report(result, analysis=analysis, new_centre_n=args.new_centre_n,
-                          results_dir=target if from_results else None,
-                          sensitivity=sensitivity,
-                          progress=lambda message: _progress(message, args.quiet))
-    write_directory(out, report_writers(report), force=args.force)
+    # A sensitivity.csv beside the results is validated now, before any fitting.
+    sensitivity = find_sensitivity(target if from_results else Path("results") / target.stem)
+    with reserve(out, force=args.force, protect=inputs, command="report") as reserved:
+        result = (load_fit(target, analysis, spec) if from_results
+                  else _fit_analysis(analysis, spec, args.quiet))
+        report = build_report(result, analysis=analysis, new_centre_n=args.new_centre_n,
+                              results_dir=target if from_results else None,
+                              sensitivity=sensitivity,
+                              progress=lambda message: _progress(message, args.quiet))
+        reserved.commit(report_writers(report))
     print(f"Report written to {out}/report.html and {out}/report.md")
     return EXIT_OK
 
 
 def cmd_trial(args: argparse.Namespace) -> int:
     """Anterior-vs-posterior trial analyses (``bayes_poem.trials``, docs/trials.md)."""
-    from bayes_poem.outputs import check_target, write_directory
+    from bayes_poem.outputs import check_target, reserve
     from bayes_poem.trials.spec import load_trial_spec
 
     spec = load_trial_spec(args.spec)
-    out = Path(args.out) if args.out else Path("results") / Path(args.spec).stem
-    check_target(out, force=args.force)
+    out = _out_path(args, Path("results") / Path(args.spec).stem)
+    inputs = _trial_inputs(spec, args.spec)
+    check_target(out, force=args.force, protect=inputs)
     prepared = spec.prepare()  # every user error is raised here, before any output
-    _progress(f"{spec.analysis}: {prepared.describe}", args.quiet)
-    started = time.perf_counter()
-    report = prepared.run()
-    _progress(f"done in {time.perf_counter() - started:.1f} s", args.quiet)
-    write_directory(out, report.writers(), force=args.force)
+    with reserve(out, force=args.force, protect=inputs, command="trial") as target:
+        _progress(f"{spec.analysis}: {prepared.describe}", args.quiet)
+        started = time.perf_counter()
+        report = prepared.run()
+        _progress(f"done in {time.perf_counter() - started:.1f} s", args.quiet)
+        target.commit(report.writers())
     print(report.text)
     print(f"\nResults written to {out}/")
     return EXIT_OK
+
+
+def _trial_inputs(spec, spec_path: str | Path) -> list[Path]:
+    """The trial spec and every file it names (``path`` keys, relative to the spec)."""
+    paths = [Path(spec_path)]
+    base = spec.base_dir
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "path" and isinstance(value, str):
+                    paths.append(base / value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(dict(spec.sections))
+    return paths
 
 
 def _check_weight_labels(analysis, spec) -> None:
@@ -324,13 +458,19 @@ def _check_contrast_labels(analysis, spec) -> None:
     if analysis.contrasts and spec.subgroup_effects == "none":
         raise SpecError(f"{analysis.source}: contrasts need subgroup effects "
                         "(model.subgroup_effects = 'random' or 'fixed')")
+    seen: dict[tuple[str, str, str], int] = {}
     for i, contrast in enumerate(analysis.contrasts, start=1):
-        for label in (contrast.a, contrast.b):
+        for key, label in (("a", contrast.a), ("b", contrast.b)):
             if label not in spec.subgroups:
                 raise SpecError(
-                    f"{analysis.source}: contrasts[{i}]: subgroup '{label}' is not in the "
-                    f"data; subgroups: {', '.join(spec.subgroups)}"
+                    f"{analysis.source}: contrasts[{i}].{key}: subgroup '{label}' is not in "
+                    f"the data; subgroups: {', '.join(spec.subgroups)}"
                 )
+        pair = (contrast.a, contrast.b, contrast.quantity)
+        if pair in seen:  # the same rows twice in contrasts.csv and the sensitivity grid
+            raise SpecError(f"{analysis.source}: contrasts[{i}] repeats contrasts[{seen[pair]}]"
+                            f" ({contrast.label}, {contrast.quantity}); give each pair once")
+        seen[pair] = i
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -398,9 +538,10 @@ def build_parser() -> argparse.ArgumentParser:
     sens.add_argument("--out", help="results directory (default: results/<spec>_sensitivity)")
     sens.add_argument("--force", action="store_true", help="replace an existing results dir")
     sens.add_argument("--quiet", action="store_true", help="no progress messages")
-    sens.add_argument("--jobs", type=int, default=1,
+    sens.add_argument("--jobs", type=_positive_int, default=1,
                       help="local worker processes (default 1: serial)")
-    sens.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    sens.add_argument("--scheduler", type=_scheduler_address,
+                      help="Dask scheduler address, e.g. tcp://host:8786")
     sens.set_defaults(func=cmd_sensitivity)
 
     rep = sub.add_parser("report", help="write a self-contained HTML (and Markdown) report")
@@ -434,14 +575,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except BayesPoemError as err:
-        sys.stderr.write(f"bayes-poem: error: {err}\n")
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        sys.stderr.write("bayes-poem: interrupted; nothing was written\n")
-        return 130
+    from bayes_poem import signals
+
+    with signals.terminate_as_interrupt():
+        try:
+            return int(args.func(args))
+        except SamplingError as err:
+            _error_line(f"bayes-poem: the computation failed: {err}")
+            return EXIT_FAILED
+        except BayesPoemError as err:
+            _error_line(f"bayes-poem: error: {err}")
+            return EXIT_USER_ERROR
+        except OSError as err:  # the environment (permissions, disks), not a bug of ours
+            where = f"{err.filename}: " if err.filename else ""
+            _error_line(f"bayes-poem: error: {where}{err.strerror or err}")
+            return EXIT_USER_ERROR
+        except Interrupted as err:
+            name = signal_name(err.signum)
+            _error_line(f"bayes-poem: interrupted ({name}); nothing was written")
+            return 128 + err.signum
+        except KeyboardInterrupt:
+            _error_line("bayes-poem: interrupted (SIGINT); nothing was written")
+            return 130
+
+
+def signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
+
+
+def _error_line(text: str) -> None:
+    """One line on stderr: a message's own line breaks are folded."""
+    sys.stderr.write(" ".join(text.split("\n")) + "\n")
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,7 +4,8 @@ Thresholds follow Vehtari et al. (2021, Bayesian Analysis 16:667): rank-normalis
 split R-hat <= 1.01, bulk and tail ESS >= 100 per chain, no divergent
 transitions, and E-BFMI >= 0.3 in every chain. A problem issues a
 :class:`~bayes_poem.errors.ConvergenceWarning`; the CLI reports it and, under
-``--strict``, exits with status 3.
+``--strict``, exits with status 3. A diagnostic that is NaN is no pass but a
+failed computation (:class:`~bayes_poem.errors.SamplingError`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from bayes_poem.errors import ConvergenceWarning
+from bayes_poem.errors import ConvergenceWarning, SamplingError
 
 RHAT_MAX = 1.01
+MIN_DRAWS = 4  # split R-hat and ESS need 4 draws per chain (ArviZ's minimum)
 ESS_PER_CHAIN_MIN = 100
 BFMI_MIN = 0.3
 
@@ -45,25 +47,52 @@ class Diagnostics:
 
 
 def check_fit(idata: az.InferenceData, *, warn: bool = True) -> Diagnostics:
-    """Compute diagnostics for every posterior variable and warn on problems."""
+    """Compute diagnostics for every posterior variable and warn on problems.
+
+    A diagnostic that cannot be computed (NaN: too few draws, non-finite or
+    missing sampler statistics) is not a pass: it raises
+    :class:`~bayes_poem.errors.SamplingError`, and no results may be made from
+    such a fit. Maxima and minima are taken over every element of a variable,
+    NaN included.
+    """
     posterior = idata.posterior
-    n_chains = posterior.sizes["chain"]
-    rhat = az.rhat(posterior)
-    ess_bulk = az.ess(posterior, method="bulk")
-    ess_tail = az.ess(posterior, method="tail")
+    n_chains = posterior.sizes.get("chain", 0)
+    n_draws = posterior.sizes.get("draw", 0)
+    if n_draws < MIN_DRAWS or n_chains < 1:
+        raise SamplingError(f"{n_chains} chain(s) x {n_draws} draw(s): diagnostics need at "
+                            f"least {MIN_DRAWS} draws per chain; no results")
+    stats = getattr(idata, "sample_stats", None)
+    if stats is None or "diverging" not in stats:
+        raise SamplingError("no sampler statistics (divergences) to check; no results")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rhat = az.rhat(posterior)
+        ess_bulk = az.ess(posterior, method="bulk")
+        ess_tail = az.ess(posterior, method="tail")
     rows = []
     for name in posterior.data_vars:
         rows.append({
             "variable": name,
-            "r_hat": float(np.nanmax(rhat[name].values)),
-            "ess_bulk": float(np.nanmin(ess_bulk[name].values)),
-            "ess_tail": float(np.nanmin(ess_tail[name].values)),
+            "r_hat": _extreme(rhat[name].values, np.max),
+            "ess_bulk": _extreme(ess_bulk[name].values, np.min),
+            "ess_tail": _extreme(ess_tail[name].values, np.min),
         })
     table = pd.DataFrame(rows).set_index("variable")
-    divergences = int(idata.sample_stats["diverging"].sum())
-    bfmi = tuple(float(b) for b in az.bfmi(idata)) if "energy" in idata.sample_stats else (
-        float("nan"),
-    )
+    divergences = int(stats["diverging"].sum())
+    if "energy" in stats:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            bfmi = tuple(float(b) for b in np.atleast_1d(az.bfmi(idata)))
+    else:
+        bfmi = (float("nan"),)
+    missing = [f"{kind} of {', '.join(table.index[~np.isfinite(table[kind])])}"
+               for kind in ("r_hat", "ess_bulk", "ess_tail")
+               if not np.isfinite(table[kind]).all()]
+    if not all(np.isfinite(b) for b in bfmi):
+        missing.append("E-BFMI")
+    if missing:
+        raise SamplingError("sampler diagnostics could not be computed (NaN or infinite): "
+                            + "; ".join(missing) + "; no results")
 
     problems = []
     bad_rhat = table.index[table["r_hat"] > RHAT_MAX].tolist()
@@ -84,3 +113,11 @@ def check_fit(idata: az.InferenceData, *, warn: bool = True) -> Diagnostics:
         warnings.warn("sampler diagnostics: " + "; ".join(problems), ConvergenceWarning,
                       stacklevel=2)
     return diagnostics
+
+
+def _extreme(values: np.ndarray, reduce) -> float:
+    """``reduce`` over every element; NaN if any element is NaN (never skipped)."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0 or np.isnan(values).any():
+        return float("nan")
+    return float(reduce(values))

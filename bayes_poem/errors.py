@@ -33,5 +33,20 @@ class SamplingError(BayesPoemError, RuntimeError):
     """
 
 
+class Interrupted(KeyboardInterrupt):  # noqa: N818 - named for what happened, like its base
+    """The process was asked to stop (SIGINT or SIGTERM) during a computation.
+
+    A ``KeyboardInterrupt``, so code that stops on Ctrl-C stops on it too;
+    ``signum`` says which signal. The CLI exits with ``128 + signum`` (130 for
+    SIGINT, 143 for SIGTERM) and writes nothing.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = int(signum)
+        super().__init__(signal.Signals(self.signum).name)
+
+
 class ConvergenceWarning(UserWarning):
     """A fit has sampler diagnostics outside the accepted thresholds."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -24,9 +25,10 @@ import numpy as np
 import xarray as xr
 from scipy.special import logit
 
-from bayes_poem import __version__
+from bayes_poem import __version__, signals
+from bayes_poem.diagnostics import MIN_DRAWS
 from bayes_poem.dims import ROW
-from bayes_poem.errors import SpecError
+from bayes_poem.errors import SamplingError, SpecError
 
 if TYPE_CHECKING:
     from bayes_poem.results import FitResult
@@ -34,6 +36,19 @@ if TYPE_CHECKING:
 
 Backend = Literal["nutpie", "pymc"]
 BACKENDS = ("nutpie", "pymc")
+# Allowed range of each integer setting of SamplerSettings (docs/spec-reference.md).
+# draws >= 4: ArviZ's split R-hat and ESS need at least 4 draws per chain (and
+# E-BFMI fails on a single draw). The upper bounds catch typos such as 1e12
+# before anything is allocated (nutpie aborts the process when an allocation
+# fails); 10^7 draws per chain is far beyond any useful run. seed: nutpie takes
+# an unsigned 64-bit seed, and TOML integers are signed 64-bit, so 2^63 - 1 is
+# the largest seed that the resolved spec.toml can write back.
+MAX_DRAWS = 10**7
+MAX_TUNE = 10**7
+MAX_CHAINS = 64
+MAX_SEED = 2**63 - 1
+SETTING_RANGES = {"draws": (MIN_DRAWS, MAX_DRAWS), "tune": (0, MAX_TUNE),
+                  "chains": (1, MAX_CHAINS), "seed": (0, MAX_SEED)}
 
 
 @dataclass(frozen=True)
@@ -55,20 +70,25 @@ class SamplerSettings:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("draws", "tune", "chains", "seed"):
+        for name, (low, high) in SETTING_RANGES.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise SpecError(f"sampler.{name}: must be an integer (got {value!r})")
-        if self.draws < 1 or self.chains < 1 or self.tune < 0 or self.seed < 0:
-            raise SpecError("sampler: draws and chains must be >= 1; tune and seed >= 0")
-        if self.backend not in BACKENDS:
+            if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+                raise SpecError(f"sampler.{name}: must be an integer from {low} to {high} "
+                                f"(got {value!r})")
+            if not low <= value <= high:
+                bound = f">= {low}" if value < low else f"<= {high}"
+                raise SpecError(f"sampler.{name}: must be an integer {bound} (got {int(value)})")
+            object.__setattr__(self, name, int(value))
+        if not isinstance(self.backend, str) or self.backend not in BACKENDS:
             raise SpecError(
-                f"sampler.backend: '{self.backend}' is not one of {', '.join(BACKENDS)}"
+                f"sampler.backend: {self.backend!r} is not one of {', '.join(BACKENDS)}"
             )
-        if (isinstance(self.target_accept, bool)
-                or not isinstance(self.target_accept, int | float)
+        if (isinstance(self.target_accept, bool | np.bool_)
+                or not isinstance(self.target_accept, int | float | np.floating)
                 or not 0.5 <= float(self.target_accept) < 1.0):
-            raise SpecError("sampler.target_accept: must be in [0.5, 1)")
+            raise SpecError(f"sampler.target_accept: must be in [0.5, 1) "
+                            f"(got {self.target_accept!r})")
+        object.__setattr__(self, "target_accept", float(self.target_accept))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -93,11 +113,13 @@ def fit(spec: ModelSpec, settings: SamplerSettings | None = None, **kwargs: Any)
     from bayes_poem.results import FitResult
 
     settings = dataclasses.replace(settings or SamplerSettings(), **kwargs)
+    check_memory(spec, settings)
     started = time.perf_counter()
     if settings.backend == "nutpie":
-        idata = _sample_nutpie(spec, settings)
+        idata = run_nutpie(compiled_model(spec, settings.seed), settings)
     else:
         idata = _sample_pymc(spec, settings)
+    check_complete(idata, settings)
     idata = _finish(idata, spec, settings, time.perf_counter() - started)
     return FitResult(spec=spec, idata=idata, settings=settings, diagnostics=check_fit(idata))
 
@@ -156,20 +178,34 @@ def _crude_logit(spec: ModelSpec) -> float:
     return float(logit(rate))
 
 
-def _sample_nutpie(spec: ModelSpec, settings: SamplerSettings) -> az.InferenceData:
+def run_nutpie(model: Any, settings: SamplerSettings) -> az.InferenceData:
+    """Sample a compiled nutpie model; an interrupt or error never returns draws.
+
+    nutpie's blocking ``sample`` answers Ctrl-C by returning the trace drawn so
+    far. Here the sampler runs in the background and is waited for; on any
+    exception (an interrupt included) it is cancelled, its draws discarded and
+    the exception raised (an :class:`~bayes_poem.errors.Interrupted` for a
+    signal).
+    """
     import nutpie
 
-    model = compiled_model(spec, settings.seed)
-    return nutpie.sample(
-        model,
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        seed=settings.seed,
-        target_accept=settings.target_accept,
-        save_warmup=False,
-        progress_bar=settings.progress and sys.stderr.isatty(),
-    )
+    with signals.watch():
+        sampler = nutpie.sample(
+            model,
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            seed=settings.seed,
+            target_accept=settings.target_accept,
+            save_warmup=False,
+            progress_bar=settings.progress and sys.stderr.isatty(),
+            blocking=False,
+        )
+        try:
+            return sampler.wait()
+        except BaseException:
+            sampler.cancel()
+            raise
 
 
 # ---------------------------------------------------------------------- PyMC
@@ -178,7 +214,8 @@ def _sample_pymc(spec: ModelSpec, settings: SamplerSettings) -> az.InferenceData
 
     model = spec.build()
     keep = [name for name, _, _ in spec.expanded_layout()]
-    with model:
+    # pm.sample returns the draws so far on Ctrl-C: the watch turns that into Interrupted.
+    with model, signals.watch():
         idata = pm.sample(
             draws=settings.draws,
             tune=settings.tune,
@@ -193,9 +230,61 @@ def _sample_pymc(spec: ModelSpec, settings: SamplerSettings) -> az.InferenceData
 
 
 # ---------------------------------------------------------------------- common
+STATS_PER_DRAW = 12  # sampler statistics nutpie and PyMC keep per draw (generous)
+
+
+def check_memory(spec: ModelSpec, settings: SamplerSettings) -> None:
+    """Refuse, before sampling, draws whose trace cannot fit in half the memory.
+
+    The trace holds ``chains x draws x (values + statistics)`` float64 numbers;
+    a request beyond half the physical memory would abort in the sampler's
+    allocator (or swap for hours) instead of failing with a message.
+    """
+    n_values = sum(int(np.prod(shape)) for _, shape, _ in spec.expanded_layout())
+    needed = settings.chains * settings.draws * (n_values + STATS_PER_DRAW) * 8
+    try:
+        available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return
+    if needed > available / 2:
+        raise SpecError(
+            f"sampler: {settings.chains} chains x {settings.draws} draws of {n_values} values "
+            f"need about {needed / 2**30:.1f} GiB for the trace, more than half of this "
+            f"machine's {available / 2**30:.1f} GiB; lower sampler.draws or sampler.chains")
+
+
+def check_complete(idata: az.InferenceData, settings: SamplerSettings) -> None:
+    """Refuse a trace that is not every chain's every draw, all finite.
+
+    A sampler that stopped early (interrupted, or a chain that failed) or drew
+    non-finite values has produced no posterior: :class:`SamplingError`.
+    """
+    posterior = getattr(idata, "posterior", None)
+    if posterior is None or not posterior.data_vars:
+        raise SamplingError("the sampler returned no posterior draws")
+    expected = {"chain": settings.chains, "draw": settings.draws}
+    got = {dim: int(posterior.sizes.get(dim, 0)) for dim in expected}
+    if got != expected:
+        raise SamplingError(
+            f"the sampler returned {got['chain']} chain(s) x {got['draw']} draws, not the "
+            f"{settings.chains} x {settings.draws} asked for (stopped early); no results")
+    for name, values in posterior.data_vars.items():
+        if not np.isfinite(values.values).all():
+            raise SamplingError(f"non-finite posterior draws of '{name}'; no results")
+    stats = getattr(idata, "sample_stats", None)
+    if stats is None or "diverging" not in stats:
+        raise SamplingError("the sampler returned no sampler statistics; no results")
+
+
 def _finish(idata: az.InferenceData, spec: ModelSpec, settings: SamplerSettings,
             seconds: float) -> az.InferenceData:
-    """Attach data groups, true coordinates and provenance attrs."""
+    """Attach data groups, true coordinates and provenance attrs.
+
+    The attrs record everything that defines the fitted model (outcome,
+    structure, likelihood, priors, subgroups and studies in order, zeroed rows,
+    data hash, sampler settings): ``bayes-poem report`` compares each with the
+    results directory's ``spec.toml`` (:func:`bayes_poem.report.load_fit`).
+    """
     arrays = spec.arrays()
     coords = {ROW: spec.row_labels}
     observed = xr.Dataset({"y": ((ROW,), arrays["events"])}, coords=coords)
@@ -215,15 +304,26 @@ def _finish(idata: az.InferenceData, spec: ModelSpec, settings: SamplerSettings,
         "outcome": spec.outcome,
         "subgroup_effects": spec.subgroup_effects,
         "study_effects": spec.study_effects,
+        "likelihood": spec.likelihood,
+        "subgroups": json.dumps(list(spec.subgroups)),
+        "studies": json.dumps(list(spec.studies)),
+        "zeroed_rows": json.dumps([int(i) for i in spec.zeroed_rows]),
         "priors": json.dumps({k: p.to_dict() for k, p in spec.priors.items()}),
         "priors_used": json.dumps(spec.describe_priors()),
         "data_source": spec.table.source,
         "data_hash": spec.table.data_hash(),
         "synthetic_data": str(spec.table.is_synthetic).lower(),
         "dataset_citation": str(meta.get("citation", "")),
-        "sampler": json.dumps(settings.to_dict()),
+        "sampler": json.dumps(settings.to_dict(), default=_json_scalar),
         "sampling_seconds": round(seconds, 3),
     }
     for group in result.groups():
         result[group].attrs.update(attrs)
     return result
+
+
+def _json_scalar(value: Any) -> Any:
+    """numpy scalars (e.g. a seed given as ``np.int64``) as plain Python numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {value!r}")

@@ -16,7 +16,8 @@ from tests.helpers import run_cli
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "models" / "sed_clinical_success.toml"
 EXPECTED_FILES = {"posterior.nc", "summary.csv", "contrasts.csv", "spec.toml", "summary.txt",
-                  "heterogeneity.csv", "study_estimates.csv", "diagnostics.csv"}
+                  "heterogeneity.csv", "study_estimates.csv", "diagnostics.csv",
+                  ".bayes-poem.json"}
 
 
 def _quick_spec(tmp_path: Path, extra: str = "", sampler: str = "draws = 300\ntune = 300\n"
@@ -31,6 +32,7 @@ def _quick_spec(tmp_path: Path, extra: str = "", sampler: str = "draws = 300\ntu
     return path
 
 
+@pytest.mark.mcmc
 def test_run_writes_every_output(tmp_path, capsys):
     out_dir = tmp_path / "res"
     code, out, err = run_cli(["run", _quick_spec(tmp_path), "--out", out_dir, "--quiet"], capsys)
@@ -57,9 +59,11 @@ def test_existing_results_are_not_overwritten_without_force(tmp_path, capsys):
     assert {p.name for p in out_dir.iterdir()} == {"keep.txt"}
 
 
+@pytest.mark.mcmc
 def test_force_replaces_results_atomically(tmp_path, capsys):
     out_dir = tmp_path / "res"
-    out_dir.mkdir()
+    code, _, err = run_cli(["run", _quick_spec(tmp_path), "--out", out_dir, "--quiet"], capsys)
+    assert code == 0, err
     (out_dir / "old.txt").write_text("old")
     code, _, err = run_cli(["run", _quick_spec(tmp_path), "--out", out_dir, "--force",
                          "--quiet"], capsys)
@@ -68,27 +72,25 @@ def test_force_replaces_results_atomically(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.mcmc
 def test_failure_while_writing_leaves_nothing(tmp_path, capsys, monkeypatch):
     from bayes_poem import outputs
 
-    def broken(path):
-        raise OSError("disk full")
+    def broken(idata):
+        def write(path):
+            raise OSError(28, "No space left on device", str(path))
+        return write
 
-    original = outputs.write_directory
-
-    def sabotaged(out, writers, *, force):
-        writers = dict(writers)
-        writers["zz_broken"] = broken
-        return original(out, writers, force=force)
-
-    monkeypatch.setattr(outputs, "write_directory", sabotaged)
+    monkeypatch.setattr(outputs, "write_netcdf", broken)
     out_dir = tmp_path / "res"
-    with pytest.raises(OSError, match="disk full"):
-        main(["run", str(_quick_spec(tmp_path)), "--out", str(out_dir), "--quiet"])
+    code, _, err = run_cli(["run", _quick_spec(tmp_path), "--out", out_dir, "--quiet"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "cannot write posterior.nc: No space left on device" in err
     assert not out_dir.exists()
     assert list(tmp_path.iterdir()) == [tmp_path / "quick.toml"]
 
 
+@pytest.mark.mcmc
 def test_strict_exit_status_on_failed_diagnostics(tmp_path, capsys):
     spec = _quick_spec(tmp_path, sampler="draws = 15\ntune = 5\nchains = 2\nseed = 1\n")
     out_dir = tmp_path / "res"
@@ -177,6 +179,7 @@ def test_bad_csv_through_check_and_run(tmp_path, capsys, case):
     assert not (tmp_path / "res").exists()
 
 
+@pytest.mark.mcmc
 def test_missing_parent_directories_are_created(tmp_path, capsys):
     out_dir = tmp_path / "deep" / "er" / "res"
     code, _, err = run_cli(["run", _quick_spec(tmp_path), "--out", out_dir, "--quiet"], capsys)

@@ -20,6 +20,7 @@ from bayes_poem.compare import (
 from bayes_poem.contrasts import Contrast
 from bayes_poem.errors import SpecError
 from bayes_poem.frequentist import ModelChoice, pool_by_rule, subgroup_analysis
+from bayes_poem.outputs import MARKER, write_directory, write_text
 from bayes_poem.published import PUBLISHED
 from bayes_poem.report_text import SYNTHETIC_BANNER
 from bayes_poem.sampling import SamplerSettings
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::bayes_poem.errors.ConvergenceWa
 
 SED_ORDER = ["type_iii", "des", "jackhammer", "unassigned"]
 SETTINGS = SamplerSettings(draws=500, tune=500, chains=2, seed=20170101)
-FILES = {"comparison_subgroups.csv", "comparison_contrasts.csv", "comparison.txt"}
+FILES = {"comparison_subgroups.csv", "comparison_contrasts.csv", "comparison.txt", MARKER}
 
 # Khan MA et al., Dig Dis Sci 2017;62:35-44 (verified): estimate, CI, I^2 per row.
 PUBLISHED_ROWS = {
@@ -76,6 +77,7 @@ def _row(frame: pd.DataFrame, label: str) -> pd.Series:
 
 
 # ---------------------------------------------------------------------- frames
+@pytest.mark.mcmc
 def test_frames_have_expected_rows_and_columns(success, catheter):
     assert list(success.subgroups["subgroup"]) == [*SED_ORDER, "overall"]
     assert list(success.subgroups.columns) == [*SUBGROUP_COLUMNS, *PUBLISHED_SUBGROUP_COLUMNS]
@@ -92,6 +94,7 @@ def test_frames_have_expected_rows_and_columns(success, catheter):
                                                              == "95% CI").all()
 
 
+@pytest.mark.mcmc
 def test_published_values_for_sed_synthetic(success, harms):
     for comparison, outcome in ((success, "clinical_success"), (harms, "adverse_event")):
         frame = comparison.subgroups
@@ -133,6 +136,7 @@ def test_published_module_marks_every_number_verified():
     assert "Dig Dis Sci 2017;62:35-44" in PUBLISHED["sed_synthetic"]["citation"]
 
 
+@pytest.mark.mcmc
 def test_no_published_columns_for_other_data(catheter):
     assert not set(PUBLISHED_SUBGROUP_COLUMNS) & set(catheter.subgroups.columns)
     assert not set(PUBLISHED_CONTRAST_COLUMNS) & set(catheter.contrasts.columns)
@@ -141,6 +145,7 @@ def test_no_published_columns_for_other_data(catheter):
     assert SYNTHETIC_BANNER not in catheter.render_text()
 
 
+@pytest.mark.mcmc
 def test_overall_published_value_needs_every_subgroup():
     comparison = compare(_fit("clinical_success", subgroups=["type_iii", "jackhammer"]))
     assert _row(comparison.subgroups, "type_iii")["published"] == pytest.approx(0.92)
@@ -153,6 +158,7 @@ def _assert_close(a: float, b: float) -> None:
     assert (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-12, (a, b)
 
 
+@pytest.mark.mcmc
 def test_frequentist_numbers_equal_the_frequentist_api(success, success_fit):
     table = success_fit.spec.table
     direct = subgroup_analysis(table, outcome="clinical_success", subgroups=SED_ORDER)
@@ -185,6 +191,7 @@ def test_frequentist_numbers_equal_the_frequentist_api(success, success_fit):
     _assert_close(float(second["freq_p_value"]), float(ref["p_value"]))
 
 
+@pytest.mark.mcmc
 def test_bayesian_numbers_equal_the_fit_summaries(success, success_fit):
     summary = success_fit.subgroup_summary().set_index(["subgroup", "quantity"])
     het = success_fit.heterogeneity().set_index("parameter")["median"]
@@ -210,6 +217,7 @@ def test_bayesian_numbers_equal_the_fit_summaries(success, success_fit):
     assert list(got["margin"]) == [0.10, 0.0]
 
 
+@pytest.mark.mcmc
 def test_frequentist_options_are_passed_through(success_fit):
     comparison = compare(success_fit, choice="random", re_method="DL", scale="double_arcsine",
                          contrasts=[])
@@ -226,6 +234,7 @@ def test_frequentist_options_are_passed_through(success_fit):
         compare(success_fit, contrasts=[Contrast("type_3", "des")])
 
 
+@pytest.mark.mcmc
 def test_model_without_subgroup_effects_has_empty_bayesian_subgroup_cells():
     fit = _fit("clinical_success", subgroup_effects="none")
     comparison = compare(fit)
@@ -237,6 +246,7 @@ def test_model_without_subgroup_effects_has_empty_bayesian_subgroup_cells():
 
 
 # ---------------------------------------------------------------------- notes and text
+@pytest.mark.mcmc
 def test_notes_explain_the_differences(success):
     text = " ".join(success.notes)
     assert "continuity correction" in text and "exact binomial likelihood" in text
@@ -244,6 +254,7 @@ def test_notes_explain_the_differences(success):
     assert "not a p-value" in text and "shared by all subgroups" in text
 
 
+@pytest.mark.mcmc
 def test_render_text_is_aligned_with_synthetic_banner(success):
     text = success.render_text(title="A title")
     lines = text.splitlines()
@@ -271,6 +282,7 @@ def _quick_spec(tmp_path: Path, name: str = "quick.toml") -> Path:
     return path
 
 
+@pytest.mark.mcmc
 def test_cli_compare_writes_three_files_and_refuses_existing_dir(tmp_path, capsys,
                                                                  monkeypatch):
     spec = _quick_spec(tmp_path)
@@ -297,10 +309,10 @@ def test_cli_compare_writes_three_files_and_refuses_existing_dir(tmp_path, capsy
     assert not [p for p in (tmp_path / "results").iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.mcmc
 def test_cli_compare_force_replaces(tmp_path, capsys):
     out_dir = tmp_path / "res"
-    out_dir.mkdir()
-    (out_dir / "old.txt").write_text("old")
+    write_directory(out_dir, {"old.txt": write_text("old")}, force=False)  # earlier results
     code, _, err = run_cli(["compare", _quick_spec(tmp_path), "--out", out_dir, "--force",
                          "--quiet"], capsys)
     assert code == 0, err

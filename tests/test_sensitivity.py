@@ -14,6 +14,7 @@ from bayes_poem.cli import main
 from bayes_poem.contrasts import Contrast
 from bayes_poem.intervals import IntervalSpec
 from bayes_poem.loglik import pointwise_log_likelihood, power_scaling
+from bayes_poem.outputs import MARKER
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.sensitivity import (
     MAIN,
@@ -48,6 +49,7 @@ def test_default_grid_has_every_family(sed_spec):
     assert len(variants) == 1 + 6 + 1 + 1 + 2 + 1 + 2 + len(sed_spec.studies)
 
 
+@pytest.mark.mcmc
 def test_each_variant_equals_a_direct_fit(sed_spec):
     """Same seed, same model: the grid's numbers equal a fit built from scratch."""
     variants = build_variants(sed_spec, SMALL)
@@ -66,6 +68,7 @@ def test_each_variant_equals_a_direct_fit(sed_spec):
         assert rows.loc["p_pooled[des]", "lower"] == pooled.loc["des", "lower"]
 
 
+@pytest.mark.mcmc
 def test_leave_one_out_by_zeroing_equals_dropping_the_study(sed_spec):
     """Exactness of zeroing: same posterior as the model without the study (4 MCSE)."""
     settings = SamplerSettings(draws=2000, tune=1000, chains=4, seed=9)
@@ -77,6 +80,7 @@ def test_leave_one_out_by_zeroing_equals_dropping_the_study(sed_spec):
         assert diff < 4 * se, (name, diff, se)
 
 
+@pytest.mark.mcmc
 def test_failures_are_rows_and_the_grid_goes_on(sed_spec):
     class Exploding:
         subgroup_effects = "random"
@@ -114,6 +118,7 @@ def test_flags_mark_changed_conclusions():
     assert flags["c"] == "interval stops excluding 0"
 
 
+@pytest.mark.mcmc
 def test_process_pool_gives_the_serial_table(sed_spec):
     variants = build_variants(sed_spec, SMALL)[:3]
     serial = run_sensitivity(variants, QUICK, contrasts=CONTRAST).table
@@ -124,12 +129,13 @@ def test_process_pool_gives_the_serial_table(sed_spec):
 
 @pytest.fixture(scope="module")
 def dask_cluster():
-    distributed = pytest.importorskip("distributed")  # a dev dependency: present in CI
+    import distributed  # a dev dependency: a missing one fails the test, never skips it
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         yield cluster
 
 
+@pytest.mark.mcmc
 def test_dask_local_cluster_gives_the_serial_table(sed_spec, dask_cluster):
     import distributed
 
@@ -141,6 +147,7 @@ def test_dask_local_cluster_gives_the_serial_table(sed_spec, dask_cluster):
     pd.testing.assert_frame_equal(_numeric(serial), _numeric(dask))
 
 
+@pytest.mark.mcmc
 def test_cli_runs_the_grid_on_a_dask_scheduler(tmp_path, dask_cluster, capsys):
     spec = tmp_path / "s.toml"
     spec.write_text(
@@ -186,6 +193,7 @@ def test_spec_section_validation():
         parse_sensitivity({"turner": ["turner_everything"]}, "s.toml")
 
 
+@pytest.mark.mcmc
 def test_pointwise_log_likelihood_and_psens(sed_spec):
     result = sed_spec.leave_out("SYN-02").fit(QUICK)
     loglik = pointwise_log_likelihood(result)
@@ -197,6 +205,7 @@ def test_pointwise_log_likelihood_and_psens(sed_spec):
     assert table["prior_sensitivity"].between(0, 1).all()
 
 
+@pytest.mark.mcmc
 def test_cli_sensitivity_writes_outputs_and_rejects_bad_keys(tmp_path, capsys):
     spec = tmp_path / "s.toml"
     spec.write_text(
@@ -209,7 +218,8 @@ def test_cli_sensitivity_writes_outputs_and_rejects_bad_keys(tmp_path, capsys):
     out = tmp_path / "res"
     assert main(["sensitivity", str(spec), "--out", str(out), "--quiet"]) == 0
     assert {p.name for p in out.iterdir()} == {"sensitivity.csv", "variants.csv",
-                                              "sensitivity.png", "sensitivity.txt", "spec.toml"}
+                                              "sensitivity.png", "sensitivity.txt", "spec.toml",
+                                              MARKER}
     table = pd.read_csv(out / "sensitivity.csv")
     assert set(table["variant"]) == {MAIN, "tau HalfNormal(sigma=0.5)"}
     capsys.readouterr()

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from bayes_poem.outputs import MARKER, write_directory, write_text
 from bayes_poem.trials import plots
 from bayes_poem.trials.spec import load_trial_spec
 from tests.helpers import run_cli
@@ -33,7 +34,8 @@ def test_binary_trial_writes_every_output(tmp_path, capsys):
     code, out, err = run_cli(["trial", _write(tmp_path, BINARY), "--out", out_dir], capsys)
     assert code == 0, err
     assert {p.name for p in out_dir.iterdir()} == {
-        "summary.csv", "noninferiority.csv", "difference.png", "spec.toml", "summary.txt"}
+        "summary.csv", "noninferiority.csv", "difference.png", "spec.toml", "summary.txt",
+        MARKER}
     assert "P(p_posterior - p_anterior < +0.05)" in out and "exact (quadrature)" in out
     assert err.startswith("[bayes-poem] binary:")
     summary = pd.read_csv(out_dir / "summary.csv")
@@ -47,8 +49,7 @@ def test_binary_trial_writes_every_output(tmp_path, capsys):
 
 def test_quiet_and_force(tmp_path, capsys):
     out_dir = tmp_path / "res"
-    out_dir.mkdir()
-    (out_dir / "old.txt").write_text("old")
+    write_directory(out_dir, {"old.txt": write_text("old")}, force=False)  # earlier results
     spec = _write(tmp_path, BINARY)
     code, _, err = run_cli(["trial", spec, "--out", out_dir], capsys)
     assert code == 2 and err.count("\n") == 1 and "already exists; use --force" in err
@@ -58,6 +59,7 @@ def test_quiet_and_force(tmp_path, capsys):
     assert not (out_dir / "old.txt").exists()
 
 
+@pytest.mark.mcmc
 def test_meta_and_assurance_specs_write_outputs(tmp_path, capsys):
     meta = _write(tmp_path, 'analysis = "meta"\n[data]\ndataset = '
                   '"poem_anterior_posterior_rcts"\noutcomes = ["clinical_success"]\n'

@@ -9,6 +9,7 @@ compiled nutpie model), never the compiled code.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import OrderedDict
@@ -18,9 +19,9 @@ from typing import Any
 import arviz as az
 import numpy as np
 
-from bayes_poem import __version__
+from bayes_poem import __version__, signals
 from bayes_poem.priors import Prior, validate_prior
-from bayes_poem.sampling import SamplerSettings
+from bayes_poem.sampling import SamplerSettings, check_complete, run_nutpie
 
 LOCATION = ("Normal", "StudentT")
 SCALE = ("HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential")
@@ -75,6 +76,7 @@ class ReusableModel:
             idata = self._sample_nutpie(values, settings)
         else:
             idata = self._sample_pymc(values, settings)
+        check_complete(idata, settings)
         posterior = idata.posterior[self.var_names]
         if coords:
             posterior = posterior.assign_coords(
@@ -88,10 +90,7 @@ class ReusableModel:
             self._nutpie = nutpie.compile_pymc_model(self.model)
             self.compilations += 1
         compiled = self._nutpie.with_data(**data)
-        return nutpie.sample(compiled, draws=settings.draws, tune=settings.tune,
-                             chains=settings.chains, seed=settings.seed,
-                             target_accept=settings.target_accept, save_warmup=False,
-                             progress_bar=False)
+        return run_nutpie(compiled, dataclasses.replace(settings, progress=False))
 
     def _sample_pymc(self, data: Mapping[str, np.ndarray], settings: SamplerSettings):
         import pymc as pm
@@ -101,7 +100,8 @@ class ReusableModel:
         if not settings.progress:  # PyMC's progress lines; problems are in our diagnostics
             logger.setLevel(logging.ERROR)
         try:
-            with self.model:
+            # pm.sample returns the draws so far on Ctrl-C: the watch makes it Interrupted.
+            with self.model, signals.watch():
                 pm.set_data(dict(data))
                 return pm.sample(draws=settings.draws, tune=settings.tune,
                                  chains=settings.chains, cores=1, random_seed=settings.seed,

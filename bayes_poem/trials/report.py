@@ -53,7 +53,10 @@ def _text(text: str) -> Writer:
 
 
 def netcdf(idata: Any) -> Writer:
-    return lambda path: idata.to_netcdf(str(path), engine="h5netcdf")
+    """Serialised in memory first, so a full disk is one clean ``OSError``."""
+    from bayes_poem.outputs import write_netcdf
+
+    return write_netcdf(idata)
 
 
 def _num(value: float, digits: int = 3) -> str:
