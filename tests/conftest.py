@@ -12,8 +12,43 @@ from bayes_poem.sampling import SamplerSettings
 SED_ORDER = ["type_iii", "des", "jackhammer", "unassigned"]
 
 
+SAMPLING_MARKERS = ("mcmc", "slow")
+_tier = {"unit": False}
+
+
 def pytest_configure(config):
     warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
+    _guard_samplers()
+
+
+def _guard_samplers() -> None:
+    """The unit tier never samples: a test without ``mcmc``/``slow`` that reaches a
+    sampler fails, so the tiers stay what the markers say (``make test-fast``)."""
+    import nutpie
+    import pymc
+
+    def guarded(module, name):
+        real = getattr(module, name)
+
+        def sample(*args, **kwargs):
+            if _tier["unit"]:
+                raise AssertionError(f"a unit-tier test called {module.__name__}.{name}: "
+                                     "mark it @pytest.mark.mcmc")
+            return real(*args, **kwargs)
+
+        setattr(module, name, sample)
+
+    guarded(nutpie, "sample")
+    guarded(pymc, "sample")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _tier["unit"] = not any(item.get_closest_marker(m) for m in SAMPLING_MARKERS)
+
+
+def pytest_runtest_teardown(item):
+    _tier["unit"] = False
 
 
 @pytest.fixture(scope="session")

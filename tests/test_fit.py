@@ -14,6 +14,7 @@ from bayes_poem.dims import STUDY, SUBGROUP
 from bayes_poem.sampling import SamplerSettings
 
 
+@pytest.mark.mcmc
 def test_fit_returns_named_dims_and_provenance(sed_spec, quick):
     result = sed_spec.fit(quick)
     post = result.idata.posterior
@@ -31,6 +32,7 @@ def test_fit_returns_named_dims_and_provenance(sed_spec, quick):
     np.testing.assert_array_equal(result.idata.observed_data["y"], sed_spec.arrays()["events"])
 
 
+@pytest.mark.mcmc
 def test_same_seed_same_draws_other_seed_other_draws(sed_spec, quick):
     first = sed_spec.fit(quick).idata.posterior["mu"].values
     again = sed_spec.fit(quick).idata.posterior["mu"].values
@@ -39,6 +41,7 @@ def test_same_seed_same_draws_other_seed_other_draws(sed_spec, quick):
     assert not np.array_equal(first, other)
 
 
+@pytest.mark.mcmc
 def test_refits_never_compile(sed_spec, quick, monkeypatch):
     """Other data, priors and structure reuse the disk-cached density: no compilation."""
     import nutpie
@@ -64,6 +67,7 @@ def test_refits_never_compile(sed_spec, quick, monkeypatch):
         assert result.idata.posterior.sizes["draw"] == quick.draws
 
 
+@pytest.mark.mcmc
 def test_prior_hyperparameter_moves_posterior(sed_spec, quick):
     tight = sed_spec.with_priors(tau=Prior("HalfNormal", {"sigma": 0.05})).fit(quick)
     loose = sed_spec.fit(quick)
@@ -71,6 +75,7 @@ def test_prior_hyperparameter_moves_posterior(sed_spec, quick):
     assert float(tight.idata.posterior["tau"].quantile(0.99)) < 0.2
 
 
+@pytest.mark.mcmc
 def test_pymc_backend_gives_same_variables(sed_spec):
     settings = SamplerSettings(draws=200, tune=200, chains=2, seed=3, backend="pymc")
     result = sed_spec.fit(settings)
@@ -79,6 +84,7 @@ def test_pymc_backend_gives_same_variables(sed_spec):
     assert list(result.idata.posterior[STUDY].values) == sed_spec.studies
 
 
+@pytest.mark.mcmc
 def test_backends_agree_on_posterior_mean(sed_spec):
     """Both backends target the same posterior: means agree within 4 MC standard errors."""
     import arviz as az
@@ -92,6 +98,7 @@ def test_backends_agree_on_posterior_mean(sed_spec):
         assert diff < 4 * se, (name, diff, se)
 
 
+@pytest.mark.mcmc
 def test_poor_sampling_warns_and_is_reported(sed_spec):
     settings = SamplerSettings(draws=15, tune=5, chains=2, seed=1)
     with pytest.warns(ConvergenceWarning, match="sampler diagnostics"):
@@ -102,6 +109,7 @@ def test_poor_sampling_warns_and_is_reported(sed_spec):
 
 @pytest.mark.parametrize("name", ["sed_synthetic", "sed_published_studies", "rat_tumors",
                                   "nielweise2007", "poem_anterior_posterior_rcts"])
+@pytest.mark.mcmc
 def test_default_models_sample_every_dataset_without_divergences(name):
     table = load_dataset(name)
     for outcome in table.outcomes:

@@ -39,6 +39,7 @@ def rats_fit():
     return spec.fit(SamplerSettings(draws=1000, tune=1000, chains=2, seed=1982))
 
 
+@pytest.mark.mcmc
 def test_conditional_study_log_likelihood_sums_the_rows(sed_quick):
     loglik = study_log_likelihood(sed_quick, integrate=False)
     assert loglik.dims == ("chain", "draw", "study")
@@ -72,6 +73,7 @@ def test_integrated_log_likelihood_matches_brute_force_integration():
             assert ours[d, s] == pytest.approx(expected, abs=1e-6), (d, s)
 
 
+@pytest.mark.mcmc
 def test_psis_loo_table_and_totals(sed_quick):
     result = psis_loo(sed_quick, refit=False)
     table = result.table
@@ -88,6 +90,7 @@ def test_psis_loo_table_and_totals(sed_quick):
     assert result.elpd == pytest.approx(float(reference.elpd_loo))
 
 
+@pytest.mark.mcmc
 def test_integrated_psis_agrees_with_exact_refits(rats_fit):
     """The integrated PSIS estimate equals the exact leave-one-study-out value."""
     result = psis_loo(rats_fit, refit=False)
@@ -99,6 +102,7 @@ def test_integrated_psis_agrees_with_exact_refits(rats_fit):
         assert pit == pytest.approx(table.loc[study, "loo_pit"], abs=0.05), study
 
 
+@pytest.mark.mcmc
 def test_high_k_studies_are_refitted(sed_quick):
     threshold = float(np.sort(psis_loo(sed_quick, refit=False).table["pareto_k"])[-3])
     result = psis_loo(sed_quick, k_threshold=threshold - 1e-9)
@@ -113,6 +117,7 @@ def test_high_k_studies_are_refitted(sed_quick):
     assert not result.elpd_data["warning"]
 
 
+@pytest.mark.mcmc
 def test_exact_refit_when_a_subgroup_occurs_only_in_the_held_out_study():
     frame = pd.DataFrame({
         "study": ["A", "A", "B", "B", "C", "C", "D"],
@@ -125,6 +130,7 @@ def test_exact_refit_when_a_subgroup_occurs_only_in_the_held_out_study():
     assert np.isfinite(elpd) and 0.0 <= pit <= 1.0
 
 
+@pytest.mark.mcmc
 def test_compare_likelihoods_includes_the_beta_binomial(sed_quick):
     names = list(likelihood_variants(sed_quick.spec))
     assert names == ["binomial-logit-normal", "common-effect binomial", "beta-binomial"]

@@ -79,6 +79,7 @@ def test_prior_samplers_have_the_right_distribution(prior, cdf):
     assert stats.kstest(draws, cdf).pvalue > 1e-3
 
 
+@pytest.mark.mcmc
 def test_row_log_likelihood_matches_scipy_for_both_likelihoods(sed_spec):
     for spec in (sed_spec, sed_spec.with_options(likelihood="beta_binomial")):
         fit = spec.fit(SamplerSettings(draws=100, tune=200, chains=2, seed=3))
@@ -135,6 +136,7 @@ def quick_sed_fit(sed_spec):
     return sed_spec.fit(QUICK)
 
 
+@pytest.mark.mcmc
 def test_posterior_predictive_tables(quick_sed_fit):
     ppc = posterior_predictive(quick_sed_fit)
     rows, studies = ppc.rows, ppc.studies
@@ -155,6 +157,7 @@ def test_posterior_predictive_tables(quick_sed_fit):
                                         abs=1e-12)
 
 
+@pytest.mark.mcmc
 def test_exact_ppp_agrees_with_simulated_replicates(quick_sed_fit):
     """The exact (per-draw) mid-p equals the Monte Carlo mid-p of the replicated counts."""
     ppc = posterior_predictive(quick_sed_fit)
@@ -165,6 +168,7 @@ def test_exact_ppp_agrees_with_simulated_replicates(quick_sed_fit):
     assert np.all(np.abs(simulated - ppc.rows["ppp"].to_numpy()) < 4 * se + 1e-3)
 
 
+@pytest.mark.mcmc
 def test_conditional_replication_is_more_conservative(quick_sed_fit):
     mixed = posterior_predictive(quick_sed_fit, method="mixed").studies["ppp"]
     conditional = posterior_predictive(quick_sed_fit, method="conditional").studies["ppp"]
@@ -177,6 +181,7 @@ OUTLIER_EVENTS = [25, 21, 33, 30, 16, 38, 25, 23, 27, 6]
 OUTLIER_TOTALS = [30, 25, 40, 35, 20, 45, 30, 28, 33, 40]
 
 
+@pytest.mark.mcmc
 def test_planted_outlier_study_is_flagged():
     """Nine studies near 83%, one at 6/40: only the planted study is flagged."""
     fit = ModelSpec.from_table(_table(OUTLIER_EVENTS, OUTLIER_TOTALS)).fit(QUICK)
@@ -218,6 +223,7 @@ def _mcse(values: np.ndarray) -> float:
     return float(az.mcse(az.convert_to_dataset(np.asarray(values, dtype=float)))["x"])
 
 
+@pytest.mark.mcmc
 def test_new_centre_matches_direct_simulation(quick_sed_fit):
     """Show it: the predictive of the count at a new centre equals the direct computation
     (posterior draws of the new-study rate, then Binomial(N, rate)) within 4 MCSE."""
@@ -245,6 +251,7 @@ def test_new_centre_matches_direct_simulation(quick_sed_fit):
             assert abs(p_ours - hit.mean()) < 4 * mcse + 1e-9, (label, k, p_ours, hit.mean())
 
 
+@pytest.mark.mcmc
 def test_new_centre_distribution_is_proper(quick_sed_fit):
     prediction = new_centre_prediction(quick_sed_fit, 20)
     labels = prediction.rate_draws["subgroup"].values.tolist()
@@ -262,6 +269,7 @@ def test_new_centre_distribution_is_proper(quick_sed_fit):
         new_centre_prediction(quick_sed_fit, 10, subgroups=["nope"])
 
 
+@pytest.mark.mcmc
 def test_new_centre_single_group_has_no_overall_copy():
     fit = ModelSpec.from_table(_table(OUTLIER_EVENTS[:6], OUTLIER_TOTALS[:6])).fit(QUICK)
     prediction = new_centre_prediction(fit, 10)

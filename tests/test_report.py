@@ -75,6 +75,7 @@ def _external_references(text: str) -> list[str]:
                       flags=re.IGNORECASE)
 
 
+@pytest.mark.mcmc
 def test_report_files_and_self_contained_html(sed_report):
     base, _ = sed_report
     out = base / "report"
@@ -102,6 +103,7 @@ def test_report_files_and_self_contained_html(sed_report):
         assert f"<td>{package}</td>" in html
 
 
+@pytest.mark.mcmc
 def test_markdown_links_its_figures(sed_report):
     out = sed_report[0] / "report"
     markdown = (out / "report.md").read_text()
@@ -112,6 +114,7 @@ def test_markdown_links_its_figures(sed_report):
     assert "```toml" in markdown and "| study |" in markdown
 
 
+@pytest.mark.mcmc
 def test_report_of_results_dir_does_not_refit_the_analysis(sed_report):
     base, fitted = sed_report
     from bayes_poem.specfile import load_spec
@@ -171,6 +174,8 @@ def _page_requests(netlog: Path) -> list[str]:
     return urls
 
 
+@pytest.mark.mcmc
+@pytest.mark.browser
 def test_report_renders_in_headless_chromium_without_network(sed_report, tmp_path):
     """Show it: the report renders to a non-trivial screenshot and the page requests
     nothing; a control page with one external image proves the detector sees requests."""
@@ -194,6 +199,7 @@ def test_report_renders_in_headless_chromium_without_network(sed_report, tmp_pat
 
 
 # ---------------------------------------------------------------------- other specs
+@pytest.mark.mcmc
 def test_single_group_report_renders(tmp_path, capsys):
     out, html = _spec_report("rat_tumors", tmp_path, capsys, "--new-centre-n", "20")
     assert "None: the model has no subgroup effects" in html
@@ -203,6 +209,7 @@ def test_single_group_report_renders(tmp_path, capsys):
     assert (out / "report.md").is_file()
 
 
+@pytest.mark.mcmc
 def test_adverse_event_report_renders(tmp_path, capsys):
     _, html = _spec_report("sed_adverse_events", tmp_path, capsys)
     assert "jackhammer vs type_iii" in html and "5%" in html
@@ -210,8 +217,10 @@ def test_adverse_event_report_renders(tmp_path, capsys):
     assert _external_references(html) == []
 
 
+@pytest.mark.mcmc
 def test_sensitivity_section_from_results_dir(sed_report):
     from bayes_poem.report import build_report, load_fit, render_html
+    from bayes_poem.sensitivity import ROW_COLUMNS
     from bayes_poem.specfile import load_spec
 
     base = sed_report[0]
@@ -227,10 +236,12 @@ def test_sensitivity_section_from_results_dir(sed_report):
         rows.append({"variant": variant, "group": "g", "status": "ok",
                      "quantity": "difference[type_iii vs jackhammer]", "kind": "contrast",
                      "median": 0.15 + shift, "lower": -0.02 + shift, "upper": 0.33,
-                     "flag": flag})
+                     "p_gt_0": 0.96 + shift, "flag": flag})
     rows.append({"variant": "broken", "group": "g", "status": "failed", "quantity": None,
                  "kind": None, "median": None, "lower": None, "upper": None, "flag": ""})
-    pd.DataFrame(rows).to_csv(results / "sensitivity.csv", index=False)
+    # every column 'bayes-poem sensitivity' writes (the report validates the file)
+    pd.DataFrame(rows).reindex(columns=ROW_COLUMNS).to_csv(results / "sensitivity.csv",
+                                                           index=False)
     analysis = load_spec(results / "spec.toml")
     fit = load_fit(results, analysis, analysis.model_spec())
     html = render_html(build_report(fit, analysis=analysis, results_dir=results,
@@ -261,6 +272,7 @@ def test_bad_results_dir_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "rep").exists()
 
 
+@pytest.mark.mcmc
 def test_results_dir_of_other_data_is_refused(sed_report, tmp_path, capsys):
     results = tmp_path / "results"
     shutil.copytree(sed_report[0] / "results", results)
@@ -268,7 +280,9 @@ def test_results_dir_of_other_data_is_refused(sed_report, tmp_path, capsys):
     spec.write_text(spec.read_text().replace('outcome = "clinical_success"',
                                              'outcome = "adverse_event"'))
     code, _, err = run_cli(["report", results, "--out", tmp_path / "rep"], capsys)
-    assert code == 2 and err.count("\n") == 1 and "fitted to other data" in err
+    # the key that differs is named (issue 9, class 5)
+    assert code == 2 and err.count("\n") == 1
+    assert f"{spec}: data.outcome differs from the fitted model" in err
     assert not (tmp_path / "rep").exists()
 
 
@@ -323,6 +337,7 @@ def test_plots_take_keywords_only_and_return_figures():
         plots.forest_plot(rows, pooled, "95% HDI")  # type: ignore[misc]
 
 
+@pytest.mark.mcmc
 def test_report_finds_the_sensitivity_command_output(sed_report, capsys):
     """End to end: 'sensitivity' writes <results>_sensitivity/, 'report' picks it up."""
     base = sed_report[0]

@@ -13,6 +13,7 @@ from bayes_poem.intervals import IntervalSpec, hdi
 from bayes_poem.results import OVERALL, with_summary_options
 
 
+@pytest.mark.mcmc
 def test_subgroup_summary_layout(sed_fit):
     table = sed_fit.subgroup_summary()
     labels = ["type_iii", "des", "jackhammer", "unassigned", OVERALL]
@@ -24,6 +25,7 @@ def test_subgroup_summary_layout(sed_fit):
     assert overall["total"] == 179
 
 
+@pytest.mark.mcmc
 def test_p_pooled_is_inverse_logit_of_mu_plus_alpha(sed_fit):
     post = sed_fit.idata.posterior
     probs = sed_fit.subgroup_probabilities()
@@ -31,6 +33,7 @@ def test_p_pooled_is_inverse_logit_of_mu_plus_alpha(sed_fit):
     np.testing.assert_allclose(probs["p_pooled"].sel({SUBGROUP: "des"}), expected)
 
 
+@pytest.mark.mcmc
 def test_population_average_matches_monte_carlo(sed_fit):
     """Gauss-Hermite p_mean equals a brute-force average over simulated study effects."""
     post = sed_fit.idata.posterior.isel(chain=0, draw=slice(0, 50))
@@ -44,6 +47,7 @@ def test_population_average_matches_monte_carlo(sed_fit):
     np.testing.assert_allclose(gh, brute, atol=3e-3)
 
 
+@pytest.mark.mcmc
 def test_overall_weights_follow_patient_mix_and_can_be_set(sed_fit):
     probs = sed_fit.subgroup_probabilities()["p_pooled"]
     weights = np.array([116, 18, 37, 8]) / 179
@@ -57,6 +61,7 @@ def test_overall_weights_follow_patient_mix_and_can_be_set(sed_fit):
         with_summary_options(sed_fit, weights={"nope": 1.0}).subgroup_probabilities()
 
 
+@pytest.mark.mcmc
 def test_interval_kind_is_configurable(sed_fit):
     eti = sed_fit.subgroup_summary(IntervalSpec("eti", 0.9))
     assert (eti["interval"] == "90% ETI").all()
@@ -77,6 +82,7 @@ def test_hdi_of_known_distribution():
     assert upper == pytest.approx(-np.log(0.1), abs=0.03)
 
 
+@pytest.mark.mcmc
 def test_heterogeneity_rows_and_i2_range(sed_fit):
     table = sed_fit.heterogeneity().set_index("parameter")
     assert list(table.index) == ["tau", "tau2", "i2", "sigma_subgroup"]
@@ -86,6 +92,7 @@ def test_heterogeneity_rows_and_i2_range(sed_fit):
                                float((sed_fit.idata.posterior["tau"] ** 2).mean()))
 
 
+@pytest.mark.mcmc
 def test_study_estimates_shrink_towards_the_pool(sed_fit):
     table = sed_fit.study_estimates()
     assert len(table) == len(sed_fit.spec.table.frame)
@@ -96,6 +103,7 @@ def test_study_estimates_shrink_towards_the_pool(sed_fit):
             row.lower <= row.observed <= row.upper)
 
 
+@pytest.mark.mcmc
 def test_contrasts_scales_and_probabilities(sed_fit):
     table = sed_fit.contrasts([Contrast("type_iii", "jackhammer", margin=0.1,
                                         odds_ratio_margin=2.0)])
@@ -111,16 +119,19 @@ def test_contrasts_scales_and_probabilities(sed_fit):
     assert table.iloc[2]["margin"] == 2.0
 
 
+@pytest.mark.mcmc
 def test_default_contrasts_are_all_pairs(sed_fit):
     table = sed_fit.contrasts()
     assert table["contrast"].nunique() == 6
 
 
+@pytest.mark.mcmc
 def test_contrast_with_unknown_subgroup_is_rejected(sed_fit):
     with pytest.raises(SpecError, match="subgroup 'achalasia' is not in the model"):
         sed_fit.contrasts([Contrast("achalasia", "des")])
 
 
+@pytest.mark.mcmc
 def test_parameter_summary_lists_alpha_per_subgroup(sed_fit):
     table = sed_fit.parameter_summary()
     assert "alpha[jackhammer]" in table["parameter"].tolist()

@@ -112,6 +112,7 @@ def normal_fit(patients):
                                  synthetic=True)
 
 
+@pytest.mark.mcmc
 def test_patient_level_recovers_the_adjusted_difference(patients, normal_fit):
     """The posterior mean of b_arm is close to the least-squares ANCOVA estimate."""
     x = np.column_stack([np.ones(len(patients)), (patients["arm"] == "posterior").astype(float),
@@ -130,6 +131,7 @@ def test_patient_level_recovers_the_adjusted_difference(patients, normal_fit):
     assert 0.0 <= ni["mcse"] < 0.05 and ni["method"] == "patient_level_normal"
 
 
+@pytest.mark.mcmc
 def test_patient_level_refits_new_data_without_recompiling(patients, normal_fit):
     model = patient_model("normal", {k: Prior("Normal", {"mu": 0, "sigma": 1})
                                      for k in ("b0", "b_arm", "b_base")}
@@ -142,6 +144,7 @@ def test_patient_level_refits_new_data_without_recompiling(patients, normal_fit)
     assert float(refit.idata.posterior["b_arm"].mean()) == pytest.approx(2.0, abs=0.4)
 
 
+@pytest.mark.mcmc
 def test_student_t_resists_outliers():
     data = synthetic_eckardt_patients(seed=5, outliers=4)
     settings = SamplerSettings(draws=500, tune=500, chains=2, seed=4, backend="pymc")

@@ -78,6 +78,7 @@ def test_counts_frame_is_validated():
         binomial_meta(pd.DataFrame(good), priors={"mu": {"dist": "Normal", "sigma": 1}})
 
 
+@pytest.mark.mcmc
 def test_clinical_success_fit_has_named_dims_and_derived_quantities(success):
     post = success.idata.posterior
     assert list(post[STUDY].values) == ["Khashab2020_long", "Tan2018"]
@@ -99,6 +100,7 @@ def test_clinical_success_fit_has_named_dims_and_derived_quantities(success):
     assert ni["p_noninferior"].between(0, 1).all()
 
 
+@pytest.mark.mcmc
 def test_shipped_results_beside_the_published_ones(success):
     comparison = success.published_comparison()
     assert comparison["source"].tolist() == ["Rodriguez de Santiago 2019", "Mohan 2020"]
@@ -113,6 +115,7 @@ def test_shipped_results_beside_the_published_ones(success):
     assert any("Tan2018 has no failures" in n for n in success.notes)
 
 
+@pytest.mark.mcmc
 def test_refit_reuses_the_compiled_model(table, success):
     model = binomial_model(2)
     assert model.compilations == 1
@@ -128,6 +131,7 @@ def test_refit_reuses_the_compiled_model(table, success):
     assert float(refit.draws["theta"].median()) == pytest.approx(observed, abs=0.2)
 
 
+@pytest.mark.mcmc
 def test_single_trial_outcome_with_the_pymc_backend(table):
     settings = SamplerSettings(draws=400, tune=400, chains=2, seed=3, backend="pymc")
     result = binomial_meta_from_table(table, "adverse_event", settings=settings, kind="harm",

@@ -62,6 +62,7 @@ def _halfnormal(sigma):
     return lambda tau: halfnorm.logpdf(tau, scale=sigma)
 
 
+@pytest.mark.mcmc
 def test_normal_normal_mcmc_matches_exact_posterior():
     priors = {"mu": Prior("Normal", {"mu": 0.0, "sigma": 1.0}),
               "tau": Prior("HalfNormal", {"sigma": 0.5})}
