@@ -240,25 +240,33 @@ def reserve(out: str | Path, *, force: bool, protect: Iterable[str | Path] = (),
     """
     protect = tuple(protect)
     path = check_target(out, force=force, protect=protect)
+    created = [p for p in path.parents if not p.exists()]  # nearest first
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise OutputError(f"{out}: cannot create its parent directory: {_reason(err)}") from None
-    lock_path = path.parent / f".{path.name}.lock"
-    with _locked(lock_path, out):
-        _clean_leftovers(path)
-        check_target(out, force=force, protect=protect)  # again, under the lock
-        try:
-            staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-            os.chmod(staging, 0o777 & ~_umask())
-        except OSError as err:
-            raise OutputError(f"{out}: cannot write in {path.parent}: {_reason(err)}") from None
-        target = Target(path, force, command, staging)
-        try:
-            yield target
-        finally:
-            if not target.committed:
-                shutil.rmtree(staging, ignore_errors=True)
+    target = None
+    try:
+        with _locked(path.parent / f".{path.name}.lock", out):
+            _clean_leftovers(path)
+            check_target(out, force=force, protect=protect)  # again, under the lock
+            try:
+                staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+                os.chmod(staging, 0o777 & ~_umask())
+            except OSError as err:
+                raise OutputError(f"{out}: cannot write in {path.parent}: "
+                                  f"{_reason(err)}") from None
+            target = Target(path, force, command, staging)
+            try:
+                yield target
+            finally:
+                if not target.committed:
+                    shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        if target is None or not target.committed:
+            for parent in created:  # the parents this call created, if still empty
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
 
 
 @contextlib.contextmanager

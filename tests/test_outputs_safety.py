@@ -150,10 +150,16 @@ def test_class3_lock_refuses_a_second_writer_and_is_released(tmp_path):
 
 
 def test_class3_leaving_a_reservation_without_commit_writes_nothing(tmp_path):
-    with pytest.raises(RuntimeError):
-        with reserve(tmp_path / "res", force=False):
-            raise RuntimeError("the fit failed")
-    assert list(tmp_path.iterdir()) == []
+    for out in (tmp_path / "res", tmp_path / "new" / "deeper" / "res"):
+        with pytest.raises(RuntimeError):
+            with reserve(out, force=False):
+                assert out.parent.is_dir()  # parents exist while the work runs
+                raise RuntimeError("the fit failed")
+        assert list(tmp_path.iterdir()) == []  # created parents removed again
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RuntimeError), reserve(tmp_path / "kept" / "res", force=False):
+        raise RuntimeError("the fit failed")
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"]  # not a parent it created
 
 
 # ---------------------------------------------------------------------- target checks
