@@ -16,7 +16,11 @@ from scipy.stats import binom, norm
 from bayes_poem import ModelSpec, Prior, load_dataset
 from bayes_poem.sampling import SamplerSettings
 from tests.helpers import assert_matches_exact
-from tests.quadrature import exact_posterior, log_marginal_likelihood
+from tests.quadrature import (
+    exact_posterior,
+    exact_regression_posterior,
+    log_marginal_likelihood,
+)
 
 PRIORS = {"mu": Prior("Normal", {"mu": 0.0, "sigma": 1.5}),
           "tau": Prior("HalfNormal", {"sigma": 0.5})}
@@ -58,3 +62,21 @@ def test_adaptive_quadrature_matches_brute_force_integral(mu, tau):
                                   n_nodes=40)[0, 0]
     # 1e-6 in the log-likelihood moves posterior summaries by ~1e-6: far below any MCSE.
     np.testing.assert_allclose(agh, brute, rtol=0, atol=1e-6)
+
+
+def test_regression_quadrature_reduces_to_the_two_parameter_posterior():
+    """Tier 1 check of the 3-d integrator used for the moderator model: with x = 0 the
+    slope's posterior is its prior and (beta0, tau) is the model without moderator."""
+    table = load_dataset("nielweise2007").with_subgroups(["control"])
+    events, total = table.frame["events"].to_numpy(), table.frame["total"].to_numpy()
+    two = exact_posterior(events, total, tau_sigma=0.5)
+    three = exact_regression_posterior(events, total, np.zeros(len(events)), tau_sigma=0.5,
+                                       beta1_prior=(0.0, 1.0), n_coarse=25,
+                                       n_grid=(30, 24, 30))
+    for name, other in (("beta0", "mu"), ("tau", "tau")):
+        assert abs(three.mean(name) - two.mean(other)) < 1e-6
+        for q in (0.025, 0.5, 0.975):
+            assert abs(three.quantile(name, q) - two.quantile(other, q)) < 1e-3
+    assert abs(three.mean("beta1")) < 1e-9
+    for q in (0.025, 0.5, 0.975):
+        assert abs(three.quantile("beta1", q) - norm.ppf(q)) < 1e-3
