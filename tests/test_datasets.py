@@ -14,7 +14,7 @@ from bayes_poem.errors import DataError
 from bayes_poem.table import StudyTable
 
 EXPECTED_NAMES = ["sed_synthetic", "sed_published_studies", "rat_tumors", "nielweise2007",
-                  "poem_anterior_posterior_rcts"]
+                  "poem_anterior_posterior_rcts", "debruin2009"]
 REAL_NAMES = [n for n in EXPECTED_NAMES if n != "sed_synthetic"]
 NAMED_DISORDERS = ["type_iii", "des", "jackhammer"]
 

@@ -55,6 +55,26 @@ def _two_arm(arms: tuple[str, str], id_column: str, outcome: str | None):
     return reshape
 
 
+def _debruin2009(frame: pd.DataFrame) -> pd.DataFrame:
+    """metadat's ``dat.debruin2009`` (one row per trial) -> the long table.
+
+    ``author`` -> ``study``, ``xi`` -> ``events``, ``ni`` -> ``total``, one outcome
+    ``undetectable_viral_load``, no subgroup; ``mi`` (= ``ni - xi``) is checked and
+    dropped; ``year``, ``scq``, ``ethnicity``, ``patients``, ``select``, ``sens`` are
+    kept as covariates (text, as every CSV cell).
+    """
+    bad = [i for i, (x, n, m) in enumerate(zip(frame["xi"], frame["ni"], frame["mi"],
+                                                 strict=True), start=1)
+           if int(n) - int(x) != int(m)]
+    if bad:
+        raise DataError(f"debruin2009.csv: row {bad[0]}: mi is not ni - xi")
+    long = frame.rename(columns={"author": "study", "xi": "events", "ni": "total"})
+    long.insert(1, "outcome", "undetectable_viral_load")
+    columns = ["study", "outcome", "events", "total", "year", "scq", "ethnicity",
+               "patients", "select", "sens"]
+    return long[columns]
+
+
 _DATASETS = {
     info.name: info
     for info in [
@@ -110,6 +130,18 @@ _DATASETS = {
             synthetic=False,
             reshape=_two_arm(("anterior", "posterior"), "trial", None),
             filename="poem_anterior_posterior_rcts.csv",
+        ),
+        DatasetInfo(
+            name="debruin2009",
+            title=("Standard-care arms of 13 HIV adherence trials: undetectable viral load, "
+                   "with study-level moderators"),
+            citation=("de Bruin M et al., Health Psychol 2009;28:668-674, as distributed in "
+                      "the metadat package (dat.debruin2009) that accompanies metafor"),
+            synthetic=False,
+            reshape=_debruin2009,
+            filename="debruin2009.csv",
+            note=("real published data; the meta-regression reference of "
+                  "tests/test_frequentist_metareg.py (metafor 3.8-1)"),
         ),
     ]
 }

@@ -6,6 +6,11 @@ Entry points (each takes a :class:`~bayes_poem.table.StudyTable` or plain arrays
   proportion scale (fixed effect, DerSimonian-Laird, REML, ML), metafor ``rma()``;
 * :func:`pool_log_odds_ratios` -- two-arm log odds ratios, metafor ``rma(measure="OR")``;
 * :func:`glmm_proportions` -- binomial-normal GLMM by ML, metafor ``rma.glmm(measure="PLO")``;
+* :func:`metareg_proportions` (counts) and :func:`meta_regression` (``yi``, ``vi``) --
+  mixed-effects meta-regression with numeric and categorical moderators (REML, ML, DL;
+  Wald or Knapp-Hartung tests, QM, QE, pseudo R^2), metafor ``rma(mods = )``;
+* :func:`glmm_metareg_proportions` -- the binomial-normal GLMM with moderators, metafor
+  ``rma.glmm(measure="PLO", mods = )``;
 * :func:`pool_by_rule` and :func:`subgroup_analysis` -- fixed or random effects chosen by
   heterogeneity (:class:`ModelChoice`), subgroup rates, test for subgroup differences,
   pairwise differences of pooled proportions.
@@ -18,8 +23,21 @@ back-transforms), :mod:`.tau2` (tau^2 estimators, Q-profile CI), :mod:`.pooling`
 
 from __future__ import annotations
 
-from bayes_poem.frequentist.glmm import glmm_loglik, glmm_proportions
+from bayes_poem.frequentist.glmm import (
+    glmm_loglik,
+    glmm_metareg_proportions,
+    glmm_proportions,
+    glmm_study_logliks,
+)
 from bayes_poem.frequentist.meta import pool_log_odds_ratios, pool_proportions
+from bayes_poem.frequentist.metareg import (
+    METAREG_METHODS,
+    METAREG_TESTS,
+    fit_meta_regression,
+    meta_regression,
+    metareg_proportions,
+)
+from bayes_poem.frequentist.moderators import Design, build_design
 from bayes_poem.frequentist.pooling import (
     Heterogeneity,
     PooledEstimate,
@@ -29,9 +47,14 @@ from bayes_poem.frequentist.pooling import (
     random_effects,
 )
 from bayes_poem.frequentist.results import (
+    COEFFICIENT_COLUMNS,
+    HETEROGENEITY_COLUMNS,
+    REGRESSION_STUDY_COLUMNS,
     RESULT_COLUMNS,
     STUDY_COLUMNS,
+    GlmmRegResult,
     GlmmResult,
+    MetaRegResult,
     MetaResult,
 )
 from bayes_poem.frequentist.subgroups import (
@@ -61,12 +84,20 @@ from bayes_poem.frequentist.transforms import (
 )
 
 __all__ = [
+    "COEFFICIENT_COLUMNS",
+    "HETEROGENEITY_COLUMNS",
+    "METAREG_METHODS",
+    "METAREG_TESTS",
     "PAIRWISE_COLUMNS",
+    "REGRESSION_STUDY_COLUMNS",
     "RESULT_COLUMNS",
     "STUDY_COLUMNS",
+    "Design",
     "EffectSizes",
+    "GlmmRegResult",
     "GlmmResult",
     "Heterogeneity",
+    "MetaRegResult",
     "MetaResult",
     "ModelChoice",
     "PooledEstimate",
@@ -74,14 +105,20 @@ __all__ = [
     "Tau2Estimate",
     "Tau2Interval",
     "back_transform",
+    "build_design",
     "estimate_tau2",
+    "fit_meta_regression",
     "fixed_effect",
     "ft_double_arcsine",
     "generalised_q",
     "glmm_loglik",
+    "glmm_metareg_proportions",
     "glmm_proportions",
+    "glmm_study_logliks",
     "heterogeneity",
     "log_odds_ratio_effects",
+    "meta_regression",
+    "metareg_proportions",
     "miller_inverse",
     "pool",
     "pool_by_rule",

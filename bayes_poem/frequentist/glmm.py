@@ -28,6 +28,22 @@ information, the central-difference Hessian of :math:`-\ell` in :math:`(\mu, \ta
 :math:`\hat\mu \pm z_{1-\alpha/2}\sqrt{\operatorname{SE}^2 + \hat\tau^2}`; both are
 back-transformed with :math:`\operatorname{expit}`.
 
+**With moderators** (:func:`glmm_metareg_proportions`; metafor
+``rma.glmm(measure="PLO", mods=)``, a random-intercept logistic model fitted by
+``glmer(nAGQ=7)``) the linear predictor is :math:`\eta_i = x_i^\top\beta` instead of
+:math:`\mu`, and study :math:`i`'s likelihood :math:`L_i(\eta_i, \tau)` is the same
+one-dimensional integral with the offset :math:`\eta_i`
+(:func:`glmm_study_logliks`). For fixed :math:`\tau`, :math:`\ell` is concave in
+:math:`\beta` (each :math:`L_i` is log-concave in :math:`\eta_i`), so :math:`\beta` is
+found by Newton's method with backtracking, the gradient :math:`X^\top\partial_\eta\ell`
+and Hessian :math:`X^\top\operatorname{diag}(\partial^2_\eta\ell)X` from per-study central
+differences in :math:`\eta_i`; :math:`\tau` by a bounded Brent search on that profile
+(:math:`\tau = 0` checked explicitly). The covariance of :math:`\hat\beta` is the
+:math:`\beta` block of the inverse observed information in :math:`(\beta, \tau)`, assembled
+from per-study central differences in :math:`(\eta_i, \tau)` (in :math:`\beta` alone,
+:math:`X^\top\operatorname{diag}\{n_i p_i(1-p_i)\}X`, when :math:`\hat\tau = 0`); Wald z
+tests, CIs, and the omnibus :math:`Q_M = \hat\beta_m^\top V_m^{-1}\hat\beta_m \sim \chi^2_m`.
+
 References
 ----------
 Stijnen T, Hamza TH, Ozdemir P. Random effects meta-analysis of event outcome in
@@ -38,7 +54,7 @@ Liu Q, Pierce DA. A note on Gauss-Hermite quadrature. Biometrika 1994;81:624-9.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -47,10 +63,12 @@ from scipy.special import expit, gammaln, logsumexp
 
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.frequentist.inputs import Counts, check_level, counts_from
-from bayes_poem.frequentist.results import GlmmResult
+from bayes_poem.frequentist.moderators import Categorical, Design, counts_and_design
+from bayes_poem.frequentist.results import GlmmRegResult, GlmmResult
 from bayes_poem.table import StudyTable
 
-__all__ = ["glmm_loglik", "glmm_proportions"]
+__all__ = ["glmm_loglik", "glmm_metareg_proportions", "glmm_proportions",
+           "glmm_study_logliks"]
 
 TAU_ZERO = 1e-8  # tau below this is treated as exactly 0
 
@@ -228,3 +246,201 @@ def glmm_proportions(
         label = "all"
     return GlmmResult(label, counts.k, mu, se, *ci, *pi, tau2, *(float(b) for b in back), ll,
                       int(n_nodes), converged, counts.labels, level, note)
+
+
+# --------------------------------------------------------------------------------------
+# With moderators: eta_i = x_i' beta (metafor rma.glmm(measure="PLO", mods = ))
+# --------------------------------------------------------------------------------------
+
+def glmm_study_logliks(eta: ArrayLike, tau: float, events: ArrayLike, totals: ArrayLike,
+                       n_nodes: int = 7) -> np.ndarray:
+    """Per-study :math:`\\log L_i(\\eta_i, \\tau)` by adaptive Gauss-Hermite quadrature.
+
+    As :func:`glmm_loglik` (which is their sum for :math:`\\eta_i = \\mu`), with one linear
+    predictor :math:`\\eta_i` per study.
+    """
+    x = np.asarray(events, dtype=float)
+    n = np.asarray(totals, dtype=float)
+    eta = np.broadcast_to(np.asarray(eta, dtype=float), x.shape)
+    logc = gammaln(n + 1) - gammaln(x + 1) - gammaln(n - x + 1)
+    if tau < TAU_ZERO:
+        return logc + x * eta - n * np.logaddexp(0.0, eta)
+    z, w = np.polynomial.hermite.hermgauss(n_nodes)
+    mode = _modes(eta, tau, x, n)  # type: ignore[arg-type]
+    p = expit(eta + mode)
+    sigma = 1.0 / np.sqrt(n * p * (1 - p) + 1.0 / tau**2)
+    u = mode[:, None] + np.sqrt(2.0) * sigma[:, None] * z[None, :]
+    log_f = _log_joint(u, eta[:, None], tau, x[:, None], n[:, None])  # type: ignore[arg-type]
+    terms = logsumexp(np.log(w)[None, :] + z[None, :] ** 2 + log_f, axis=1)
+    return logc + np.log(np.sqrt(2.0) * sigma) + terms
+
+
+_ETA_STEP = 1e-4
+
+
+def _beta_at(tau: float, X: np.ndarray, x: np.ndarray, n: np.ndarray, m: int,
+             start: np.ndarray) -> tuple[np.ndarray, float, bool]:
+    """max over beta of l(beta, tau) by Newton with backtracking: (beta, l, converged)."""
+    beta = start.copy()
+    h = _ETA_STEP
+    ll = float(np.sum(glmm_study_logliks(X @ beta, tau, x, n, m)))
+    for _ in range(200):
+        eta = X @ beta
+        l0 = glmm_study_logliks(eta, tau, x, n, m)
+        lp = glmm_study_logliks(eta + h, tau, x, n, m)
+        lm = glmm_study_logliks(eta - h, tau, x, n, m)
+        grad = X.T @ ((lp - lm) / (2 * h))
+        curv = np.minimum((lp - 2 * l0 + lm) / h**2, -1e-12)  # log-concave in eta
+        step = np.linalg.solve(X.T @ (X * -curv[:, None]), grad)
+        ll = float(np.sum(l0))
+        for _ in range(60):
+            new = float(np.sum(glmm_study_logliks(X @ (beta + step), tau, x, n, m)))
+            if new >= ll - 1e-12 * abs(ll):
+                break
+            step = step / 2
+        beta = beta + step
+        ll = max(ll, new)
+        if np.max(np.abs(step)) < 1e-10 * max(1.0, float(np.max(np.abs(beta)))):
+            return beta, float(np.sum(glmm_study_logliks(X @ beta, tau, x, n, m))), True
+    return beta, ll, False
+
+
+def _information(beta: np.ndarray, tau: float, X: np.ndarray, x: np.ndarray, n: np.ndarray,
+                 m: int) -> np.ndarray:
+    """Observed information of (beta, tau) from per-study central differences."""
+    eta = X @ beta
+    he, ht = 1e-4, 1e-4 * max(1.0, tau)
+
+    def ell(de: float, dt: float) -> np.ndarray:
+        return glmm_study_logliks(eta + de, tau + dt, x, n, m)
+
+    l0 = ell(0, 0)
+    l_ee = (ell(he, 0) - 2 * l0 + ell(-he, 0)) / he**2
+    l_tt = float(np.sum(ell(0, ht) - 2 * l0 + ell(0, -ht))) / ht**2
+    l_et = (ell(he, ht) - ell(he, -ht) - ell(-he, ht) + ell(-he, -ht)) / (4 * he * ht)
+    p = X.shape[1]
+    hess = np.empty((p + 1, p + 1))
+    hess[:p, :p] = X.T @ (X * l_ee[:, None])
+    hess[:p, p] = hess[p, :p] = X.T @ l_et
+    hess[p, p] = l_tt
+    return -hess
+
+
+def _check_separation(design: Design, x: np.ndarray, n: np.ndarray, source: str) -> None:
+    """A level of a categorical moderator with no events (or only events): beta infinite."""
+    X, terms = design.X, design.terms
+    for name, levels in design.levels.items():
+        dummies = [terms.index(f"{name}[{lv}]") for lv in levels if lv != design.references[name]]
+        for level in levels:
+            if level == design.references[name]:
+                rows = np.all(X[:, dummies] == 0, axis=1)
+            else:
+                rows = X[:, terms.index(f"{name}[{level}]")] == 1
+            events, total = x[rows].sum(), n[rows].sum()
+            if events == 0 or events == total:
+                which = "no events" if events == 0 else "only events"
+                raise DataError(
+                    f"{source}: column '{name}': level {level!r} has {which} in every study; "
+                    "its maximum-likelihood coefficient is infinite. Use metareg_proportions() "
+                    "(normal-normal model with a continuity correction)")
+
+
+def glmm_metareg_proportions(
+    data: StudyTable | ArrayLike,
+    totals: ArrayLike | None = None,
+    *,
+    moderators: Sequence[str] | Mapping[str, Sequence[object]] | None = None,
+    categorical: Categorical = (),
+    n_nodes: int = 7,
+    level: float = 0.95,
+    outcome: str | None = None,
+    subgroup: str | None = None,
+    labels: Sequence[object] | None = None,
+    tau_max: float = 20.0,
+) -> GlmmRegResult:
+    """Binomial-normal GLMM with moderators by ML (metafor ``rma.glmm(measure="PLO", mods=)``).
+
+    :math:`x_i \\mid u_i \\sim \\operatorname{Binomial}(n_i, \\operatorname{expit}(x_i^\\top
+    \\beta + u_i))`, :math:`u_i \\sim N(0, \\tau^2)` (module docstring). Arguments as
+    :func:`~bayes_poem.frequentist.metareg_proportions` (moderators, categorical, data
+    selection) and :func:`glmm_proportions` (``n_nodes``, ``tau_max``). No continuity
+    correction: the counts enter the likelihood as they are.
+
+    Raises
+    ------
+    DataError
+        Bad counts or moderators; no events (or only events) in every study, or in every
+        study of one level of a categorical moderator (the ML estimate is infinite).
+    """
+    level = check_level(level)
+    if int(n_nodes) != n_nodes or n_nodes < 1:
+        raise SpecError(f"n_nodes: {n_nodes!r} must be a positive integer")
+    if not tau_max > 0:
+        raise SpecError(f"tau_max: {tau_max!r} must be > 0")
+    m = int(n_nodes)
+    counts, design = counts_and_design(data, totals, moderators, categorical=categorical,
+                                       labels=labels, outcome=outcome, subgroup=subgroup)
+    x, n, X = counts.events, counts.totals, design.X
+    if x.sum() == 0 or x.sum() == n.sum():
+        which = "no events" if x.sum() == 0 else "only events"
+        raise DataError(f"{counts.source}: {which} in every study; the maximum-likelihood "
+                        "estimate is infinite. Use metareg_proportions() (normal-normal model "
+                        "with a continuity correction)")
+    _check_separation(design, x, n, counts.source)
+    start = np.zeros(X.shape[1])
+    start[0] = np.log((x.sum() + 0.5) / (n.sum() - x.sum() + 0.5))
+    beta0, ll0, conv0 = _beta_at(0.0, X, x, n, m, start)
+    cache = {"beta": beta0}
+
+    def profile(tau: float) -> float:
+        beta, ll, _ = _beta_at(tau, X, x, n, m, cache["beta"])
+        cache["beta"] = beta
+        return -ll
+
+    outer = optimize.minimize_scalar(profile, bounds=(0.0, tau_max), method="bounded",
+                                     options={"xatol": 1e-10, "maxiter": 500})
+    tau = float(outer.x)
+    beta, ll, conv = _beta_at(tau, X, x, n, m, cache["beta"])
+    notes = []
+    if ll0 >= ll - 1e-12 or tau < 1e-5:
+        tau, beta, ll, conv = 0.0, beta0, ll0, conv0
+    converged = bool(outer.success) and conv
+    if tau_max - tau < 1e-6:
+        converged = False
+        notes.append(f"tau reached the search bound tau_max = {tau_max:g}; the fit is "
+                     "unreliable")
+    if not conv:
+        notes.append("Newton's method for the coefficients did not converge")
+    if tau == 0.0:
+        pr = expit(X @ beta)
+        vb = np.linalg.inv(X.T @ (X * (n * pr * (1 - pr))[:, None]))
+        notes.append("tau^2 estimate on the boundary (0); SEs from the fixed-effect "
+                     "information")
+    else:
+        try:
+            vb = np.linalg.inv(_information(beta, tau, X, x, n, m))[:-1, :-1]
+        except np.linalg.LinAlgError:
+            vb = np.full((X.shape[1],) * 2, np.nan)
+        if not np.all(np.isfinite(np.diag(vb))) or np.any(np.diag(vb) <= 0):
+            vb = np.full_like(vb, np.nan)
+            notes.append("observed information not positive definite")
+    se = np.sqrt(np.diag(vb))
+    z = beta / se
+    crit = stats.norm.ppf(0.5 + level / 2)
+    p_mod = X.shape[1] - 1
+    qm = float(beta[1:] @ np.linalg.solve(vb[1:, 1:], beta[1:])) if p_mod > 0 else np.nan
+    qm_p = float(stats.chi2.sf(qm, p_mod)) if p_mod > 0 else np.nan
+    if subgroup is not None:
+        label = subgroup
+    elif (isinstance(data, StudyTable) and len(data.subgroups) == 1
+          and "subgroup" not in design.moderators):
+        label = data.subgroups[0]
+    else:
+        label = "all"
+    return GlmmRegResult(
+        label=label, k=counts.k, terms=design.terms, estimates=beta, se=se, statistic=z,
+        p_values=2 * stats.norm.sf(np.abs(z)), ci_lower=beta - crit * se,
+        ci_upper=beta + crit * se, vcov=vb, tau2=tau**2, loglik=ll, qm=qm, qm_df1=p_mod,
+        qm_pvalue=qm_p, n_nodes=m, converged=converged, design=design, studies=counts.labels,
+        level=level, note="; ".join(notes),
+    )

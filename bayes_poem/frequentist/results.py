@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,12 @@ from scipy import stats
 from bayes_poem.frequentist.pooling import PooledEstimate
 from bayes_poem.frequentist.transforms import BACK_SCALE, EffectSizes, back_transform
 
-__all__ = ["RESULT_COLUMNS", "STUDY_COLUMNS", "GlmmResult", "MetaResult", "make_result"]
+if TYPE_CHECKING:
+    from bayes_poem.frequentist.moderators import Design
+
+__all__ = ["COEFFICIENT_COLUMNS", "HETEROGENEITY_COLUMNS", "REGRESSION_STUDY_COLUMNS",
+           "RESULT_COLUMNS", "STUDY_COLUMNS", "GlmmRegResult", "GlmmResult", "MetaRegResult",
+           "MetaResult", "make_result"]
 
 RESULT_COLUMNS = (
     "label", "model", "method", "scale", "k", "estimate", "se", "ci_lower", "ci_upper",
@@ -243,3 +249,227 @@ class GlmmResult:
                 "ci_upper": self.back_ci_upper, "pi_lower": self.back_pi_lower,
                 "pi_upper": self.back_pi_upper}
         return _rows(common, "logit", "proportion", main, back)
+
+
+# --------------------------------------------------------------------------------------
+# Meta-regression (metafor rma(mods = ), rma.glmm(mods = )); see .metareg and .glmm
+# --------------------------------------------------------------------------------------
+
+#: columns of ``MetaRegResult.to_frame()`` and ``GlmmRegResult.to_frame()``, one row per
+#: coefficient (``df`` is ``nan`` for z tests; ``statistic`` is z or t)
+COEFFICIENT_COLUMNS = ("label", "method", "test", "term", "estimate", "se", "statistic", "df",
+                       "p_value", "ci_lower", "ci_upper")
+#: columns of ``heterogeneity_frame()``, one row (``qm_distribution``: ``"chi2"`` or ``"F"``)
+HETEROGENEITY_COLUMNS = ("label", "method", "test", "k", "p", "tau2", "tau2_se",
+                         "tau2_no_moderators", "r2", "i2", "h2", "qe", "qe_df", "qe_pvalue",
+                         "qm", "qm_df1", "qm_df2", "qm_pvalue", "qm_distribution", "s2w",
+                         "loglik", "note")
+#: columns of ``MetaRegResult.studies_frame()``
+REGRESSION_STUDY_COLUMNS = ("label", "study", "estimate", "se", "fitted", "residual",
+                            "corrected")
+
+
+def _coefficients(label: str, method: str, test: str, terms: tuple[str, ...],
+                  values: tuple[np.ndarray, ...], df: float) -> pd.DataFrame:
+    est, se, stat, p, lo, hi = values
+    return pd.DataFrame({
+        "label": label, "method": method, "test": test, "term": list(terms), "estimate": est,
+        "se": se, "statistic": stat, "df": df, "p_value": p, "ci_lower": lo, "ci_upper": hi,
+    }, columns=list(COEFFICIENT_COLUMNS))
+
+
+@dataclass(frozen=True)
+class MetaRegResult:
+    """A mixed-effects meta-regression (metafor ``rma(yi, vi, mods = , method =, test =)``).
+
+    Attributes
+    ----------
+    label, method, test : str
+        What was fitted, the tau^2 estimator (``REML``, ``ML``, ``DL``) and the test
+        (``z``, ``knha``, ``adhoc``, ``t``).
+    k : int
+    terms : tuple of str
+        Coefficient names (``intercept`` first).
+    estimates, se, statistic, p_values, ci_lower, ci_upper : numpy.ndarray
+        Per coefficient; ``statistic`` is z (test ``z``) or t on ``df`` = k - p.
+    df : float
+        ``k - p`` for t-based tests, ``nan`` for z.
+    vcov : numpy.ndarray
+        Covariance of the coefficients (scaled by ``s2w`` under Knapp-Hartung).
+    tau2, tau2_se : float
+        Residual heterogeneity and its SE (metafor's ``se.tau2``).
+    tau2_no_moderators : float
+        tau^2 of the intercept-only model by the same method (for ``r2``).
+    r2 : float
+        Pseudo R^2 in percent (``nan`` without moderators).
+    qm, qm_df1, qm_df2, qm_pvalue : float, int, float, float
+        Omnibus test of the moderators: chi-square on ``qm_df1`` df (``qm_df2 = nan``)
+        or, for t-based tests, F on (``qm_df1``, ``qm_df2``).
+    qe, qe_df, qe_pvalue : float, int, float
+        Test of residual heterogeneity.
+    i2, h2, typical_variance : float
+        Residual I^2 (percent), H^2 and the typical within-study variance.
+    s2w : float
+        Knapp-Hartung scale factor applied to the covariance (1 otherwise).
+    iterations, converged
+        Of the Fisher scoring (0 and True for DL).
+    design : Design
+    yi, vi : numpy.ndarray
+    effects : EffectSizes or None
+        The effect sizes with the continuity correction, when fitted from counts.
+    level : float
+    note : str
+    """
+
+    label: str
+    method: str
+    test: str
+    k: int
+    terms: tuple[str, ...]
+    estimates: np.ndarray
+    se: np.ndarray
+    statistic: np.ndarray
+    df: float
+    p_values: np.ndarray
+    ci_lower: np.ndarray
+    ci_upper: np.ndarray
+    vcov: np.ndarray = field(repr=False)
+    tau2: float = np.nan
+    tau2_se: float = np.nan
+    tau2_no_moderators: float = np.nan
+    r2: float = np.nan
+    qm: float = np.nan
+    qm_df1: int = 0
+    qm_df2: float = np.nan
+    qm_pvalue: float = np.nan
+    qe: float = np.nan
+    qe_df: int = 0
+    qe_pvalue: float = np.nan
+    i2: float = np.nan
+    h2: float = np.nan
+    typical_variance: float = np.nan
+    s2w: float = 1.0
+    iterations: int = 0
+    converged: bool = True
+    design: Design | None = field(default=None, repr=False)
+    yi: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    vi: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    effects: EffectSizes | None = field(default=None, repr=False)
+    level: float = 0.95
+    note: str = ""
+
+    @property
+    def p(self) -> int:
+        return len(self.terms)
+
+    @property
+    def qm_distribution(self) -> str:
+        return "chi2" if self.test == "z" else "F"
+
+    @property
+    def coefficients(self) -> pd.Series:
+        """Estimates indexed by term."""
+        return pd.Series(self.estimates, index=list(self.terms), name="estimate")
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """Fitted values :math:`X\\hat\\beta` (without the study effects)."""
+        assert self.design is not None
+        return self.design.X @ self.estimates
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coefficient (:data:`COEFFICIENT_COLUMNS`)."""
+        return _coefficients(self.label, self.method, self.test, self.terms,
+                             (self.estimates, self.se, self.statistic, self.p_values,
+                              self.ci_lower, self.ci_upper), self.df)
+
+    def heterogeneity(self) -> dict:
+        """The heterogeneity and omnibus statistics (:data:`HETEROGENEITY_COLUMNS`)."""
+        return {"label": self.label, "method": self.method, "test": self.test, "k": self.k,
+                "p": self.p, "tau2": self.tau2, "tau2_se": self.tau2_se,
+                "tau2_no_moderators": self.tau2_no_moderators, "r2": self.r2, "i2": self.i2,
+                "h2": self.h2, "qe": self.qe, "qe_df": self.qe_df, "qe_pvalue": self.qe_pvalue,
+                "qm": self.qm, "qm_df1": self.qm_df1, "qm_df2": self.qm_df2,
+                "qm_pvalue": self.qm_pvalue, "qm_distribution": self.qm_distribution,
+                "s2w": self.s2w, "loglik": np.nan, "note": self.note}
+
+    def heterogeneity_frame(self) -> pd.DataFrame:
+        """:meth:`heterogeneity` as a one-row DataFrame."""
+        return pd.DataFrame([self.heterogeneity()], columns=list(HETEROGENEITY_COLUMNS))
+
+    def studies_frame(self) -> pd.DataFrame:
+        """Per study: effect size, SE, fitted value and residual (analysis scale)."""
+        labels = (list(self.effects.labels) if self.effects is not None
+                  else [str(i) for i in range(1, self.k + 1)])
+        corrected = (self.effects.corrected if self.effects is not None
+                     else np.zeros(self.k, dtype=bool))
+        fitted = self.fitted
+        return pd.DataFrame({
+            "label": self.label, "study": labels, "estimate": self.yi, "se": np.sqrt(self.vi),
+            "fitted": fitted, "residual": self.yi - fitted, "corrected": corrected,
+        }, columns=list(REGRESSION_STUDY_COLUMNS))
+
+
+@dataclass(frozen=True)
+class GlmmRegResult:
+    """Binomial-normal GLMM with moderators by ML (metafor ``rma.glmm(measure="PLO", mods=)``).
+
+    Attributes as :class:`MetaRegResult` where they apply (Wald z tests; ``vcov`` is the
+    coefficient block of the inverse observed information in (beta, tau)); ``tau2`` is
+    the ML estimate, ``loglik`` the maximised log-likelihood (with the binomial
+    coefficients), ``n_nodes`` the adaptive Gauss-Hermite nodes per study.
+    """
+
+    label: str
+    k: int
+    terms: tuple[str, ...]
+    estimates: np.ndarray
+    se: np.ndarray
+    statistic: np.ndarray
+    p_values: np.ndarray
+    ci_lower: np.ndarray
+    ci_upper: np.ndarray
+    vcov: np.ndarray = field(repr=False)
+    tau2: float = np.nan
+    loglik: float = np.nan
+    qm: float = np.nan
+    qm_df1: int = 0
+    qm_pvalue: float = np.nan
+    n_nodes: int = 7
+    converged: bool = True
+    design: Design | None = field(default=None, repr=False)
+    studies: tuple[str, ...] = field(default=(), repr=False)
+    level: float = 0.95
+    note: str = ""
+
+    method = "GLMM-ML"
+    test = "z"
+
+    @property
+    def p(self) -> int:
+        return len(self.terms)
+
+    @property
+    def coefficients(self) -> pd.Series:
+        """Estimates indexed by term."""
+        return pd.Series(self.estimates, index=list(self.terms), name="estimate")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coefficient (:data:`COEFFICIENT_COLUMNS`)."""
+        return _coefficients(self.label, self.method, self.test, self.terms,
+                             (self.estimates, self.se, self.statistic, self.p_values,
+                              self.ci_lower, self.ci_upper), np.nan)
+
+    def heterogeneity(self) -> dict:
+        """tau^2, the Wald omnibus test and the log-likelihood; the rest ``nan``."""
+        nan = np.nan
+        return {"label": self.label, "method": self.method, "test": self.test, "k": self.k,
+                "p": self.p, "tau2": self.tau2, "tau2_se": nan, "tau2_no_moderators": nan,
+                "r2": nan, "i2": nan, "h2": nan, "qe": nan, "qe_df": nan, "qe_pvalue": nan,
+                "qm": self.qm, "qm_df1": self.qm_df1, "qm_df2": nan,
+                "qm_pvalue": self.qm_pvalue, "qm_distribution": "chi2", "s2w": 1.0,
+                "loglik": self.loglik, "note": self.note}
+
+    def heterogeneity_frame(self) -> pd.DataFrame:
+        """:meth:`heterogeneity` as a one-row DataFrame."""
+        return pd.DataFrame([self.heterogeneity()], columns=list(HETEROGENEITY_COLUMNS))
