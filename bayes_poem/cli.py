@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 import time
 import warnings
@@ -77,6 +78,13 @@ def _validated_spec(analysis):
     spec = analysis.model_spec()
     _check_contrast_labels(analysis, spec)
     _check_weight_labels(analysis, spec)
+    if analysis.at is not None:
+        from bayes_poem.moderators import code_values
+
+        try:
+            code_values(spec.moderators, analysis.at, "summary.at")
+        except SpecError as err:
+            raise SpecError(f"{analysis.source}: {err}") from None
     spec_grid(analysis.sensitivity, spec, analysis.source)
     return spec
 
@@ -104,11 +112,28 @@ def _fit_analysis(analysis, spec, quiet: bool):
         if not issubclass(warning.category, ConvergenceWarning):
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
-    return with_summary_options(result, interval=analysis.interval, weights=analysis.weights)
+    return with_summary_options(result, interval=analysis.interval, weights=analysis.weights,
+                                at=analysis.at)
 
 
 def _csv(frame, index: bool = False):
     return lambda path: frame.to_csv(path, index=index)
+
+
+def _bubble_writers(result, title: str) -> dict:
+    """``bubble_<moderator>.png`` for each numeric moderator (computed now, drawn now)."""
+    from bayes_poem.plots import bubble_plot, to_png
+
+    writers = {}
+    for moderator in result.spec.moderators:
+        if moderator.kind != "numeric":
+            continue
+        curve, points = result.moderator_curve(moderator.name)
+        png = to_png(bubble_plot(points=points, curve=curve, moderator=moderator.name,
+                                 interval_label=result.interval.label, title=title))
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", moderator.name)  # a column name as file name
+        writers[f"bubble_{safe}.png"] = lambda path, png=png: path.write_bytes(png)
+    return writers
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -132,6 +157,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "heterogeneity.csv": _csv(result.heterogeneity()),
             "study_estimates.csv": _csv(result.study_estimates()),
             "contrasts.csv": _csv(contrasts),
+            **({"moderators.csv": _csv(result.moderator_summary())} if spec.moderators else {}),
+            **_bubble_writers(result, analysis.title),
             "diagnostics.csv": _csv(result.diagnostics.table, index=True),
             "spec.toml": write_text(analysis.resolved_toml(spec)),
             "summary.txt": write_text(text + "\n"),

@@ -23,10 +23,19 @@ free variables)::
     log phi                               (likelihood == "beta_binomial")
     log sigma_subgroup, z[subgroup]       (subgroup_effects == "random")
     alpha_raw[subgroup_contrast]          (subgroup_effects == "fixed")
+    beta[moderator]                       (K > 0 moderator terms)
 
 with ``u = tau * w``, ``alpha = sigma_subgroup * z`` (random) or
 ``alpha = s_alpha * H @ alpha_raw`` (fixed; ``H`` an orthonormal basis of the
-sum-to-zero subspace), and ``logit p_i = mu + alpha[d_i] + u[s_i]``.
+sum-to-zero subspace), and ``logit p_i = mu + alpha[d_i] + u[s_i] + X[i] @ beta``
+with ``beta_k ~ Normal(0, s_beta[k])``; the gradient in ``beta`` is
+``X^T dlogp/deta``.
+
+Buffer: a :data:`HEADER`-slot header, then the arrays ``events``, ``total``,
+``log binom(n, y)``, ``study_idx``, ``subgroup_idx`` (one value per row), the
+Helmert basis (``D x (D-1)``, row-major), and, when ``K = buf[H_MODERATORS] > 0``,
+the prior SDs ``s_beta`` (``K``) and the design matrix ``X`` (``rows x K``,
+row-major). With ``K = 0`` the buffer is the one of the model without moderators.
 
 Likelihoods: binomial, or beta-binomial with mean ``p_i`` and concentration
 ``kappa = 1 / phi**2`` (``a = p kappa``, ``b = (1 - p) kappa``). For integer counts
@@ -60,6 +69,7 @@ H_SG_FAMILY, H_SG_P = 13, 14  # two slots 14, 15
 H_ALPHA_SIGMA = 16
 H_NDIM, H_NEXPANDED = 17, 18
 H_LIKELIHOOD, H_PHI_FAMILY, H_PHI_P = 19, 20, 21  # two slots 21, 22
+H_MODERATORS = 23  # K, the number of moderator terms (columns of the design matrix)
 HEADER = 24
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -154,6 +164,10 @@ def logp_grad(x, buf, grad):
     study_idx = buf[o + 3 * n_rows:o + 4 * n_rows]
     sub_idx = buf[o + 4 * n_rows:o + 5 * n_rows]
     basis = buf[o + 5 * n_rows:o + 5 * n_rows + n_sub * max(n_sub - 1, 0)]
+    n_mod = int(buf[H_MODERATORS])
+    o_mod = o + 5 * n_rows + n_sub * max(n_sub - 1, 0)
+    s_beta = buf[o_mod:o_mod + n_mod]
+    design = buf[o_mod + n_mod:o_mod + n_mod + n_rows * n_mod]
 
     for k in range(grad.shape[0]):
         grad[k] = 0.0
@@ -218,6 +232,12 @@ def logp_grad(x, buf, grad):
                 alpha[d] += s_alpha * basis[d * (n_sub - 1) + k] * v
         pos = i_z + n_sub - 1
 
+    i_beta = pos
+    for k in range(n_mod):
+        t = x[i_beta + k] / s_beta[k]
+        lp += -0.5 * LOG_2PI - math.log(s_beta[k]) - 0.5 * t * t
+        grad[i_beta + k] -= t / s_beta[k]
+
     # Likelihood: r_i = d loglik / d eta_i = y_i - n_i * p_i.
     resid_sub = np.zeros(n_sub)
     for i in range(n_rows):
@@ -230,6 +250,8 @@ def logp_grad(x, buf, grad):
         eta = mu + alpha[d]
         if study_mode == STUDY_RANDOM:
             eta += tau * x[i_w + s]
+        for k in range(n_mod):
+            eta += design[i * n_mod + k] * x[i_beta + k]
         if beta_binomial:
             p = _sigmoid(eta)
             a = p * kappa
@@ -254,6 +276,8 @@ def logp_grad(x, buf, grad):
             r = y - n * _sigmoid(eta)
         grad[0] += r
         resid_sub[d] += r
+        for k in range(n_mod):
+            grad[i_beta + k] += design[i * n_mod + k] * r
         if study_mode == STUDY_RANDOM:
             grad[i_w + s] += tau * r
             grad[i_tau] += tau * x[i_w + s] * r
@@ -313,6 +337,11 @@ def expand(x, buf, out):
                 acc += buf[o + d * (n_sub - 1) + j] * x[pos + j]
             out[k + d] = s_alpha * acc
         k += n_sub
+    n_mod = int(buf[H_MODERATORS])
+    i_beta = x.shape[0] - n_mod  # beta is the last block of x
+    for j in range(n_mod):
+        out[k + j] = x[i_beta + j]
+    k += n_mod
     return k
 
 

@@ -20,6 +20,10 @@ ARM = "arm"
 SUBGROUP_CONTRAST = "subgroup_contrast"
 """Helmert contrasts of fixed (sum-to-zero) subgroup effects: length n_subgroups - 1."""
 
+MODERATOR = "moderator"
+"""A moderator term (meta-regression coefficient ``beta``): a numeric moderator's name,
+or ``"<name>[<level>]"`` for a level of a categorical one against its reference."""
+
 ROW = "row"
 """One row of the canonical table: a study x subgroup cell of one outcome."""
 

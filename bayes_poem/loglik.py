@@ -3,7 +3,9 @@
 The fast sampler stores parameters only; these functions rebuild the
 ``log_likelihood`` (per row, dim ``row``) and ``log_prior`` (per hyperparameter)
 groups that ArviZ's LOO and power-scaling diagnostics need. Rows zeroed for
-leave-one-out contribute exactly 0.
+leave-one-out contribute exactly 0. With moderators the log-likelihood includes
+each row's ``x_i' beta`` (through :func:`bayes_poem.predictive.row_draws`) and the
+log prior the ``beta ~ Normal(0, s_beta)`` prior of every coefficient.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from bayes_poem.dims import ROW, SAMPLE_DIMS
+from bayes_poem.dims import MODERATOR, ROW, SAMPLE_DIMS
+from bayes_poem.model_math import moderator_effect
 from bayes_poem.priors import Prior
 
 
@@ -53,14 +56,23 @@ def _prior_logpdf(prior: Prior, x: np.ndarray) -> np.ndarray:
 
 
 def log_prior(result) -> xr.Dataset:
-    """Log prior density of each top-level parameter (mu, tau, phi, sigma_subgroup)."""
+    """Log prior density of each top-level parameter (mu, tau, phi, sigma_subgroup) and,
+    with moderators, of each coefficient ``beta`` (dims chain, draw, moderator)."""
     post = result.idata.posterior
     out = {}
     for name in ("mu", "tau", "phi", "sigma_subgroup"):
         if name in post:
             values = _prior_logpdf(result.spec.priors[name], post[name].values)
             out[name] = (SAMPLE_DIMS, values)
-    return xr.Dataset(out, coords={d: post[d] for d in SAMPLE_DIMS})
+    if result.spec.moderators or "beta" in post:
+        moderator_effect(post, result.spec)  # a posterior not of this model: SpecError
+        beta = post["beta"].transpose(*SAMPLE_DIMS, MODERATOR)
+        out["beta"] = ((*SAMPLE_DIMS, MODERATOR),
+                       _prior_logpdf(result.spec.priors["beta"], beta.values))
+    coords = {d: post[d] for d in SAMPLE_DIMS}
+    if "beta" in out:
+        coords[MODERATOR] = post[MODERATOR]
+    return xr.Dataset(out, coords=coords)
 
 
 def with_log_groups(result) -> az.InferenceData:
@@ -81,7 +93,8 @@ def power_scaling(result) -> pd.DataFrame:
     prior only, a strong prior or weak likelihood.
     """
     idata = with_log_groups(result)
-    names = [n for n in ("mu", "tau", "phi", "sigma_subgroup", "alpha") if n in idata.posterior]
+    names = [n for n in ("mu", "tau", "phi", "sigma_subgroup", "alpha", "beta")
+             if n in idata.posterior]
     prior = az.psens(idata, component="prior", var_names=names)
     like = az.psens(idata, component="likelihood", var_names=names)
     rows = []

@@ -13,8 +13,8 @@ below that. The study's own effect is therefore integrated out first,
 
 .. math::
 
-    \log p(y_s \mid \mu, \alpha, \tau) = \log \int \prod_{i: s_i = s}
-        p(y_i \mid \mu + \alpha_{d_i} + \tau x)\, \phi(x)\, dx ,
+    \log p(y_s \mid \mu, \alpha, \beta, \tau) = \log \int \prod_{i: s_i = s}
+        p(y_i \mid \mu + \alpha_{d_i} + x_i^\top\beta + \tau x)\, \phi(x)\, dx ,
 
 by adaptive Gauss-Hermite quadrature per draw (centred at the mode of the
 integrand, :data:`AGH_NODES` nodes). The leave-one-study-out predictive density is
@@ -32,7 +32,10 @@ is refitted without it (``spec.without_study(s)``) and its contribution is
     u^{\text{new}}_{jk} = \tau^{(j)} z_{jk},\; z_{jk} \sim N(0, 1),
 
 over the refit's draws :math:`j` (log-mean-exp; the held-out study's random
-effect is integrated by drawing it, ``K`` draws per posterior draw). A subgroup
+effect is integrated by drawing it, ``K`` draws per posterior draw). With
+moderators every linear predictor here includes :math:`x_i^\top\beta` (the
+held-out rows' own covariates with the refit's coefficients; the refit keeps
+the moderators' coding). A subgroup
 seen only in the held-out study gets a new random subgroup effect
 ``sigma_subgroup * z`` the same way.
 
@@ -67,6 +70,7 @@ from scipy.special import expit, log_expit, logsumexp
 
 from bayes_poem.dims import SAMPLE_DIMS, STUDY, SUBGROUP
 from bayes_poem.errors import BayesPoemError, ConvergenceWarning
+from bayes_poem.model_math import moderator_effect
 from bayes_poem.predictive import (
     BETA_BINOMIAL,
     RowDraws,
@@ -118,7 +122,7 @@ def integrated_study_log_likelihood(base: np.ndarray, tau: np.ndarray, events: n
     Parameters
     ----------
     base : ndarray (draws, rows)
-        ``mu + alpha[d_i]`` per draw.
+        ``mu + alpha[d_i] + x_i' beta`` per draw (everything but the study effect).
     tau : ndarray (draws,)
     events, total : ndarray (rows,)
     member : ndarray (rows, studies)
@@ -403,6 +407,9 @@ def exact_study_elpd(fit: FitResult, study: str, *, settings: SamplerSettings | 
             else:
                 raise _NoExactLoo(f"subgroup '{label}' occurs only in study {study}; its fixed "
                                   "effect is not estimable without it")
+    if spec.moderators:  # the held-out rows' own covariates, the refit's coefficients
+        effect = moderator_effect(post, spec, spec.design()[mask])
+        eta = eta + effect.reshape(n_draws, 1, len(events))
     if "tau" in post:
         eta = eta + (flat("tau")[:, None] * rng.standard_normal((n_draws, k)))[..., None]
     likelihood = likelihood_of(spec)
@@ -445,7 +452,7 @@ def likelihood_variants(spec: ModelSpec) -> dict[str, ModelSpec]:
 def _same_model(a: ModelSpec, b: ModelSpec) -> bool:
     return (a.study_effects == b.study_effects and a.subgroup_effects == b.subgroup_effects
             and likelihood_of(a) == likelihood_of(b) and dict(a.priors) == dict(b.priors)
-            and a.table is b.table)
+            and a.table is b.table and a.moderators == b.moderators)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 from scipy import stats
 
-__all__ = ["contrast_density_plot", "forest_plot", "loo_pit_plot", "new_centre_plot",
+__all__ = ["bubble_plot", "contrast_density_plot", "forest_plot", "loo_pit_plot", "new_centre_plot",
            "pareto_k_plot", "ppc_plot", "ppc_statistics_plot", "prior_predictive_plot",
            "sensitivity_forest", "to_png"]
 
@@ -476,5 +476,60 @@ def sensitivity_forest(*, frame: pd.DataFrame, title: str = "",
                Line2D([], [], color=SHRUNK, marker="o", label="variant"),
                Line2D([], [], color=FLAGGED, marker="o", label="variant, conclusion flagged")]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    _title(fig, title)
+    return fig
+
+
+# ---------------------------------------------------------------------- meta-regression
+def bubble_plot(*, points: pd.DataFrame, curve: pd.DataFrame, moderator: str,
+                interval_label: str, title: str = "") -> Figure:
+    """Observed logits against a moderator, with the posterior regression line.
+
+    Parameters
+    ----------
+    points : DataFrame
+        One row per observed cell: ``value`` (the moderator, raw units),
+        ``logit`` (the observed logit, 0.5 added to zero cells), ``total``
+        (patients: the point's area) and optionally ``subgroup`` (colour).
+    curve : DataFrame
+        ``value``, ``median``, ``lower``, ``upper`` on the logit scale: the
+        linear predictor at the reference values of every other term.
+    moderator : str
+        The axis label.
+    interval_label : str
+        Label of the band, e.g. ``"95% ETI"``.
+    """
+    fig = _figure(6.4, 4.4)
+    ax = fig.add_subplot()
+    ax.fill_between(curve["value"], curve["lower"], curve["upper"], color=SHRUNK, alpha=0.18,
+                    linewidth=0, label=f"{interval_label} (posterior)")
+    ax.plot(curve["value"], curve["median"], color=SHRUNK, linewidth=1.8,
+            label="posterior median")
+    area = 12.0 + 300.0 * np.asarray(points["total"], float) / float(np.max(points["total"]))
+    groups = (list(dict.fromkeys(points["subgroup"])) if "subgroup" in points
+              else [None])
+    for k, group in enumerate(groups):
+        rows = points if group is None else points[points["subgroup"] == group]
+        sizes = area if group is None else area[(points["subgroup"] == group).to_numpy()]
+        ax.scatter(rows["value"], rows["logit"], s=sizes, alpha=0.55,
+                   color=OBSERVED if group is None else PALETTE[k % len(PALETTE)],
+                   edgecolor="white", linewidth=0.6,
+                   label="observed (area: patients)" if group is None else str(group))
+    ax.set_xlabel(moderator)
+    values = np.asarray(points["value"], float)
+    if np.all(values == np.round(values)):  # years, counts: no ticks at 2012.5
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("logit of the proportion")
+    secondary = ax.secondary_yaxis(
+        "right", functions=(lambda v: 100.0 / (1.0 + np.exp(-v)),
+                            lambda p: np.log(np.clip(p, 1e-9, 100 - 1e-9)
+                                             / (100 - np.clip(p, 1e-9, 100 - 1e-9)))))
+    secondary.set_ylabel("proportion (%)")
+    ax.grid(color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    legend = ax.legend(fontsize=8, frameon=False, loc="best")
+    for handle in legend.legend_handles:  # one marker size in the legend, not the first point's
+        if hasattr(handle, "set_sizes"):
+            handle.set_sizes([40.0])
     _title(fig, title)
     return fig

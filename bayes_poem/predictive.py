@@ -39,6 +39,12 @@ number of events among ``N`` patients, ``Binomial(N, p_new)``: its predictive
 distribution is the average over draws of the binomial probabilities, so
 ``P(count >= k)`` is exact given the draws.
 
+**Moderators** (meta-regression): every row's linear predictor includes its
+moderator term, :math:`\mu + \alpha_{d_i} + u_{s_i} + x_i^\top\beta`
+(:func:`bayes_poem.model_math.row_linear_predictor`), in the replicated data and
+the log-likelihood; a new centre is at the moderators' reference values (or
+``at``); the prior predictive draws ``beta`` from its prior (``p_study_covariates``).
+
 Likelihoods: the binomial-logit-normal model, and a beta-binomial likelihood when
 the spec has one (``spec.likelihood == "beta_binomial"``, overdispersion ``phi`` in
 the posterior): :math:`y_i \sim \operatorname{BetaBinomial}(n_i, p_i\kappa,
@@ -66,6 +72,7 @@ from bayes_poem.density import helmert_basis
 from bayes_poem.dims import SAMPLE_DIMS, STUDY, SUBGROUP
 from bayes_poem.errors import SpecError
 from bayes_poem.intervals import IntervalSpec, describe
+from bayes_poem.model_math import row_linear_predictor
 from bayes_poem.priors import Prior
 
 if TYPE_CHECKING:
@@ -116,7 +123,8 @@ class RowDraws:
     Attributes
     ----------
     base : ndarray (chain, draw, row)
-        ``mu + alpha[d_i]`` (no study effect).
+        ``mu + alpha[d_i] + x_i' beta`` (no study effect; the moderator term
+        with moderators), from :func:`bayes_poem.model_math.row_linear_predictor`.
     u : ndarray (chain, draw, row)
         The fitted study effect ``u[s_i]`` of each row (zeros without study effects).
     tau : ndarray (chain, draw)
@@ -158,10 +166,7 @@ def row_draws(fit: FitResult) -> RowDraws:
     post = fit.posterior
     arrays = spec.arrays()
     mu = _values(post["mu"])
-    base = np.repeat(mu[..., None], len(arrays["events"]), axis=-1)
-    if "alpha" in post:
-        alpha = _values(post["alpha"].sel({SUBGROUP: spec.subgroups}), SUBGROUP)
-        base = base + alpha[..., arrays["subgroup_idx"]]
+    base = row_linear_predictor(post, spec, study_effects=False)  # mu + alpha + x'beta
     if "u" in post:
         u = _values(post["u"].sel({STUDY: spec.studies}), STUDY)[..., arrays["study_idx"]]
     else:
@@ -287,7 +292,11 @@ class PriorPredictive:
         ``p_pooled`` (median-study rate) and ``p_study`` (rate of a new study) with
         dims ``(sample, subgroup)``; with subgroup effects also ``difference``
         (``p_pooled`` of the first minus the second subgroup; the priors are
-        exchangeable, so any pair has this prior).
+        exchangeable, so any pair has this prior). With moderators these are at
+        the reference values (``x = 0``), and ``p_study_covariates`` is the rate
+        of a new study with the covariate values of a randomly chosen row of the
+        data (of that subgroup), ``logit^-1(mu + alpha_d + x_r' beta + tau w)``
+        with ``beta`` drawn from its prior.
     table : pandas.DataFrame
         Per subgroup and quantity: quantiles (columns ``q2.5``, ``q10``, ...,
         ``q97.5``) and the prior probabilities of a rate below 5% or above 95%;
@@ -304,6 +313,35 @@ def _labels(spec: ModelSpec) -> list[str]:
     if spec.subgroup_effects == "none":
         return spec.subgroups if len(spec.subgroups) == 1 else ["pooled"]
     return list(spec.subgroups)
+
+
+def _prior_rates_at_rows(spec: ModelSpec, labels: list[str], eta: np.ndarray, tau: np.ndarray,
+                         phi: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """Prior new-study rates (draws, labels) at the covariates of a random row per draw.
+
+    ``beta`` is drawn from its prior; each draw takes the coded moderators of one
+    row of the data chosen uniformly among the rows of the label's subgroup (all
+    rows for the single-group label), and a new study effect ``tau * w``.
+    """
+    n_draws = eta.shape[0]
+    beta = sample_prior(spec.priors["beta"], (n_draws, len(spec.moderator_terms)), rng)
+    design = spec.design()
+    arrays = spec.arrays()
+    active = arrays["total"] > 0
+    if not active.any():
+        active = np.ones_like(active)
+    effect = np.empty_like(eta)
+    for j, label in enumerate(labels):
+        rows = active & (arrays["subgroup_idx"] == spec.subgroups.index(label)) if (
+            spec.subgroup_effects != "none" and label in spec.subgroups) else active
+        candidates = np.flatnonzero(rows if rows.any() else active)
+        picked = design[candidates[rng.integers(candidates.size, size=n_draws)]]
+        effect[:, j] = (picked * beta).sum(-1)
+    p_rows = expit(eta + effect + tau[:, None] * rng.standard_normal((n_draws, 1)))
+    if phi is not None:
+        a, b = beta_binomial_shapes(p_rows, phi)
+        p_rows = rng.beta(np.maximum(a, 1e-300), np.maximum(b, 1e-300))
+    return p_rows
 
 
 def prior_predictive(spec: ModelSpec, *, draws: int = 4000, seed: int = 0) -> PriorPredictive:
@@ -328,6 +366,7 @@ def prior_predictive(spec: ModelSpec, *, draws: int = 4000, seed: int = 0) -> Pr
     p_pooled = expit(eta)
     p_study = expit(eta + tau[:, None] * rng.standard_normal((draws, 1)))
     notes = []
+    phi = None
     if likelihood_of(spec) == BETA_BINOMIAL:
         phi_prior = priors.get("phi") if isinstance(priors, Mapping) else None
         if phi_prior is None:
@@ -341,9 +380,14 @@ def prior_predictive(spec: ModelSpec, *, draws: int = 4000, seed: int = 0) -> Pr
         {"p_pooled": (("sample", SUBGROUP), p_pooled), "p_study": (("sample", SUBGROUP), p_study)},
         coords={SUBGROUP: labels},
     )
+    quantities = ["p_pooled", "p_study"]
+    if spec.moderators:  # drawn last: the draws above stay those of the model without
+        p_rows = _prior_rates_at_rows(spec, labels, eta, tau, phi, rng)
+        data["p_study_covariates"] = (("sample", SUBGROUP), p_rows)
+        quantities.append("p_study_covariates")
     rows = []
     for label in labels:
-        for quantity in ("p_pooled", "p_study"):
+        for quantity in quantities:
             values = data[quantity].sel({SUBGROUP: label}).values
             row = {"subgroup": label, "quantity": quantity}
             row.update({f"q{100 * q:g}": float(np.quantile(values, q)) for q in PRIOR_QUANTILES})
@@ -540,15 +584,17 @@ class NewCentrePrediction:
         return float(self.exceedance.loc[self.exceedance["k"] == k, subgroup].iloc[0])
 
 
-def new_study_rates(fit: FitResult) -> xr.DataArray:
+def new_study_rates(fit: FitResult, at: Mapping[str, object] | None = None) -> xr.DataArray:
     """Draws of a new study's rate per subgroup label (and ``overall``): ``p_new``.
 
     ``p_new`` of :meth:`FitResult.subgroup_probabilities` (the same draws as the
     summary tables); with one group, the repeated ``overall`` label is dropped.
+    With moderators, at the covariate values ``at`` (default: the fit's ``at``,
+    else the reference values, where the coded moderators are 0).
     """
     from bayes_poem.results import OVERALL
 
-    p_new = fit.subgroup_probabilities()["p_new"]
+    p_new = fit.subgroup_probabilities(at)["p_new"]
     labels = p_new[SUBGROUP].values.tolist()
     if len(labels) == 2 and OVERALL in labels:  # one group: 'overall' repeats it
         p_new = p_new.sel({SUBGROUP: [x for x in labels if x != OVERALL]})
@@ -557,8 +603,12 @@ def new_study_rates(fit: FitResult) -> xr.DataArray:
 
 def new_centre_prediction(fit: FitResult, n: int = 50, *,
                           subgroups: Sequence[str] | None = None,
-                          interval: IntervalSpec | None = None) -> NewCentrePrediction:
+                          interval: IntervalSpec | None = None,
+                          at: Mapping[str, object] | None = None) -> NewCentrePrediction:
     """Rate and number of events at a new centre treating ``n`` patients.
+
+    With moderators the centre has the covariate values ``at`` (moderator ->
+    value; default: the fit's ``at``, else the moderators' reference values).
 
     Per draw the centre's rate is ``p_new`` of the subgroup and the count is
     ``Binomial(n, p_new)``; the predictive distribution of the count is the
@@ -568,7 +618,7 @@ def new_centre_prediction(fit: FitResult, n: int = 50, *,
         raise SpecError(f"new-centre N must be a positive integer (got {n!r})")
     n = int(n)
     interval = interval or fit.interval
-    rates = new_study_rates(fit)
+    rates = new_study_rates(fit, at)
     labels = rates[SUBGROUP].values.tolist()
     if subgroups is not None:
         unknown = [s for s in subgroups if s not in labels]

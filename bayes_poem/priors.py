@@ -42,6 +42,8 @@ PARAMETERS: dict[str, tuple[tuple[str, ...], str]] = {
     "sigma_subgroup": (SCALE_FAMILIES, "SD of random subgroup effects (logit scale)"),
     "alpha": (("Normal",), "fixed (sum-to-zero) subgroup effects; only sigma is used, mu = 0"),
     "phi": (SCALE_FAMILIES, "overdispersion of the beta-binomial likelihood, 1/sqrt(kappa)"),
+    "beta": (("Normal",), "moderator coefficients (logit scale, per standardised unit); "
+                          "only sigma is used, mu = 0"),
 }
 
 # Empirical priors of Turner et al. (2015, Stat Med 34:984-998, Table IV) for the
@@ -129,6 +131,7 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     "sigma_subgroup": Prior("HalfNormal", {"sigma": 1.0}),
     "alpha": Prior("Normal", {"mu": 0.0, "sigma": 1.5}),
     "phi": Prior("HalfNormal", {"sigma": 0.5}),
+    "beta": Prior("Normal", {"mu": 0.0, "sigma": 1.0}),
 }
 
 RATIONALE: dict[str, str] = {
@@ -154,6 +157,13 @@ RATIONALE: dict[str, str] = {
         "HalfNormal(0.5) on phi = 1/sqrt(kappa) of the beta-binomial: the intra-study "
         "correlation phi^2/(1+phi^2) is below 0.5 with 95% prior probability, comparable in "
         "reach to tau ~ HalfNormal(1) for rates between 0.1 and 0.9."
+    ),
+    "beta": (
+        "Normal(0, 1) for each moderator coefficient on the logit scale, per SD of a numeric "
+        "moderator (they are scaled by default) or per level against the reference level: "
+        "2 prior SDs are an odds ratio of e^2 = 7.4 per SD, larger than the effect of era or "
+        "study quality on one procedure's success is expected to be, while shrinking "
+        "coefficients that a handful of studies cannot estimate."
     ),
 }
 
@@ -209,6 +219,9 @@ def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
             raise SpecError(f"{where}: parameter '{key}' must be > 0 (got {value:g})")
     if name == "alpha" and params.get("mu", 0.0) != 0.0:
         raise SpecError(f"{where}: fixed subgroup effects sum to zero; 'mu' must be 0")
+    if name == "beta" and params.get("mu", 0.0) != 0.0:
+        raise SpecError(f"{where}: moderator coefficients are centred at no effect; "
+                        "'mu' must be 0")
     return Prior(prior.dist, params)
 
 

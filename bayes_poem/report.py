@@ -328,6 +328,10 @@ def _model_formulas(spec: ModelSpec) -> list[Formula]:
     if spec.study_effects == "random":
         terms += [_mo("+"), u_si]
         text_terms.append("u[s_i]")
+    x_i = _sub(_mi("x"), _mi("i"))
+    if spec.moderators:
+        terms += [_mo("+"), f"<msubsup>{_mi('x')}{_mi('i')}{_mo('⊤')}</msubsup>", _mi("β")]
+        text_terms.append("x_i' beta")
     formulas.append(Formula(_math(_fn("logit", p_i), _mo("="), *terms),
                             f"logit(p_i) = {' + '.join(text_terms)}"))
     if spec.study_effects == "random":
@@ -353,8 +357,17 @@ def _model_formulas(spec: ModelSpec) -> list[Formula]:
                   _mn("0")),
             "alpha = s_alpha * H * alpha_raw,  alpha_raw ~ N(0, I_(D-1)),  sum_d alpha_d = 0  "
             "(fixed, sum-to-zero subgroup effects; H: Helmert basis)"))
+    if spec.moderators:
+        coding = _moderator_coding(spec)
+        formulas.append(Formula(
+            _math(x_i, _mo("="), _mo("("), *[item for k, term in enumerate(coding) for item in
+                                              ([_mo(",")] if k else []) + [_mtext(term)]],
+                  _mo(")")),
+            "x_i = (" + ", ".join(coding) + ")   (row i's coded moderators; x_i = 0 at the "
+            "reference values)"))
     symbols = {"mu": mu, "tau": tau, "sigma_subgroup": _sub(_mi("σ"), _mtext("subgroup")),
-               "alpha": _sub(_mi("s"), _mi("α")), "phi": _mi("φ")}
+               "alpha": _sub(_mi("s"), _mi("α")), "phi": _mi("φ"),
+               "beta": _sub(_mi("β"), _mi("k"))}
     for name, described in spec.describe_priors().items():
         if name == "alpha":
             formulas.append(Formula(
@@ -363,8 +376,32 @@ def _model_formulas(spec: ModelSpec) -> list[Formula]:
                 f"s_alpha = {spec.priors['alpha'].params['sigma']:g}"))
             continue
         formulas.append(Formula(_math(symbols.get(name, _mi(name)), _mo("∼"),
-                                      _mtext(described)), f"{name} ~ {described}"))
+                                      _mtext(described)),
+                                f"beta_k ~ {described}   (each moderator term k)"
+                                if name == "beta" else f"{name} ~ {described}"))
     return formulas
+
+
+def _moderator_coding(spec: ModelSpec) -> list[str]:
+    """Each moderator term's coding, e.g. ``(year - 2012) / 3.1``, ``[quality = poor]``."""
+    out = []
+    for moderator in spec.moderators:
+        if moderator.kind == "numeric":
+            shift = (f"{moderator.name} - {moderator.centre:g}" if moderator.centre
+                     else moderator.name)
+            out.append(f"({shift}) / {moderator.scale:g}" if moderator.scale != 1.0
+                       else shift)
+        else:
+            out += [f"[{moderator.name} = {level}]" for level in moderator.levels
+                    if level != moderator.reference]
+    return out
+
+
+def _at_text(fit: FitResult) -> str:
+    """The covariate values of the pooled probabilities (the text report's wording)."""
+    from bayes_poem.report_text import _at_text as at_text
+
+    return at_text(fit)
 
 
 def _model_section(fit: FitResult) -> Section:
@@ -383,6 +420,16 @@ def _model_section(fit: FitResult) -> Section:
         "prediction intervals. 'overall' averages the subgroups with weights proportional "
         "to their patients (or the spec's summary.weights).",
     ]
+    if spec.moderators:
+        text.append(
+            "Meta-regression: x_i holds row i's coded moderators ("
+            + "; ".join(f"{term} = {code}" for term, code in zip(
+                spec.moderator_terms, _moderator_coding(spec), strict=True))
+            + "), so x_i = 0 at the reference values, and beta_k are their coefficients on "
+            "the logit scale (per SD of a numeric moderator by default, or a level against "
+            "its reference). The reported probabilities add x'beta at "
+            f"{_at_text(fit)}; tau is the residual between-study SD, and every row's "
+            "prediction, predictive check and cross-validation uses its own x_i'beta.")
     priors = pd.DataFrame([
         {"parameter": name, "prior": described, "why": RATIONALE.get(name, "")}
         for name, described in spec.describe_priors().items()
@@ -482,6 +529,30 @@ def _summary_section(fit: FitResult) -> Section:
                        "pred_upper": new["upper"]})
     forest = plots.forest_plot(rows=forest_rows, pooled=pd.DataFrame(pooled),
                                interval_label=interval)
+    moderated = bool(fit.spec.moderators)
+    subsections = []
+    if moderated:
+        mods = fit.moderator_summary()
+        subsections.append(Section(
+            "Moderators (meta-regression coefficients)",
+            "beta on the logit scale per coded unit (per SD of a numeric moderator by "
+            "default, or a level against its reference level); odds ratios per unit of "
+            "the moderator as recorded and per SD of its values; P(beta > 0) is a "
+            f"posterior probability. The pooled probabilities above are at {_at_text(fit)}.",
+            table=pd.DataFrame({
+                "term": mods["term"], "reference": mods["reference"],
+                f"beta, median [{interval}]": [_ci_num(m, lo, hi) for m, lo, hi in zip(
+                    mods["median"], mods["lower"], mods["upper"], strict=True)],
+                "OR per unit": [_ci_num(m, lo, hi, ".3g") for m, lo, hi in zip(
+                    mods["or_unit_median"], mods["or_unit_lower"], mods["or_unit_upper"],
+                    strict=True)],
+                "OR per SD": ["-" if kind != "numeric" else _ci_num(m, lo, hi, ".3g")
+                              for kind, m, lo, hi in zip(
+                                  mods["kind"], mods["or_sd_median"], mods["or_sd_lower"],
+                                  mods["or_sd_upper"], strict=True)],
+                "P(beta > 0)": [_p(x) for x in mods["p_gt_0"]],
+                "R-hat": [_num(x) for x in mods["r_hat"]],
+            })))
     het_text = ("Heterogeneity on the logit scale: tau is the between-study SD, tau2 its "
                 "square, i2 the Bayesian I-squared as a proportion (docs/model.md)"
                 if "tau" in fit.posterior else "No between-study SD: common-effect model"
@@ -491,15 +562,18 @@ def _summary_section(fit: FitResult) -> Section:
     return Section(
         "Posterior summaries",
         f"Posterior medians with {interval} intervals. Shrunken study estimates are each "
-        "row's logit^-1(mu + alpha_d + u_s): the hierarchical model pulls small studies "
-        "towards their subgroup.",
-        table=pooled_table, table_caption=f"Pooled probabilities, median [{interval}]",
+        "row's logit^-1(mu + alpha_d + u_s" + (" + x_i'beta" if moderated else "")
+        + "): the hierarchical model pulls small studies towards their subgroup."
+        + (f" Pooled probabilities are at {_at_text(fit)}." if moderated else ""),
+        table=pooled_table, table_caption=f"Pooled probabilities, median [{interval}]"
+        + (f", at {_at_text(fit)}" if moderated else ""),
         figures=(_figure("forest", "Forest plot: observed rates with exact 95% CIs, shrunken "
                          "study estimates, pooled subgroup estimates (diamonds) and prediction "
                          "intervals for a new study (bands)", forest),),
         subsections=(
             Section("Heterogeneity", het_text + ".", table=het_table),
             Section("Model parameters (logit scale)", "", table=param_table),
+            *subsections,
         ),
         anchor="summaries")
 
@@ -553,6 +627,7 @@ def _prior_section(fit: FitResult) -> Section:
     keep = (table["subgroup"] == first) | (table["quantity"] == "difference")
     table = table[keep]
     names = {"p_pooled": "median-study rate", "p_study": "new-study rate",
+             "p_study_covariates": "new-study rate at the data's covariates",
              "difference": "difference of median-study rates"}
     shown = pd.DataFrame({
         "quantity": [names[q] + (f" ({g})" if q == "difference" else "")
@@ -578,6 +653,12 @@ def _prior_section(fit: FitResult) -> Section:
         text += (" The priors treat the subgroups exchangeably, so every subgroup has the same "
                  "prior rate and every pair of subgroups the same prior difference (shown for "
                  f"{prior.draws.attrs.get('difference', 'one pair')}).")
+    if fit.spec.moderators:
+        text += ("\n\nWith moderators the median-study and new-study rates are at the "
+                 "moderators' reference values (x = 0), where beta does not enter; the "
+                 "new-study rate at the data's covariates takes, per draw, the coded "
+                 "moderators x of a randomly chosen row of that subgroup and beta from its "
+                 "prior, logit^-1(mu + alpha_d + x'beta + tau w).")
     if prior.notes:
         text += "\n\n" + "\n\n".join(prior.notes)
     return Section("Prior predictive check", text, table=shown,
@@ -768,6 +849,8 @@ def _prediction_section(fit: FitResult, n: int) -> Section:
             "below are exact given the draws. "
             "The count interval is central (equal-tailed) on the discrete counts. Set N with "
             "--new-centre-n.")
+    if fit.spec.moderators:
+        text += f" The new centre's covariates are at {_at_text(fit)}."
     return Section(f"Predictions for a new centre (N = {n})", text, table=pd.DataFrame(rows),
                    figures=(_figure("new_centre", f"Predictive distribution of the number of "
                                     f"events among {n} patients", figure),),
@@ -866,6 +949,9 @@ def _frequentist_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -
             contrast_table["published p"] = [_num(x, "g") for x in ct["published_p_value"]]
         subsections.append(Section("Contrasts (difference of rates)", "", table=contrast_table))
     notes = "\n".join(f"- {note}" for note in comparison.notes)
+    if fit.spec.moderators:
+        notes += ("\n- The frequentist pooling here has no moderators; the Bayesian p_pooled "
+                  f"is the meta-regression's, at {_at_text(fit)}.")
     subsections.append(Section("What differs and why", notes))
     return Section(
         "Frequentist analysis side by side",
@@ -896,6 +982,10 @@ def _spec_toml(fit: FitResult, analysis: AnalysisSpec | None) -> str:
             "subgroups": list(spec.subgroups)}
     model = {"subgroup_effects": spec.subgroup_effects, "study_effects": spec.study_effects,
              "likelihood": likelihood_of(spec)}
+    if spec.moderators:
+        from bayes_poem.specfile import _resolved_moderators
+
+        model.update(_resolved_moderators(spec))
     settings = fit.settings.to_dict()
     settings.pop("progress", None)
     return tomli_w.dumps({
@@ -945,8 +1035,9 @@ def load_fit(path: str | Path, analysis: AnalysisSpec, spec: ModelSpec) -> FitRe
     ``analysis`` and ``spec`` come from its ``spec.toml``. The posterior's
     attributes (written by :func:`bayes_poem.sampling.fit`) must describe
     exactly the model of ``spec.toml``: outcome, subgroups, data (hash and
-    studies), subgroup and study effects, likelihood, the priors the structure
-    uses and every sampler setting. A difference is refused (``SpecError``
+    studies), subgroup and study effects, likelihood, moderators (names, kinds,
+    centres, scales, levels, references), the priors the structure uses and
+    every sampler setting. A difference is refused (``SpecError``
     naming the ``spec.toml`` key), and so is a posterior without these
     attributes or whose draws do not match them (``DataError``). Only the
     ``[summary]`` options, contrasts, title and description may be edited:
@@ -972,7 +1063,7 @@ def load_fit(path: str | Path, analysis: AnalysisSpec, spec: ModelSpec) -> FitRe
     settings = dataclasses.replace(analysis.sampler, progress=False)
     return FitResult(spec=spec, idata=idata, settings=settings,
                      diagnostics=check_fit(idata, warn=False), interval=analysis.interval,
-                     weights=analysis.weights)
+                     weights=analysis.weights, at=analysis.at)
 
 
 # Attributes that define a fitted model, and whether each is JSON.
@@ -1001,6 +1092,13 @@ def _fitted_model(attrs: Mapping[str, Any], posterior_path: Path) -> dict[str, A
             raise DataError(f"{posterior_path}: attribute '{name}' is not a JSON "
                             f"{'list' if kind is list else 'object'}")
     fitted["sampler"].pop("progress", None)
+    # Optional: posteriors written before moderators existed have none.
+    try:
+        fitted["moderators"] = json.loads(attrs.get("moderators", "[]"))
+    except (TypeError, ValueError):
+        raise DataError(f"{posterior_path}: attribute 'moderators' is not valid JSON") from None
+    if not isinstance(fitted["moderators"], list):
+        raise DataError(f"{posterior_path}: attribute 'moderators' is not a JSON list")
     return fitted
 
 
@@ -1028,6 +1126,18 @@ def _check_same_model(fitted: Mapping[str, Any], analysis: AnalysisSpec,
     for key in ("subgroup_effects", "study_effects", "likelihood"):
         if fitted[key] != getattr(spec, key):
             raise differs(f"model.{key}", fitted[key], getattr(spec, key))
+    coding = [m.to_dict() for m in spec.moderators]
+    if fitted["moderators"] != coding:
+        was_names = [m.get("name") if isinstance(m, Mapping) else m
+                     for m in fitted["moderators"]]
+        now_names = [m["name"] for m in coding]
+        if was_names != now_names:
+            raise differs("model.moderators", labels(was_names), labels(now_names))
+        k = next(k for k, (a, b) in enumerate(zip(fitted["moderators"], coding,
+                                                   strict=True)) if a != b)
+        raise differs(f"the coding of moderator '{now_names[k]}' (model.moderator_reference, "
+                      "moderator_scale, moderator_kinds or its data)",
+                      json.dumps(fitted["moderators"][k]), json.dumps(coding[k]))
     for name in spec.parameter_names():
         was, now = fitted["priors"].get(name), spec.priors[name].to_dict()
         if was != now:

@@ -43,6 +43,34 @@ def heterogeneity_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def moderator_lines(table: pd.DataFrame, at: str) -> list[str]:
+    """The coefficient table of a meta-regression (empty without moderators)."""
+    if table.empty:
+        return []
+    interval = table["interval"].iloc[0]
+    lines = [f"Moderators (logit scale per coded unit: per SD of a numeric moderator by "
+             f"default, or a level against the reference), posterior median [{interval}]; "
+             f"pooled probabilities above are at {at}",
+             f"{'term':<24} {'reference':<12} {'beta':>7} {'interval':<19} "
+             f"{'OR per unit':<24} {'OR per SD':<24} {'P(beta>0)':>9}"]
+    for row in table.itertuples(index=False):
+        per_sd = ("-" if row.kind != "numeric" else
+                  f"{row.or_sd_median:.3g} [{row.or_sd_lower:.3g}, {row.or_sd_upper:.3g}]")
+        per_unit = f"{row.or_unit_median:.3g} [{row.or_unit_lower:.3g}, {row.or_unit_upper:.3g}]"
+        lines.append(f"{row.term:<24} {row.reference:<12} {row.median:7.3f} "
+                     f"[{row.lower:6.3f}, {row.upper:6.3f}]  {per_unit:<24} {per_sd:<24} "
+                     f"{row.p_gt_0:9.3f}")
+    return lines
+
+
+def _at_text(result: FitResult) -> str:
+    values = {m.name: (f"{m.centre:g}" if m.kind == "numeric" else str(m.reference))
+              for m in result.spec.moderators}
+    values.update({k: str(v) for k, v in (result.at or {}).items()})
+    kind = "the given values" if result.at else "the reference values"
+    return f"{kind} (" + ", ".join(f"{k} = {v}" for k, v in values.items()) + ")"
+
+
 def contrast_lines(table: pd.DataFrame) -> list[str]:
     if table.empty:
         return []
@@ -70,6 +98,8 @@ def render(result: FitResult, contrasts: pd.DataFrame, *, title: str = "") -> st
         f"Outcome: {spec.outcome} | data: {spec.table.source} | {len(spec.studies)} studies, "
         f"{int(spec.table.frame['total'].sum())} patients | subgroup effects: "
         f"{spec.subgroup_effects} | study effects: {spec.study_effects}"
+        + (f" | moderators: {', '.join(m.name for m in spec.moderators)}"
+           if spec.moderators else "")
     )
     lines.append("Priors: " + "; ".join(f"{k} ~ {v}" for k, v in spec.describe_priors().items()))
     lines.append("Diagnostics: " + result.diagnostics.summary_line()
@@ -80,6 +110,9 @@ def render(result: FitResult, contrasts: pd.DataFrame, *, title: str = "") -> st
     lines += subgroup_lines(result.subgroup_summary())
     lines.append("")
     lines += heterogeneity_lines(result.heterogeneity())
+    if spec.moderators:
+        lines.append("")
+        lines += moderator_lines(result.moderator_summary(), _at_text(result))
     contrast_text = contrast_lines(contrasts)
     if contrast_text:
         lines.append("")

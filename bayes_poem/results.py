@@ -25,6 +25,13 @@ Beta-binomial likelihood: study-level probabilities follow
 is one draw from the Beta per posterior draw; heterogeneity is reported as ``phi``
 and the intra-study correlation ``rho = 1 / (1 + kappa)``.
 
+Moderators (meta-regression): every probability above is at covariate values
+``at`` (by default the reference values, where the coded moderators are 0),
+:math:`\operatorname{logit}^{-1}(\mu + \alpha_d + x_{\text{at}}^\top\beta + \dots)`;
+``study_estimates`` and ``I^2`` use each row's own moderator values, so ``tau`` is
+the residual between-study SD. :meth:`FitResult.moderator_summary` reports the
+coefficients ``beta`` (logit scale and odds ratios).
+
 Heterogeneity: ``tau``, ``tau2``, ``sigma_subgroup`` and a Bayesian
 :math:`I^2 = \tau^2 / (\tau^2 + s^2)`, with the Higgins-Thompson typical
 within-study variance :math:`s^2 = (k-1)\sum w_i / ((\sum w_i)^2 - \sum w_i^2)`,
@@ -36,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import numpy as np
@@ -46,9 +53,10 @@ from scipy.special import expit
 
 from bayes_poem.contrasts import Contrast, contrast_table
 from bayes_poem.diagnostics import Diagnostics
-from bayes_poem.dims import SAMPLE_DIMS, STUDY, SUBGROUP
+from bayes_poem.dims import MODERATOR, SAMPLE_DIMS, STUDY, SUBGROUP
 from bayes_poem.errors import SpecError
 from bayes_poem.intervals import IntervalSpec, describe
+from bayes_poem.moderators import code_values
 
 if TYPE_CHECKING:
     from bayes_poem.sampling import SamplerSettings
@@ -76,6 +84,10 @@ class FitResult:
         Default interval for every table (95% HDI unless set).
     weights : mapping, optional
         Subgroup -> weight for the ``overall`` rows; default patient mix.
+    at : mapping, optional
+        Moderator -> value at which the pooled probabilities (and contrasts)
+        are reported; moderators not named stay at their reference values
+        (default: all at their reference values).
     """
 
     spec: ModelSpec
@@ -84,6 +96,7 @@ class FitResult:
     diagnostics: Diagnostics
     interval: IntervalSpec = field(default_factory=IntervalSpec)
     weights: Mapping[str, float] | None = None
+    at: Mapping[str, Any] | None = None
 
     # ------------------------------------------------------------------ draws
     @property
@@ -96,22 +109,44 @@ class FitResult:
             return subs if len(subs) == 1 else [POOLED_LABEL]
         return self.spec.subgroups
 
-    def _linear_predictor(self) -> xr.DataArray:
-        """mu + alpha_d, with dims (chain, draw, subgroup)."""
+    def _linear_predictor(self, at: Mapping[str, Any] | None = None) -> xr.DataArray:
+        """mu + alpha_d (+ x_at' beta), with dims (chain, draw, subgroup)."""
         post = self.posterior
         labels = self._labels()
         if "alpha" in post:
-            return post["mu"] + post["alpha"]
-        zeros = xr.DataArray(np.zeros(len(labels)), dims=SUBGROUP, coords={SUBGROUP: labels})
-        return post["mu"] + zeros
+            eta = post["mu"] + post["alpha"]
+        else:
+            zeros = xr.DataArray(np.zeros(len(labels)), dims=SUBGROUP,
+                                 coords={SUBGROUP: labels})
+            eta = post["mu"] + zeros
+        if at and "beta" in post:
+            x = code_values(self.spec.moderators, at)
+            eta = eta + (post["beta"] * xr.DataArray(x, dims=MODERATOR)).sum(MODERATOR)
+        elif at:
+            code_values(self.spec.moderators, at)  # names no moderator: SpecError
+        return eta
+
+    def _row_moderators(self) -> np.ndarray:
+        """x_i' beta per row, shape (chain, draw, row); zeros without moderators."""
+        post = self.posterior
+        n_rows = len(self.spec.table.frame)
+        if "beta" not in post:
+            return np.zeros((*post["mu"].shape, n_rows))
+        beta = post["beta"].transpose(*SAMPLE_DIMS, MODERATOR).values
+        return beta @ self.spec.design().T
 
     def _tau(self) -> xr.DataArray:
         post = self.posterior
         return post["tau"] if "tau" in post else xr.zeros_like(post["mu"])
 
-    def subgroup_probabilities(self) -> xr.Dataset:
-        """Draws of ``p_pooled``, ``p_mean`` and ``p_new`` per subgroup, plus ``overall``."""
-        eta = self._linear_predictor()
+    def subgroup_probabilities(self, at: Mapping[str, Any] | None = None) -> xr.Dataset:
+        """Draws of ``p_pooled``, ``p_mean`` and ``p_new`` per subgroup, plus ``overall``.
+
+        With moderators, at the covariate values ``at`` (moderator -> value;
+        default :attr:`at`, else the reference values), e.g.
+        ``at={"year": 2016, "quality": "good"}``.
+        """
+        eta = self._linear_predictor(self.at if at is None else at)
         tau = self._tau()
         rng = np.random.default_rng([self.settings.seed, 1])
         if "phi" in self.posterior:
@@ -208,7 +243,7 @@ class FitResult:
         sub_idx = arrays["subgroup_idx"] if eta.shape[-1] > 1 else np.zeros_like(
             arrays["subgroup_idx"])
         active = arrays["total"] > 0
-        p = expit(eta[..., sub_idx[active]])
+        p = expit(eta[..., sub_idx[active]] + self._row_moderators()[..., active])
         w = arrays["total"][active] * p * (1.0 - p)
         k = w.shape[-1]
         if k < 2:
@@ -224,7 +259,7 @@ class FitResult:
         eta = self._linear_predictor().transpose(*SAMPLE_DIMS, SUBGROUP).values
         sub_idx = arrays["subgroup_idx"] if eta.shape[-1] > 1 else np.zeros_like(
             arrays["subgroup_idx"])
-        linear = eta[..., sub_idx]
+        linear = eta[..., sub_idx] + self._row_moderators()
         if "u" in self.posterior:
             u = self.posterior["u"].transpose(*SAMPLE_DIMS, STUDY).values
             linear = linear + u[..., arrays["study_idx"]]
@@ -260,7 +295,8 @@ class FitResult:
     def parameter_summary(self, interval: IntervalSpec | None = None) -> pd.DataFrame:
         """Model parameters on the logit scale with R-hat and ESS."""
         interval = interval or self.interval
-        names = [n for n in ("mu", "tau", "sigma_subgroup", "alpha") if n in self.posterior]
+        names = [n for n in ("mu", "tau", "sigma_subgroup", "alpha", "beta")
+                 if n in self.posterior]
         post = self.posterior[names]
         rhat, bulk, tail = az.rhat(post), az.ess(post, method="bulk"), az.ess(post, method="tail")
         rows = []
@@ -278,10 +314,105 @@ class FitResult:
         return pd.DataFrame(rows)
 
 
+    def moderator_curve(self, name: str, n: int = 60,
+                        interval: IntervalSpec | None = None) -> tuple[pd.DataFrame,
+                                                                       pd.DataFrame]:
+        """The regression line of a numeric moderator and the observed cells (bubble plot).
+
+        ``curve``: at ``n`` values across the moderator's observed range, the
+        posterior median and interval of ``mu + beta' x(value)`` on the logit
+        scale: the mean subgroup logit at the median study, every other moderator
+        at its reference value. ``points``: per row of the model, the moderator's
+        value, the observed logit (0.5 added to both counts of a row with 0 or all
+        events), ``total`` and ``subgroup``. ``SpecError`` if ``name`` is not a
+        numeric moderator of the model.
+        """
+        interval = interval or self.interval
+        moderator = next((m for m in self.spec.moderators if m.name == name), None)
+        if moderator is None or moderator.kind != "numeric":
+            numeric = [m.name for m in self.spec.moderators if m.kind == "numeric"]
+            raise SpecError(f"'{name}' is not a numeric moderator of the model; numeric "
+                            f"moderators: {', '.join(numeric) or '(none)'}")
+        frame = self.spec.table.frame
+        raw = frame[name].astype(float).to_numpy()
+        grid = np.linspace(raw.min(), raw.max(), n)
+        post = self.posterior
+        eta = post["mu"].values[..., None] + np.stack(
+            [np.tensordot(post["beta"].transpose(*SAMPLE_DIMS, MODERATOR).values,
+                          code_values(self.spec.moderators, {name: float(v)}), axes=1)
+             for v in grid], axis=-1)
+        draws = eta.reshape(-1, n)
+        rows = [describe(draws[:, j], interval) for j in range(n)]
+        curve = pd.DataFrame({"value": grid, "median": [r["median"] for r in rows],
+                              "lower": [r["lower"] for r in rows],
+                              "upper": [r["upper"] for r in rows]})
+        events = frame["events"].to_numpy(float)
+        total = frame["total"].to_numpy(float)
+        edge = (events == 0) | (events == total)
+        y, m = events + 0.5 * edge, total + 1.0 * edge
+        points = pd.DataFrame({"value": raw, "logit": np.log(y / (m - y)),
+                               "total": frame["total"].to_numpy(),
+                               "subgroup": frame["subgroup"].to_numpy()})
+        return curve, points
+
+    def moderator_summary(self, interval: IntervalSpec | None = None) -> pd.DataFrame:
+        """One row per moderator term: the coefficient ``beta`` and its odds ratios.
+
+        ``beta`` is on the logit scale per coded unit: per ``scale`` units of a
+        numeric moderator (its SD by default), or the level against the
+        reference level of a categorical one. ``or_unit_*`` is the odds ratio
+        per unit of the moderator as recorded in the data (``exp(beta /
+        scale)``), ``or_sd_*`` per SD of its values over the model's rows
+        (``exp(beta * moderator_sd / scale)``; NaN for categorical terms, whose odds
+        ratio against the reference is ``or_unit_*``), ``p_gt_0`` is
+        P(beta > 0 | data). Empty without moderators.
+        """
+        interval = interval or self.interval
+        columns = ["term", "moderator", "kind", "reference", "centre", "scale", "moderator_sd",
+                   "mean", "median", "sd", "lower", "upper", "interval", "or_unit_median",
+                   "or_unit_lower", "or_unit_upper", "or_sd_median", "or_sd_lower",
+                   "or_sd_upper", "p_gt_0", "r_hat", "ess_bulk"]
+        if "beta" not in self.posterior:
+            return pd.DataFrame(columns=columns)
+        beta = self.posterior[["beta"]]
+        rhat, bulk = az.rhat(beta)["beta"], az.ess(beta, method="bulk")["beta"]
+        frame = self.spec.table.frame
+        rows = []
+        for moderator in self.spec.moderators:
+            numeric = moderator.kind == "numeric"
+            sd = (float(pd.to_numeric(frame[moderator.name].astype(str).str.strip()).std(ddof=1))
+                  if numeric else float("nan"))
+            for term in moderator.terms:
+                draws = beta["beta"].sel({MODERATOR: term}).values
+                stats = describe(draws, interval)
+                per_unit = describe(np.exp(draws / moderator.scale), interval)
+                per_sd = (describe(np.exp(draws * sd / moderator.scale), interval) if numeric
+                          else {"median": np.nan, "lower": np.nan, "upper": np.nan})
+                rows.append({
+                    "term": term, "moderator": moderator.name, "kind": moderator.kind,
+                    "reference": (f"{moderator.centre:g}" if numeric
+                                  else str(moderator.reference)),
+                    "centre": moderator.centre if numeric else np.nan,
+                    "scale": moderator.scale if numeric else np.nan, "moderator_sd": sd,
+                    **stats,
+                    **{f"or_unit_{k}": per_unit[k] for k in ("median", "lower", "upper")},
+                    **{f"or_sd_{k}": per_sd[k] for k in ("median", "lower", "upper")},
+                    "p_gt_0": float((draws > 0).mean()),
+                    "r_hat": float(rhat.sel({MODERATOR: term})),
+                    "ess_bulk": float(bulk.sel({MODERATOR: term})),
+                })
+        return pd.DataFrame(rows, columns=columns)
+
+
 def with_summary_options(result: FitResult, *, interval: IntervalSpec | None = None,
-                         weights: Mapping[str, float] | None = None) -> FitResult:
-    """A copy of ``result`` reporting another interval or subgroup weighting."""
+                         weights: Mapping[str, float] | None = None,
+                         at: Mapping[str, Any] | None = None) -> FitResult:
+    """A copy of ``result`` reporting another interval, subgroup weighting or
+    moderator values ``at`` (checked here: ``SpecError`` naming the moderator)."""
     import dataclasses
 
+    if at is not None:
+        code_values(result.spec.moderators, at, "summary.at")
     return dataclasses.replace(result, interval=interval or result.interval,
-                               weights=weights if weights is not None else result.weights)
+                               weights=weights if weights is not None else result.weights,
+                               at=at if at is not None else result.at)

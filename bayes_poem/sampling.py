@@ -27,7 +27,7 @@ from scipy.special import logit
 
 from bayes_poem import __version__, signals
 from bayes_poem.diagnostics import MIN_DRAWS
-from bayes_poem.dims import ROW
+from bayes_poem.dims import MODERATOR, ROW
 from bayes_poem.errors import SamplingError, SpecError
 
 if TYPE_CHECKING:
@@ -282,8 +282,10 @@ def _finish(idata: az.InferenceData, spec: ModelSpec, settings: SamplerSettings,
 
     The attrs record everything that defines the fitted model (outcome,
     structure, likelihood, priors, subgroups and studies in order, zeroed rows,
-    data hash, sampler settings): ``bayes-poem report`` compares each with the
-    results directory's ``spec.toml`` (:func:`bayes_poem.report.load_fit`).
+    moderators with their coding, data hash, sampler settings): ``bayes-poem
+    report`` compares each with the results directory's ``spec.toml``
+    (:func:`bayes_poem.report.load_fit`). With moderators, ``constant_data``
+    holds the design matrix ``design`` (row x moderator).
     """
     arrays = spec.arrays()
     coords = {ROW: spec.row_labels}
@@ -292,6 +294,9 @@ def _finish(idata: az.InferenceData, spec: ModelSpec, settings: SamplerSettings,
         {name: ((ROW,), arrays[name]) for name in ("total", "study_idx", "subgroup_idx")},
         coords=coords,
     )
+    if spec.moderators:
+        constant["design"] = xr.DataArray(spec.design(), dims=(ROW, MODERATOR),
+                                          coords={MODERATOR: spec.moderator_terms})
     posterior = idata.posterior.assign_coords(
         {dim: values for dim, values in spec.coords.items() if dim in idata.posterior.dims}
     )
@@ -308,6 +313,7 @@ def _finish(idata: az.InferenceData, spec: ModelSpec, settings: SamplerSettings,
         "subgroups": json.dumps(list(spec.subgroups)),
         "studies": json.dumps(list(spec.studies)),
         "zeroed_rows": json.dumps([int(i) for i in spec.zeroed_rows]),
+        "moderators": json.dumps([m.to_dict() for m in spec.moderators]),
         "priors": json.dumps({k: p.to_dict() for k, p in spec.priors.items()}),
         "priors_used": json.dumps(spec.describe_priors()),
         "data_source": spec.table.source,

@@ -5,17 +5,19 @@ Model (one outcome; row :math:`i` belongs to study :math:`s_i` and subgroup :mat
 .. math::
 
     y_i &\sim \mathrm{Binomial}(n_i, p_i), \qquad
-    \operatorname{logit} p_i = \mu + \alpha_{d_i} + u_{s_i} \\
+    \operatorname{logit} p_i = \mu + \alpha_{d_i} + u_{s_i} + x_i^\top \beta \\
     u_s &= \tau\, w_s, \quad w_s \sim N(0, 1)
         \quad (\text{study\_effects = "random"}; \; u_s = 0 \text{ if "common"}) \\
     \alpha_d &= \sigma_{\text{subgroup}}\, z_d, \quad z_d \sim N(0, 1)
         \quad (\text{subgroup\_effects = "random"}) \\
     \alpha &= s_\alpha H \alpha^{\text{raw}}, \quad \alpha^{\text{raw}} \sim N(0, I_{D-1})
         \quad (\text{"fixed"}: \textstyle\sum_d \alpha_d = 0) \\
-    \alpha_d &= 0 \quad (\text{"none"}: \text{single-group model})
+    \alpha_d &= 0 \quad (\text{"none"}: \text{single-group model}) \\
+    \beta_k &\sim N(0, s_\beta^2) \quad (\text{moderators; } x_i = 0
+        \text{ at the reference values, see } :mod:`bayes_poem.moderators`)
 
-with priors on :math:`\mu`, :math:`\tau`, :math:`\sigma_{\text{subgroup}}` and
-:math:`s_\alpha` from :mod:`bayes_poem.priors`. ``H`` is the orthonormal Helmert
+with priors on :math:`\mu`, :math:`\tau`, :math:`\sigma_{\text{subgroup}}`,
+:math:`s_\alpha` and :math:`s_\beta` from :mod:`bayes_poem.priors`. ``H`` is the orthonormal Helmert
 basis of the sum-to-zero subspace, so fixed effects have the exchangeable
 prior ``ZeroSumNormal(s_alpha)`` and ``mu`` is the mean subgroup logit.
 """
@@ -31,8 +33,9 @@ import numpy as np
 from scipy.special import gammaln
 
 from bayes_poem import density
-from bayes_poem.dims import ROW, STUDY, SUBGROUP, SUBGROUP_CONTRAST
+from bayes_poem.dims import MODERATOR, ROW, STUDY, SUBGROUP, SUBGROUP_CONTRAST
 from bayes_poem.errors import DataError, SpecError
+from bayes_poem.moderators import Moderator, code_moderators, design_matrix, term_names
 from bayes_poem.priors import Prior, resolve_priors
 from bayes_poem.table import StudyTable
 
@@ -75,6 +78,9 @@ class ModelSpec:
     zeroed_rows : tuple of int
         Rows whose counts are set to 0 (leave-one-out, subsets): they drop out
         of the likelihood exactly while the model keeps its shape.
+    moderators : tuple of Moderator
+        Meta-regression terms, coded once from the model's rows
+        (:meth:`with_moderators`); empty for the model without moderators.
     """
 
     table: StudyTable
@@ -84,6 +90,7 @@ class ModelSpec:
     priors: Mapping[str, Prior] = field(default_factory=resolve_priors)
     likelihood: Likelihood = "binomial"
     zeroed_rows: tuple[int, ...] = ()
+    moderators: tuple[Moderator, ...] = ()
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -97,6 +104,10 @@ class ModelSpec:
         priors: Mapping[str, Prior | Mapping[str, Any]] | None = None,
         subgroups: list[str] | None = None,
         likelihood: Likelihood = "binomial",
+        moderators: list[str] | tuple[str, ...] | None = None,
+        moderator_reference: Mapping[str, Any] | None = None,
+        moderator_scale: bool | Mapping[str, float] = True,
+        moderator_kinds: Mapping[str, str] | None = None,
     ) -> ModelSpec:
         """Build a spec from a validated table.
 
@@ -108,6 +119,9 @@ class ModelSpec:
         The rows are put in a canonical order: stably sorted by the subgroup
         order (``subgroups``, default: order of first appearance), so that the
         same data with the same subgroup order always give the same model.
+
+        ``moderators`` (covariate columns) and the ``moderator_*`` options are
+        those of :meth:`with_moderators` (``reference``, ``scale``, ``kinds``).
         """
         if not isinstance(table, StudyTable):
             raise SpecError(f"table: expected a StudyTable from load_table or load_dataset "
@@ -143,6 +157,9 @@ class ModelSpec:
         spec = cls(rows, outcome, subgroup_effects, study_effects,
                    resolve_priors(priors), likelihood)
         spec._check()
+        if moderators:
+            spec = spec.with_moderators(*moderators, reference=moderator_reference,
+                                        scale=moderator_scale, kinds=moderator_kinds)
         return spec
 
     def _check(self) -> None:
@@ -196,6 +213,25 @@ class ModelSpec:
         spec._check()
         return spec
 
+    def with_moderators(self, *names: str, reference: Mapping[str, Any] | None = None,
+                        scale: bool | Mapping[str, float] = True,
+                        kinds: Mapping[str, str] | None = None) -> ModelSpec:
+        """A copy with these moderators (meta-regression terms) replacing any others.
+
+        Each name is a covariate column of the table. Numeric moderators are
+        centred at their mean over the model's rows (or at ``reference[name]``)
+        and scaled by their SD (``scale=True``), not at all (``False``), or by
+        ``scale[name]``; categorical ones get dummies against the first of
+        their sorted levels (or ``reference[name]``). ``kinds[name]`` forces
+        ``"numeric"`` or ``"categorical"``. The coding is computed now, from
+        all rows of the model (zeroed rows included), and recorded in
+        :attr:`moderators`. No names: the model without moderators. See
+        :mod:`bayes_poem.moderators`.
+        """
+        coded = code_moderators(self.table.frame, self.table.source, list(names),
+                                reference=reference, scale=scale, kinds=kinds)
+        return dataclasses.replace(self, moderators=coded)
+
     def leave_out(self, study: str) -> ModelSpec:
         """Zero one study's counts: exact leave-one-out with an unchanged structure.
 
@@ -234,12 +270,27 @@ class ModelSpec:
         return [s for s in self.subgroups if s not in present]
 
     def with_table(self, table: StudyTable) -> ModelSpec:
-        """The same model on other data (same outcome)."""
-        return ModelSpec.from_table(
+        """The same model on other data (same outcome).
+
+        Moderators keep their coding (centre, scale, levels and reference), so
+        that ``mu`` and ``beta`` mean the same as in this spec.
+        """
+        spec = ModelSpec.from_table(
             table, self.outcome, subgroup_effects=self.subgroup_effects,
             study_effects=self.study_effects, priors=dict(self.priors),
             likelihood=self.likelihood,
         )
+        if not self.moderators:
+            return spec
+        mods = self.moderators
+        coded = code_moderators(
+            spec.table.frame, spec.table.source, [m.name for m in mods],
+            reference={m.name: m.centre if m.kind == "numeric" else m.reference for m in mods},
+            scale={m.name: m.scale for m in mods if m.kind == "numeric"},
+            kinds={m.name: m.kind for m in mods},
+            levels={m.name: m.levels for m in mods if m.kind == "categorical"},
+            check_variation=False)
+        return dataclasses.replace(spec, moderators=coded)
 
     def without_study(self, study: str) -> ModelSpec:
         """The same model without one study's rows."""
@@ -264,7 +315,18 @@ class ModelSpec:
         coords = {STUDY: self.studies, SUBGROUP: self.subgroups, ROW: self.row_labels}
         if self.subgroup_effects == "fixed":
             coords[SUBGROUP_CONTRAST] = [f"helmert_{k}" for k in range(1, len(self.subgroups))]
+        if self.moderators:
+            coords[MODERATOR] = self.moderator_terms
         return coords
+
+    @property
+    def moderator_terms(self) -> list[str]:
+        """Names of the coefficients ``beta`` (the ``moderator`` coordinate)."""
+        return term_names(self.moderators)
+
+    def design(self) -> np.ndarray:
+        """The coded moderators of every row, shape (rows, terms); (rows, 0) without."""
+        return design_matrix(self.moderators, self.table.frame)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Counts and index arrays, one entry per row."""
@@ -306,6 +368,8 @@ class ModelSpec:
             names.append("sigma_subgroup")
         elif self.subgroup_effects == "fixed":
             names.append("alpha")
+        if self.moderators:
+            names.append("beta")
         return names
 
     # ------------------------------------------------------------------ PyMC model
@@ -347,6 +411,11 @@ class ModelSpec:
                     "alpha", hyper["prior_alpha_sigma"] * pm.math.dot(basis, raw), dims=SUBGROUP
                 )
                 eta = eta + alpha[subgroup_idx]
+            if self.moderators:
+                design = pm.Data("design", self.design(), dims=(ROW, MODERATOR))
+                beta = pm.Normal("beta", hyper["prior_beta_mu"], hyper["prior_beta_sigma"],
+                                 dims=MODERATOR)
+                eta = eta + pm.math.dot(design, beta)
             if self.likelihood == "beta_binomial":
                 p = pm.math.sigmoid(eta)
                 pm.BetaBinomial("y", alpha=p * kappa, beta=(1.0 - p) * kappa, n=total,
@@ -367,6 +436,8 @@ class ModelSpec:
             layout += [("sigma_subgroup_log__", ()), ("z", (len(self.subgroups),))]
         elif self.subgroup_effects == "fixed":
             layout += [("alpha_raw", (len(self.subgroups) - 1,))]
+        if self.moderators:
+            layout += [("beta", (len(self.moderator_terms),))]
         return layout
 
     def expanded_layout(self) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
@@ -382,6 +453,8 @@ class ModelSpec:
                        ("alpha", (n_d,), (SUBGROUP,))]
         elif self.subgroup_effects == "fixed":
             layout += [("alpha", (n_d,), (SUBGROUP,))]
+        if self.moderators:
+            layout += [("beta", (len(self.moderator_terms),), (MODERATOR,))]
         return layout
 
     def density_buffer(self) -> np.ndarray:
@@ -392,8 +465,13 @@ class ModelSpec:
         total = arrays["total"].astype(float)
         log_binom = gammaln(total + 1) - gammaln(events + 1) - gammaln(total - events + 1)
         basis = density.helmert_basis(n_sub).ravel()
-        body = np.concatenate([events, total, log_binom, arrays["study_idx"].astype(float),
-                               arrays["subgroup_idx"].astype(float), basis])
+        parts = [events, total, log_binom, arrays["study_idx"].astype(float),
+                 arrays["subgroup_idx"].astype(float), basis]
+        n_terms = len(self.moderator_terms)
+        if n_terms:  # K = 0 leaves the buffer of the model without moderators
+            parts += [np.full(n_terms, self.priors["beta"].params["sigma"]),
+                      self.design().ravel()]
+        body = np.concatenate(parts)
         head = np.zeros(density.HEADER)
         head[density.H_LENGTH] = density.HEADER + body.size
         head[density.H_ROWS] = n_rows
@@ -417,6 +495,7 @@ class ModelSpec:
                     density.SCALE_CODES)
         head[density.H_NDIM] = sum(int(np.prod(s)) for _, s in self.unconstrained_layout())
         head[density.H_NEXPANDED] = sum(int(np.prod(s)) for _, s, _ in self.expanded_layout())
+        head[density.H_MODERATORS] = n_terms
         buffer = np.concatenate([head, body])
         buffer.flags.writeable = False
         return buffer

@@ -15,6 +15,8 @@ Example::
     [model]
     subgroup_effects = "random"        # random | fixed | none
     study_effects = "random"           # random | common
+    moderators = ["year", "quality"]   # meta-regression (optional)
+    moderator_reference = { quality = "good" }
 
     [priors.tau]
     dist = "HalfNormal"
@@ -62,9 +64,10 @@ TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summa
             "contrasts", "sensitivity")
 SECTION_KEYS = {
     "data": ("dataset", "path", "outcome", "subgroups"),
-    "model": ("subgroup_effects", "study_effects", "likelihood"),
+    "model": ("subgroup_effects", "study_effects", "likelihood", "moderators",
+              "moderator_reference", "moderator_scale", "moderator_kinds"),
     "sampler": ("draws", "tune", "chains", "seed", "backend", "target_accept"),
-    "summary": ("interval", "prob", "weights"),
+    "summary": ("interval", "prob", "weights", "at"),
 }
 
 
@@ -77,13 +80,14 @@ class AnalysisSpec:
     title: str
     description: str
     data: Mapping[str, Any]
-    model: Mapping[str, str]
+    model: Mapping[str, Any]
     priors: Mapping[str, Prior]
     sampler: SamplerSettings
     interval: IntervalSpec
     weights: Mapping[str, float] | None
     contrasts: tuple[Contrast, ...] = field(default_factory=tuple)
     sensitivity: Mapping[str, Any] = field(default_factory=dict)
+    at: Mapping[str, Any] | None = None  # [summary] at: moderator values of the summaries
 
     def table(self) -> StudyTable:
         """The data named by ``[data]`` (validated)."""
@@ -103,6 +107,10 @@ class AnalysisSpec:
                 priors=dict(self.priors),
                 subgroups=self.data.get("subgroups"),
                 likelihood=self.model.get("likelihood", "binomial"),  # type: ignore[arg-type]
+                moderators=self.model.get("moderators"),
+                moderator_reference=self.model.get("moderator_reference"),
+                moderator_scale=self.model.get("moderator_scale", True),
+                moderator_kinds=self.model.get("moderator_kinds"),
             )
         except SpecError as err:
             raise SpecError(f"{self.source}: {err}") from None
@@ -113,8 +121,9 @@ class AnalysisSpec:
         Running it again repeats the analysis exactly: the data path is made
         absolute, the subgroups are listed in the model's order (which fixes
         its canonical row order, see :meth:`ModelSpec.from_table`), every
-        sampler setting and prior the structure uses is written, and floats
-        round-trip exactly through TOML.
+        sampler setting and prior the structure uses is written, the
+        moderators' coding (kinds, reference levels, centres and scales) is
+        written explicitly, and floats round-trip exactly through TOML.
         """
         spec = spec or self.model_spec()
         data = dict(self.data)
@@ -126,7 +135,8 @@ class AnalysisSpec:
             "description": self.description,
             "data": data,
             "model": {"subgroup_effects": spec.subgroup_effects,
-                      "study_effects": spec.study_effects, "likelihood": spec.likelihood},
+                      "study_effects": spec.study_effects, "likelihood": spec.likelihood,
+                      **_resolved_moderators(spec)},
             "priors": {name: spec.priors[name].to_dict() for name in spec.parameter_names()},
             "sampler": self.sampler.to_dict(),
             "summary": {"interval": self.interval.kind, "prob": self.interval.prob},
@@ -143,10 +153,53 @@ class AnalysisSpec:
             out["sensitivity"] = dict(self.sensitivity)
         if self.weights is not None:
             out["summary"]["weights"] = dict(self.weights)
+        if self.at is not None:
+            out["summary"]["at"] = dict(self.at)
         return out
 
     def resolved_toml(self, spec: ModelSpec | None = None) -> str:
         return tomli_w.dumps(self.resolved(spec))
+
+
+def _resolved_moderators(spec: ModelSpec) -> dict[str, Any]:
+    """The ``[model]`` keys that reproduce the moderators' coding exactly."""
+    mods = spec.moderators
+    if not mods:
+        return {}
+    out: dict[str, Any] = {
+        "moderators": [m.name for m in mods],
+        "moderator_kinds": {m.name: m.kind for m in mods},
+        "moderator_reference": {m.name: m.centre if m.kind == "numeric" else m.reference
+                                for m in mods},
+    }
+    scales = {m.name: m.scale for m in mods if m.kind == "numeric"}
+    if scales:
+        out["moderator_scale"] = scales
+    return out
+
+
+def _check_moderator_keys(model: Mapping[str, Any], source: str) -> None:
+    """Types of the ``[model]`` moderator keys (their values are checked with the data)."""
+    names = model.get("moderators", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise SpecError(f"{source}: model.moderators must be a list of covariate column names "
+                        f"(got {_shown(names)})")
+    for key in ("moderator_reference", "moderator_kinds"):
+        if key in model and not isinstance(model[key], Mapping):
+            raise SpecError(f"{source}: model.{key} must be a table moderator = value "
+                            f"(got {_shown(model[key])})")
+    for name, value in model.get("moderator_reference", {}).items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise SpecError(f"{source}: model.moderator_reference.{name} must be a level "
+                            f"(string) or a centre (number) (got {_shown(value)})")
+    for name, value in model.get("moderator_kinds", {}).items():
+        if value not in ("numeric", "categorical"):
+            raise SpecError(f"{source}: model.moderator_kinds.{name} must be \"numeric\" or "
+                            f"\"categorical\" (got {_shown(value)})")
+    scale = model.get("moderator_scale", True)
+    if not isinstance(scale, bool | Mapping):
+        raise SpecError(f"{source}: model.moderator_scale must be true, false or a table "
+                        f"moderator = number (got {_shown(scale)})")
 
 
 def read_toml(path: str | Path) -> tuple[dict[str, Any], str, Path]:
@@ -201,8 +254,9 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
 
     model = sections["model"]
     for key, value in model.items():
-        if not isinstance(value, str):
+        if not key.startswith("moderator") and not isinstance(value, str):
             raise SpecError(f"{source}: model.{key} must be a string (got {_shown(value)})")
+    _check_moderator_keys(model, source)
 
     priors_raw = raw.get("priors", {})
     if not isinstance(priors_raw, Mapping):
@@ -223,6 +277,12 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
     weights = summary.get("weights")
     if weights is not None:
         weights = check_weights(weights, source)
+    at = summary.get("at")
+    if at is not None and (not isinstance(at, Mapping) or not at or not all(
+            isinstance(v, str) or (isinstance(v, int | float) and not isinstance(v, bool))
+            for v in at.values())):
+        raise SpecError(f"{source}: summary.at must be a table moderator = value (a number, "
+                        f"or a level as a string) (got {_shown(at)})")
 
     contrasts_raw = raw.get("contrasts", [])
     if not isinstance(contrasts_raw, list):
@@ -257,6 +317,7 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
         weights=weights,
         contrasts=tuple(contrasts),
         sensitivity=dict(sensitivity),
+        at=dict(at) if at is not None else None,
     )
 
 

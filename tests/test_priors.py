@@ -18,7 +18,7 @@ from bayes_poem.priors import (
     validate_prior,
 )
 
-PARAMETER_NAMES = ["mu", "tau", "sigma_subgroup", "alpha", "phi"]
+PARAMETER_NAMES = ["mu", "tau", "sigma_subgroup", "alpha", "phi", "beta"]
 SCALE_FAMILIES = ["HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential", "LogNormalTau2"]
 ALLOWED = {
     "mu": ["Normal", "StudentT"],
@@ -26,6 +26,7 @@ ALLOWED = {
     "sigma_subgroup": SCALE_FAMILIES,
     "alpha": ["Normal"],
     "phi": SCALE_FAMILIES,
+    "beta": ["Normal"],
 }
 # A valid parameter set for every family (mu = 0 so that it also suits 'alpha').
 VALID_PARAMS = {
@@ -158,7 +159,7 @@ def test_unknown_prior_name_lists_valid_names(name):
     message = spec_error(name, {"dist": "HalfNormal", "sigma": 1.0})
     assert message == (
         f"prior '{name}': unknown prior name '{name}'; "
-        "valid names: mu, tau, sigma_subgroup, alpha, phi"
+        "valid names: mu, tau, sigma_subgroup, alpha, phi, beta"
     )
 
 
@@ -319,7 +320,8 @@ def test_resolve_unknown_name_lists_valid_names():
     with pytest.raises(SpecError) as excinfo:
         resolve_priors({"tua": {"dist": "HalfNormal", "sigma": 1.0}})
     assert str(excinfo.value) == (
-        "priors.tua: unknown prior name 'tua'; valid names: mu, tau, sigma_subgroup, alpha, phi"
+        "priors.tua: unknown prior name 'tua'; valid names: mu, tau, sigma_subgroup, alpha, "
+        "phi, beta"
     )
 
 

@@ -44,6 +44,7 @@ import pandas as pd
 
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.frequentist.inputs import Counts, _select, counts_from
+from bayes_poem.moderators import sorted_levels
 from bayes_poem.table import COUNT_COLUMNS, StudyTable
 
 __all__ = [
@@ -152,11 +153,7 @@ def _numeric(values: Sequence[object], column: str, source: str, rows: Sequence[
     return out
 
 
-def _sorted_levels(levels: set[str]) -> tuple[str, ...]:
-    try:
-        return tuple(sorted(levels, key=float))
-    except ValueError:
-        return tuple(sorted(levels))
+_sorted_levels = sorted_levels  # one level order for the Bayesian and frequentist sides
 
 
 def _categorical(values: Sequence[object], column: str, reference: str | None, source: str,
