@@ -87,6 +87,7 @@ class GridOptions:
     likelihoods: Sequence[str] = ("beta_binomial", "common_effect")
     leave_one_out: bool = True
     subsets: Sequence[tuple[str, str, tuple[str, ...]]] = ()  # (name, column, values)
+    moderator_sets: Sequence[tuple[str, ...]] = ()  # covariate columns; () = none
 
 
 def build_variants(spec: ModelSpec, options: GridOptions | None = None) -> list[Variant]:
@@ -99,7 +100,11 @@ def build_variants(spec: ModelSpec, options: GridOptions | None = None) -> list[
     SpecError
         Two variants with the same name (``main`` is the main analysis), or a
         subset on a column the data do not have or on values that match no
-        row; the message names the ``sensitivity.*`` key(s).
+        row, or a moderator set that cannot be coded (unknown or constant
+        column, ...); the message names the ``sensitivity.*`` key(s).
+
+    A moderator set equal (as a set) to the main analysis's own moderators is
+    skipped: it is ``main``.
     """
     options = options or GridOptions()
     variants = [Variant(MAIN, MAIN, spec, "the analysis as specified")]
@@ -163,7 +168,48 @@ def build_variants(spec: ModelSpec, options: GridOptions | None = None) -> list[
         _check_subset(spec, column, values, key)
         add(key, Variant(name, "subset", spec.only_where(column, list(values)),
                          f"only rows with {column} in {', '.join(values)}"))
+    own = frozenset(m.name for m in spec.moderators)
+    for i, names in enumerate(options.moderator_sets, start=1):
+        key = f"sensitivity.moderator_sets[{i}]"
+        if frozenset(names) == own:  # the main analysis itself: skipped, as for likelihoods
+            continue
+        add(key, Variant(moderator_set_name(names), "moderators",
+                         _with_moderator_set(spec, tuple(names), key),
+                         "moderators " + (", ".join(names) if names else "none")
+                         + f" (main: {', '.join(m.name for m in spec.moderators) or 'none'})"))
     return variants
+
+
+def moderator_set_name(names: Sequence[str]) -> str:
+    """The variant name of a moderator set: ``moderators: year, quality`` / ``moderators: none``."""
+    return "moderators: " + (", ".join(names) if names else "none")
+
+
+def _with_moderator_set(spec: ModelSpec, names: tuple[str, ...], key: str) -> ModelSpec:
+    """``spec`` with the moderators ``names``, coded now (a failure is a ``SpecError``
+    naming ``key``). A moderator of the main analysis keeps its coding there (kind,
+    centre or reference level, scale); any other column gets the default coding."""
+    from bayes_poem.moderators import RESERVED
+
+    frame = spec.table.frame
+    for name in names:
+        if name in RESERVED:
+            raise SpecError(f"{key}: '{name}' is a column of the model's own data, not a "
+                            "covariate")
+        if name not in frame.columns:
+            covariates = [str(c) for c in frame.columns if c not in RESERVED]
+            raise SpecError(f"{key}: no column '{name}' in the data; covariates: "
+                            f"{', '.join(covariates) or '(none)'}")
+    main = {m.name: m for m in spec.moderators if m.name in names}
+    try:
+        return spec.with_moderators(
+            *names,
+            reference={n: m.centre if m.kind == "numeric" else m.reference
+                       for n, m in main.items()},
+            scale={n: m.scale for n, m in main.items() if m.kind == "numeric"},
+            kinds={n: m.kind for n, m in main.items()})
+    except (SpecError, DataError) as err:
+        raise SpecError(f"{key}: {str(err).splitlines()[0]}") from None
 
 
 def _check_subset(spec: ModelSpec, column: str, values: Sequence[str], key: str) -> None:
@@ -384,7 +430,7 @@ def _flag(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
 # ---------------------------------------------------------------------- spec section
 SENSITIVITY_KEYS = ("tau_priors", "turner", "mu_priors", "sigma_subgroup_priors",
                     "subgroup_effects", "likelihoods", "leave_one_out", "subsets",
-                    "decision_threshold", "psens")
+                    "decision_threshold", "psens", "moderator_sets")
 
 
 @dataclass(frozen=True)
@@ -475,6 +521,27 @@ def parse_sensitivity(raw: Mapping[str, Any] | None, source: str) -> Sensitivity
                 else f"{entry['column']} in {', '.join(values)}")
         subsets.append((variant_name(name, key), entry["column"], values))
 
+    moderator_sets: list[tuple[str, ...]] = []
+    entries = raw.get("moderator_sets", [])
+    if not isinstance(entries, list):
+        raise SpecError(f"{source}: sensitivity.moderator_sets must be an array of lists of "
+                        'column names, e.g. [[], ["year"], ["year", "quality"]]')
+    for i, entry in enumerate(entries, start=1):
+        where = f"{source}: sensitivity.moderator_sets[{i}]"
+        if not isinstance(entry, list) or not all(isinstance(n, str) and n.strip()
+                                                  for n in entry):
+            raise SpecError(f"{where}: must be a list of covariate column names "
+                            f"([] for no moderators; got {entry!r})")
+        twice = [n for j, n in enumerate(entry) if n in entry[:j]]
+        if twice:
+            raise SpecError(f"{where}: '{twice[0]}' is listed twice")
+        same = next((j for j, other in enumerate(moderator_sets, start=1)
+                     if set(other) == set(entry)), None)
+        if same is not None:
+            raise SpecError(f"{where}: the same moderators as sensitivity.moderator_sets"
+                            f"[{same}] ({', '.join(entry) or 'none'})")
+        moderator_sets.append(tuple(entry))
+
     leave_one_out = raw.get("leave_one_out", True)
     psens = raw.get("psens", True)
     threshold = raw.get("decision_threshold", 0.95)
@@ -494,6 +561,7 @@ def parse_sensitivity(raw: Mapping[str, Any] | None, source: str) -> Sensitivity
                             ("binomial", "beta_binomial", "common_effect")),
         leave_one_out=leave_one_out,
         subsets=tuple(subsets),
+        moderator_sets=tuple(moderator_sets),
     )
     return SensitivityConfig(grid, float(threshold), psens)
 

@@ -1,0 +1,116 @@
+r"""Share of between-study variance explained by the moderators (pseudo-:math:`R^2`).
+
+.. math::
+
+    R^2_{\tau^2} = \max\Big(0,\; 1 - \frac{\operatorname{med}(\tau^2_{\text{with}})}
+                                          {\operatorname{med}(\tau^2_{\text{without}})}\Big),
+
+where :math:`\operatorname{med}(\tau^2_{\text{with}})` is the posterior median of
+:math:`\tau^2` (the residual between-study variance) of the fitted model with
+moderators and :math:`\operatorname{med}(\tau^2_{\text{without}})` that of the same
+model (data, zeroed rows, structure, priors, sampler settings and seed) without
+moderators. As metafor's pseudo-:math:`R^2` (``rma(mods = )``), it compares point
+estimates of two fits and is truncated below at 0 (it cannot exceed 1 since
+:math:`\tau^2 \ge 0`). It is *not* a posterior quantity of one model: the two fits
+have no joint posterior, so it has no interval. See docs/model.md.
+
+The model without moderators is fitted on demand (:func:`tau2_explained`); it
+reuses the compiled log-density, so nothing is compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from bayes_poem.errors import SpecError
+
+if TYPE_CHECKING:
+    from bayes_poem.results import FitResult
+    from bayes_poem.sampling import SamplerSettings
+
+COLUMNS = ["parameter", "r2", "r2_raw", "tau2_median_with", "tau2_median_without",
+           "moderators", "problems_without"]
+
+
+def without_moderators(fit: FitResult, settings: SamplerSettings | None = None) -> FitResult:
+    """Fit ``fit.spec`` without its moderators (same sampler settings unless given).
+
+    Raises
+    ------
+    SpecError
+        The model has no moderators, or no random study effects (no ``tau``).
+    """
+    _check(fit)
+    spec = dataclasses.replace(fit.spec, moderators=())
+    return spec.fit(settings if settings is not None else fit.settings)
+
+
+def tau2_explained(fit: FitResult, settings: SamplerSettings | None = None, *,
+                   without: FitResult | None = None) -> pd.DataFrame:
+    """One row ``r2_tau2``: the share of tau^2 explained by the moderators of ``fit``.
+
+    Parameters
+    ----------
+    fit : FitResult
+        A fit with moderators and random study effects.
+    settings : SamplerSettings, optional
+        For the refit without moderators; default ``fit.settings`` (same seed).
+    without : FitResult, optional
+        The fit without moderators, if already available (nothing is refitted);
+        it must be ``fit.spec`` without moderators.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``parameter`` (``"r2_tau2"``), ``r2`` (truncated to [0, 1]),
+        ``r2_raw`` (untruncated, negative when the moderators' model has the
+        larger median tau^2), ``tau2_median_with``, ``tau2_median_without``,
+        ``moderators`` (comma-separated) and ``problems_without`` (failed
+        diagnostics of the refit, empty if none).
+
+    Raises
+    ------
+    SpecError
+        ``fit`` has no moderators or no random study effects, or ``without``
+        is not the same model without moderators.
+    """
+    _check(fit)
+    if without is None:
+        without = without_moderators(fit, settings)
+    elif not _same_without_moderators(fit.spec, without.spec):
+        raise SpecError("tau2_explained: 'without' must be the same model as 'fit' "
+                        "without moderators")
+    with_ = float(np.median(fit.posterior["tau"].values ** 2))
+    base = float(np.median(without.posterior["tau"].values ** 2))
+    raw = 1.0 - with_ / base if base > 0 else float("nan")
+    r2 = float(np.clip(raw, 0.0, 1.0)) if np.isfinite(raw) else float("nan")
+    return pd.DataFrame([{
+        "parameter": "r2_tau2", "r2": r2, "r2_raw": raw, "tau2_median_with": with_,
+        "tau2_median_without": base,
+        "moderators": ", ".join(m.name for m in fit.spec.moderators),
+        "problems_without": "; ".join(without.diagnostics.problems),
+    }], columns=COLUMNS)
+
+
+def _same_without_moderators(spec, other) -> bool:
+    return (not other.moderators and other.outcome == spec.outcome
+            and other.subgroup_effects == spec.subgroup_effects
+            and other.study_effects == spec.study_effects
+            and other.likelihood == spec.likelihood
+            and other.zeroed_rows == spec.zeroed_rows
+            and dict(other.priors) == dict(spec.priors)
+            and other.table.frame.equals(spec.table.frame))
+
+
+def _check(fit: FitResult) -> None:
+    if not fit.spec.moderators:
+        raise SpecError("tau2_explained: the model has no moderators, so they explain "
+                        "nothing (R^2 compares the model with and without moderators)")
+    if fit.spec.study_effects != "random" or "tau" not in fit.posterior:
+        raise SpecError("tau2_explained: the model has no random study effects "
+                        f"(study_effects = {fit.spec.study_effects!r}, likelihood = "
+                        f"{fit.spec.likelihood!r}), so there is no tau^2 to explain")
