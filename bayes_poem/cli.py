@@ -190,6 +190,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         target.commit({
             "comparison_subgroups.csv": _csv(comparison.subgroups),
             "comparison_contrasts.csv": _csv(comparison.contrasts),
+            **({"comparison_moderators.csv": _csv(comparison.moderators)}
+               if not comparison.moderators.empty else {}),
             "comparison.txt": write_text(text + "\n"),
         })
     print(text)

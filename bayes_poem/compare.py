@@ -7,7 +7,15 @@ probability) and returns a :class:`Comparison`:
 
 * ``subgroups`` -- one row per subgroup and ``overall`` (:data:`SUBGROUP_COLUMNS`);
 * ``contrasts`` -- one row per contrast on the difference scale (:data:`CONTRAST_COLUMNS`);
+* ``moderators`` -- when the fit has moderators: one row per moderator term, the
+  Bayesian coefficient next to the frequentist meta-regression (REML, Wald and
+  Knapp-Hartung) and the binomial-normal GLMM with the same moderators, coding and
+  rows, on the Bayesian coded scale (:data:`MODERATOR_COLUMNS`);
 * ``notes`` -- what differs between the two columns and why.
+
+The subgroup table stays a pooling *without* moderators on the frequentist side; with
+moderators it says so (:data:`MODERATOR_SUBGROUP_COLUMNS`) and the Bayesian
+``p_pooled`` there is at the reference covariate values (or ``fit.at``).
 
 When the table is the embedded ``sed_synthetic`` dataset, the published figures of
 :mod:`bayes_poem.published` are added (:data:`PUBLISHED_SUBGROUP_COLUMNS`,
@@ -26,12 +34,17 @@ import numpy as np
 import pandas as pd
 
 from bayes_poem.contrasts import Contrast
+from bayes_poem.errors import DataError
+from bayes_poem.frequentist.glmm import glmm_metareg_proportions
+from bayes_poem.frequentist.metareg import metareg_proportions
+from bayes_poem.frequentist.results import GlmmRegResult, MetaRegResult
 from bayes_poem.frequentist.subgroups import ModelChoice, SubgroupResult, subgroup_analysis
 from bayes_poem.published import published_for, value
 from bayes_poem.results import OVERALL, FitResult
 
-__all__ = ["CONTRAST_COLUMNS", "PUBLISHED_CONTRAST_COLUMNS", "PUBLISHED_SUBGROUP_COLUMNS",
-           "SUBGROUP_COLUMNS", "Comparison", "compare"]
+__all__ = ["CONTRAST_COLUMNS", "MODERATOR_COLUMNS", "MODERATOR_SUBGROUP_COLUMNS",
+           "PUBLISHED_CONTRAST_COLUMNS", "PUBLISHED_SUBGROUP_COLUMNS", "SUBGROUP_COLUMNS",
+           "Comparison", "compare", "frequentist_moderator_fits"]
 
 SUBGROUP_COLUMNS = (
     "subgroup", "k", "events", "total", "observed",
@@ -52,6 +65,14 @@ CONTRAST_COLUMNS = (
     "bayes_p_gt_0", "margin", "bayes_p_gt_margin",
 )
 PUBLISHED_CONTRAST_COLUMNS = ("published_difference", "published_p_value", "published_source")
+MODERATOR_COLUMNS = (
+    "term", "moderator", "kind", "reference", "per", "scale",
+    "bayes_median", "bayes_lower", "bayes_upper", "bayes_interval", "bayes_p_gt_0",
+    "freq_estimate", "freq_ci_lower", "freq_ci_upper", "freq_interval", "freq_p_value",
+    "freq_method", "freq_knha_ci_lower", "freq_knha_ci_upper", "freq_knha_p_value",
+    "glmm_estimate", "glmm_ci_lower", "glmm_ci_upper", "glmm_p_value",
+)
+MODERATOR_SUBGROUP_COLUMNS = ("freq_moderators", "bayes_at")
 
 _NAN = float("nan")
 
@@ -71,9 +92,16 @@ class Comparison:
     fit : FitResult
         The Bayesian fit compared.
     frequentist : SubgroupResult
-        The frequentist analysis behind the ``freq_*`` columns.
+        The frequentist analysis behind the ``freq_*`` columns of ``subgroups``.
     scale, re_method, level, choice
         The frequentist options used.
+    moderators : pandas.DataFrame
+        One row per moderator term (empty without moderators).
+    meta_regression, meta_regression_knha : MetaRegResult or None
+        The REML meta-regression (Wald z, Knapp-Hartung) behind ``moderators``.
+    glmm : GlmmRegResult or None
+        The binomial-normal GLMM with moderators (None without moderators, or when it
+        cannot be fitted: a note says why).
     """
 
     subgroups: pd.DataFrame
@@ -85,6 +113,11 @@ class Comparison:
     re_method: str = "REML"
     level: float = 0.95
     choice: ModelChoice = field(default_factory=ModelChoice)
+    moderators: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(MODERATOR_COLUMNS)))
+    meta_regression: MetaRegResult | None = field(default=None, repr=False)
+    meta_regression_knha: MetaRegResult | None = field(default=None, repr=False)
+    glmm: GlmmRegResult | None = field(default=None, repr=False)
 
     @property
     def has_published(self) -> bool:
@@ -120,12 +153,20 @@ class Comparison:
             source = published_for(_dataset(self.fit), spec.outcome) or {}
             lines.append(f"Published: {source.get('short', '')} -- values from the REAL "
                          "study-level data, not these data (see the notes)")
-        lines += ["", "Pooled proportions"]
+        if spec.moderators:
+            lines += ["", "Pooled proportions -- frequentist WITHOUT moderators; Bayesian "
+                      f"p_pooled at {_at_text(self.fit)}: not like-for-like"]
+        else:
+            lines += ["", "Pooled proportions"]
         lines += _subgroup_table(self.subgroups, self.has_published, self.level, interval)
         if not self.contrasts.empty:
             lines += ["", "Contrasts, difference of proportions (a - b)"]
             lines += _contrast_table(self.contrasts, "published_difference"
                                      in self.contrasts.columns, self.level, interval)
+        if not self.moderators.empty:
+            lines += ["", "Moderators, logit scale per Bayesian coded unit (same moderators, "
+                      "coding and rows on both sides)"]
+            lines += _moderator_table(self.moderators, self.level, interval)
         if self.notes:
             lines += ["", "Notes"]
             for i, note in enumerate(self.notes, start=1):
@@ -188,8 +229,156 @@ def compare(
     contrast_frame = _contrast_frame(bayes_contrasts, freq, level, published)
     notes = _notes(fit, freq, choice, re_method, scale, level, subgroups, contrast_frame,
                    published, overall_published, contrasts)
+    if not spec.moderators:
+        return Comparison(subgroups, contrast_frame, tuple(notes), fit, freq, scale,
+                          str(re_method).upper(), level, choice)
+    reml, knha, glmm, glmm_error = frequentist_moderator_fits(fit, level)
+    subgroups["freq_moderators"] = "none (pooled without moderators)"
+    subgroups["bayes_at"] = _at_text(fit)
+    moderators = _moderator_frame(fit, reml, knha, glmm, level)
+    notes += _moderator_notes(fit, reml, glmm, glmm_error)
     return Comparison(subgroups, contrast_frame, tuple(notes), fit, freq, scale,
-                      str(re_method).upper(), level, choice)
+                      str(re_method).upper(), level, choice, moderators=moderators,
+                      meta_regression=reml, meta_regression_knha=knha, glmm=glmm)
+
+
+# ---------------------------------------------------------------------- moderators
+def _at_text(fit: FitResult) -> str:
+    from bayes_poem.report_text import _at_text as at_text
+
+    return at_text(fit)
+
+
+def _frequentist_design(fit: FitResult) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Arguments of :func:`metareg_proportions` reproducing the Bayesian model's
+    moderators, coding and rows (see ``docs/compare.md``)."""
+    spec = fit.spec
+    names = [m.name for m in spec.moderators]
+    categorical: dict[str, str | None] = {m.name: m.reference for m in spec.moderators
+                                          if m.kind == "categorical"}
+    several = len(spec.subgroups) > 1
+    if several and spec.subgroup_effects == "none":
+        # one probability for every row: all rows, no subgroup term (array input, since
+        # a table with several subgroups needs 'subgroup' among the moderators)
+        frame = spec.table.frame
+        return ((frame["events"].to_numpy(dtype=float), frame["total"].to_numpy(dtype=float)),
+                {"moderators": {n: frame[n].tolist() for n in names},
+                 "categorical": categorical,
+                 "labels": [f"{s} | {g}" for s, g in zip(frame["study"], frame["subgroup"],
+                                                         strict=True)]})
+    if several:
+        names.append("subgroup")
+        categorical["subgroup"] = spec.subgroups[0]
+    return (spec.table,), {"moderators": names, "categorical": categorical,
+                           "outcome": spec.outcome}
+
+
+def frequentist_moderator_fits(fit: FitResult, level: float | None = None
+                               ) -> tuple[MetaRegResult, MetaRegResult,
+                                          GlmmRegResult | None, str]:
+    """The frequentist meta-regressions matching ``fit``'s moderators and rows.
+
+    Returns the REML fit with Wald z tests, the same with Knapp-Hartung tests, the
+    binomial-normal GLMM (None when it cannot be fitted) and, then, why not.
+    """
+    level = float(fit.interval.prob) if level is None else level
+    args, kwargs = _frequentist_design(fit)
+    reml = metareg_proportions(*args, method="REML", test="z", level=level, **kwargs)
+    knha = metareg_proportions(*args, method="REML", test="knha", level=level, **kwargs)
+    try:
+        glmm, error = glmm_metareg_proportions(*args, level=level, **kwargs), ""
+    except DataError as exc:
+        glmm, error = None, str(exc)
+    return reml, knha, glmm, error
+
+
+def _moderator_frame(fit: FitResult, reml: MetaRegResult, knha: MetaRegResult,
+                     glmm: GlmmRegResult | None, level: float) -> pd.DataFrame:
+    bayes = fit.moderator_summary().set_index("term")
+    frame = fit.spec.table.frame
+    rows = []
+    for moderator in fit.spec.moderators:
+        numeric = moderator.kind == "numeric"
+        # frequentist slopes are per raw unit; the Bayesian ones per coded unit
+        factor = moderator.scale if numeric else 1.0
+        if numeric:
+            sd = float(pd.to_numeric(frame[moderator.name].astype(str).str.strip()).std(ddof=1))
+            per = (f"per SD ({moderator.scale:.4g} units)" if np.isclose(moderator.scale, sd)
+                   else f"per {moderator.scale:g} unit{'s' if moderator.scale != 1 else ''}")
+        for term in moderator.terms:
+            b = bayes.loc[term]
+            row = {"term": term, "moderator": moderator.name, "kind": moderator.kind,
+                   "reference": (f"{moderator.centre:g}" if numeric
+                                 else str(moderator.reference)),
+                   "per": per if numeric else f"vs {moderator.reference}",
+                   "scale": factor if numeric else _NAN,
+                   "bayes_median": float(b["median"]), "bayes_lower": float(b["lower"]),
+                   "bayes_upper": float(b["upper"]), "bayes_interval": fit.interval.label,
+                   "bayes_p_gt_0": float(b["p_gt_0"])}
+            i = reml.terms.index(term)
+            row.update({"freq_estimate": factor * reml.estimates[i],
+                        "freq_ci_lower": factor * reml.ci_lower[i],
+                        "freq_ci_upper": factor * reml.ci_upper[i],
+                        "freq_interval": f"{_level(level)} CI",
+                        "freq_p_value": float(reml.p_values[i]), "freq_method": "REML",
+                        "freq_knha_ci_lower": factor * knha.ci_lower[i],
+                        "freq_knha_ci_upper": factor * knha.ci_upper[i],
+                        "freq_knha_p_value": float(knha.p_values[i])})
+            if glmm is not None:
+                j = glmm.terms.index(term)
+                row.update({"glmm_estimate": factor * glmm.estimates[j],
+                            "glmm_ci_lower": factor * glmm.ci_lower[j],
+                            "glmm_ci_upper": factor * glmm.ci_upper[j],
+                            "glmm_p_value": float(glmm.p_values[j])})
+            else:
+                row.update(dict.fromkeys(("glmm_estimate", "glmm_ci_lower", "glmm_ci_upper",
+                                          "glmm_p_value"), _NAN))
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(MODERATOR_COLUMNS))
+
+
+def _moderator_notes(fit: FitResult, reml: MetaRegResult, glmm: GlmmRegResult | None,
+                     glmm_error: str) -> list[str]:
+    spec = fit.spec
+    several = len(spec.subgroups) > 1
+    notes = [
+        "The subgroup table above pools WITHOUT moderators on the frequentist side, while "
+        f"the Bayesian p_pooled is the meta-regression's at {_at_text(fit)}: those rows are "
+        "not like-for-like. The moderator table is: the same moderators, the same reference "
+        "levels and the same rows on both sides.",
+        "Moderator scale: Bayesian coefficients are per coded unit (numeric moderators "
+        "centred and divided by their scale, 1 SD over the model's rows by default); the "
+        "frequentist meta-regression uses the raw values, so its slopes, CIs and the "
+        "GLMM's are multiplied by that scale ('per', 'scale' columns). Centring changes "
+        "only the intercept, which is not shown.",
+        f"Frequentist meta-regression: REML over k = {reml.k} rows (each row its own "
+        f"random effect), residual tau^2 = {reml.tau2:.3g}, QM p = {reml.qm_pvalue:.3g}, "
+        f"pseudo R^2 = {reml.r2:.3g}%; Wald z intervals (freq_*) and Knapp-Hartung t "
+        f"intervals on {reml.k - reml.p} df (freq_knha_*). The Bayesian model has one "
+        "random effect per study shared by its rows and a posterior for tau.",
+    ]
+    if several and spec.subgroup_effects != "none":
+        kind = ("random (partially pooled) subgroup effects"
+                if spec.subgroup_effects == "random" else "sum-to-zero fixed subgroup effects")
+        notes.append(
+            f"Subgroups: the Bayesian model has {kind}; the frequentist side adds subgroup "
+            f"as a categorical moderator (reference {spec.subgroups[0]!r}, fixed effects), "
+            "which leaves the moderator coefficients comparable; its subgroup terms are not "
+            "shown.")
+    elif several:
+        notes.append("Subgroups: the Bayesian model has no subgroup effects, so the "
+                     "frequentist meta-regression pools every row without a subgroup term.")
+    if spec.study_effects == "common":
+        notes.append("The Bayesian model is common-effect (tau = 0); the frequentist "
+                     "meta-regression still estimates a residual tau^2 (REML).")
+    if glmm is None:
+        notes.append(f"The binomial-normal GLMM with moderators could not be fitted: "
+                     f"{glmm_error}")
+    else:
+        notes.append(f"GLMM: binomial-normal model with the same moderators by maximum "
+                     f"likelihood (tau^2 = {glmm.tau2:.3g}), Wald z intervals, no continuity "
+                     "correction.")
+    return notes
 
 
 # ---------------------------------------------------------------------- frames
@@ -513,6 +702,34 @@ def _subgroup_table(frame: pd.DataFrame, published: bool, level: float,
                 strict=True)]),
             ("I^2", ">", [_num(x, "g") + "%" if np.isfinite(x) else ""
                           for x in r["published_i2"]])]))
+    return _table(groups)
+
+
+def _moderator_table(frame: pd.DataFrame, level: float, interval: str) -> list[str]:
+    r = frame
+
+    def num(est: float, lower: float, upper: float) -> str:
+        return _ci(est, lower, upper, fmt=lambda x: f"{x:.3f}")
+
+    groups = [
+        ("", [("term", "<", list(r["term"])), ("per", "<", list(r["per"]))]),
+        (f"Bayesian, median [{interval}]", [
+            ("beta", "<", [num(*v) for v in zip(r["bayes_median"], r["bayes_lower"],
+                                                r["bayes_upper"], strict=True)]),
+            ("P(>0)", ">", [_num(x, ".3f") for x in r["bayes_p_gt_0"]])]),
+        (f"REML [{_level(level)} CI]", [
+            ("estimate", "<", [num(*v) for v in zip(r["freq_estimate"], r["freq_ci_lower"],
+                                                    r["freq_ci_upper"], strict=True)]),
+            ("p", ">", [_num(x, ".3f") for x in r["freq_p_value"]]),
+            ("Knapp-Hartung CI", "<", [num(*v) for v in zip(
+                r["freq_estimate"], r["freq_knha_ci_lower"], r["freq_knha_ci_upper"],
+                strict=True)]),
+            ("KH p", ">", [_num(x, ".3f") for x in r["freq_knha_p_value"]])]),
+        (f"GLMM [{_level(level)} CI]", [
+            ("estimate", "<", [num(*v) for v in zip(r["glmm_estimate"], r["glmm_ci_lower"],
+                                                    r["glmm_ci_upper"], strict=True)]),
+            ("p", ">", [_num(x, ".3f") for x in r["glmm_p_value"]])]),
+    ]
     return _table(groups)
 
 

@@ -916,7 +916,8 @@ def _frequentist_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -
     table = pd.DataFrame({
         "subgroup": sg["subgroup"], "k": sg["k"].astype(int), "n": sg["total"].astype(int),
         "observed": [_pct(x) for x in sg["observed"]],
-        f"frequentist [{level} CI]": [_ci_pct(m, lo, hi) for m, lo, hi in zip(
+        f"frequentist{'' if comparison.moderators.empty else ' without moderators'} "
+        f"[{level} CI]": [_ci_pct(m, lo, hi) for m, lo, hi in zip(
             sg["freq_estimate"], sg["freq_ci_lower"], sg["freq_ci_upper"], strict=True)],
         "freq. model": sg["freq_model"], "I² (%)": [_num(x, ".1f") for x in sg["freq_i2"]],
         f"Bayesian p_pooled [{fit.interval.label}]": [_ci_pct(m, lo, hi) for m, lo, hi in zip(
@@ -948,10 +949,25 @@ def _frequentist_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -
                                                        ct["published_difference"]]
             contrast_table["published p"] = [_num(x, "g") for x in ct["published_p_value"]]
         subsections.append(Section("Contrasts (difference of rates)", "", table=contrast_table))
+    md = comparison.moderators
+    if not md.empty:
+        subsections.append(Section(
+            "Moderators (same moderators, coding and rows on both sides)",
+            "Logit scale per Bayesian coded unit ('per'). The subgroup table above is "
+            f"pooled WITHOUT moderators on the frequentist side (Bayesian at {_at_text(fit)}).",
+            table=pd.DataFrame({
+                "term": md["term"], "per": md["per"],
+                f"Bayesian [{fit.interval.label}]": [_ci_num(*v) for v in zip(
+                    md["bayes_median"], md["bayes_lower"], md["bayes_upper"], strict=True)],
+                "P(β > 0)": [_p(x) for x in md["bayes_p_gt_0"]],
+                f"REML [{level} CI]": [_ci_num(*v) for v in zip(
+                    md["freq_estimate"], md["freq_ci_lower"], md["freq_ci_upper"], strict=True)],
+                "p": [_p(x) for x in md["freq_p_value"]],
+                "Knapp-Hartung p": [_p(x) for x in md["freq_knha_p_value"]],
+                f"GLMM [{level} CI]": [_ci_num(*v) for v in zip(
+                    md["glmm_estimate"], md["glmm_ci_lower"], md["glmm_ci_upper"], strict=True)],
+            })))
     notes = "\n".join(f"- {note}" for note in comparison.notes)
-    if fit.spec.moderators:
-        notes += ("\n- The frequentist pooling here has no moderators; the Bayesian p_pooled "
-                  f"is the meta-regression's, at {_at_text(fit)}.")
     subsections.append(Section("What differs and why", notes))
     return Section(
         "Frequentist analysis side by side",
