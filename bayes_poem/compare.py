@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_poem.contrasts import Contrast
-from bayes_poem.errors import DataError
+from bayes_poem.errors import DataError, SpecError
 from bayes_poem.frequentist.glmm import glmm_metareg_proportions
 from bayes_poem.frequentist.metareg import metareg_proportions
 from bayes_poem.frequentist.results import GlmmRegResult, MetaRegResult
@@ -440,6 +440,9 @@ def _bayes_row(summary: pd.DataFrame, label: str) -> dict[str, float]:
 def _bayes_heterogeneity(table: pd.DataFrame, fit: FitResult) -> tuple[float, float, float]:
     if fit.spec.study_effects == "common":
         return 0.0, 0.0, _NAN
+    if fit.spec.study_heterogeneity != "common":  # tau[d]: not yet compared per subgroup
+        raise SpecError("compare: not available for model.study_heterogeneity = "
+                        f"'{fit.spec.study_heterogeneity}' (one tau per subgroup)")
     median = table.set_index("parameter")["median"]
     return float(median["tau"]), float(median["tau2"]), 100 * float(median["i2"])
 

@@ -20,6 +20,7 @@ free variables)::
 
     mu
     log tau, w[study]                     (study_effects == "random")
+    log tau[subgroup], w[study]           (... with study_heterogeneity == "by_subgroup")
     log phi                               (likelihood == "beta_binomial")
     log sigma_subgroup, z[subgroup]       (subgroup_effects == "random")
     alpha_raw[subgroup_contrast]          (subgroup_effects == "fixed")
@@ -28,6 +29,8 @@ free variables)::
 with ``u = tau * w``, ``alpha = sigma_subgroup * z`` (random) or
 ``alpha = s_alpha * H @ alpha_raw`` (fixed; ``H`` an orthonormal basis of the
 sum-to-zero subspace), and ``logit p_i = mu + alpha[d_i] + u[s_i] + X[i] @ beta``
+(with ``study_heterogeneity == "by_subgroup"``, header slot ``H_STUDY_MODE`` =
+:data:`STUDY_BY_SUBGROUP`, the study term of row ``i`` is ``tau[d_i] * w[s_i]``)
 with ``beta_k ~ Normal(0, s_beta[k])``; the gradient in ``beta`` is
 ``X^T dlogp/deta``.
 
@@ -53,7 +56,7 @@ import numpy as np
 from numba import types
 
 # Structure codes (stored as floats in the buffer header).
-STUDY_COMMON, STUDY_RANDOM = 0, 1
+STUDY_COMMON, STUDY_RANDOM, STUDY_BY_SUBGROUP = 0, 1, 2  # 2: random, tau[subgroup]
 SUBGROUP_NONE, SUBGROUP_RANDOM, SUBGROUP_FIXED = 0, 1, 2
 LOCATION_CODES = {"Normal": 0, "StudentT": 1}
 SCALE_CODES = {"HalfNormal": 0, "HalfCauchy": 1, "HalfStudentT": 2, "Exponential": 3,
@@ -177,16 +180,20 @@ def logp_grad(x, buf, grad):
     grad[0] += g
     pos = 1
 
-    tau = 0.0
+    random_study = study_mode != STUDY_COMMON
+    by_subgroup = study_mode == STUDY_BY_SUBGROUP
+    n_tau = n_sub if by_subgroup else 1
+    taus = np.zeros(n_tau)
     i_tau = -1
     i_w = -1
-    if study_mode == STUDY_RANDOM:
+    if random_study:
         i_tau = pos
-        tau = math.exp(x[pos])
-        lpt, gt = _scale_logp(int(buf[H_TAU_FAMILY]), buf[H_TAU_P:H_TAU_P + 2], x[pos])
-        lp += lpt
-        grad[pos] += gt
-        i_w = pos + 1
+        for j in range(n_tau):
+            taus[j] = math.exp(x[pos + j])
+            lpt, gt = _scale_logp(int(buf[H_TAU_FAMILY]), buf[H_TAU_P:H_TAU_P + 2], x[pos + j])
+            lp += lpt
+            grad[pos + j] += gt
+        i_w = pos + n_tau
         for s in range(n_studies):
             w = x[i_w + s]
             lp += -0.5 * LOG_2PI - 0.5 * w * w
@@ -248,8 +255,9 @@ def logp_grad(x, buf, grad):
         s = int(study_idx[i])
         d = int(sub_idx[i])
         eta = mu + alpha[d]
-        if study_mode == STUDY_RANDOM:
-            eta += tau * x[i_w + s]
+        j_tau = d if by_subgroup else 0
+        if random_study:
+            eta += taus[j_tau] * x[i_w + s]
         for k in range(n_mod):
             eta += design[i * n_mod + k] * x[i_beta + k]
         if beta_binomial:
@@ -278,9 +286,9 @@ def logp_grad(x, buf, grad):
         resid_sub[d] += r
         for k in range(n_mod):
             grad[i_beta + k] += design[i * n_mod + k] * r
-        if study_mode == STUDY_RANDOM:
-            grad[i_w + s] += tau * r
-            grad[i_tau] += tau * x[i_w + s] * r
+        if random_study:
+            grad[i_w + s] += taus[j_tau] * r
+            grad[i_tau + j_tau] += taus[j_tau] * x[i_w + s] * r
 
     if sub_mode == SUBGROUP_RANDOM:
         for d in range(n_sub):
@@ -316,6 +324,15 @@ def expand(x, buf, out):
             out[k + n_studies + s] = tau * x[pos + 1 + s]
         k += 2 * n_studies
         pos += 1 + n_studies
+    elif study_mode == STUDY_BY_SUBGROUP:  # tau[subgroup], w[study]; no per-study u
+        for d in range(n_sub):
+            out[k + d] = math.exp(x[pos + d])
+        k += n_sub
+        pos += n_sub
+        for s in range(n_studies):
+            out[k + s] = x[pos + s]
+        k += n_studies
+        pos += n_studies
     if int(buf[H_LIKELIHOOD]) == 1:
         out[k] = math.exp(x[pos])
         k += 1

@@ -114,3 +114,6 @@ def _check(fit: FitResult) -> None:
         raise SpecError("tau2_explained: the model has no random study effects "
                         f"(study_effects = {fit.spec.study_effects!r}, likelihood = "
                         f"{fit.spec.likelihood!r}), so there is no tau^2 to explain")
+    if fit.spec.study_heterogeneity != "common":
+        raise SpecError("tau2_explained: not defined for study_heterogeneity = "
+                        f"{fit.spec.study_heterogeneity!r} (one tau per subgroup)")

@@ -62,8 +62,10 @@ def log_prior(result) -> xr.Dataset:
     out = {}
     for name in ("mu", "tau", "phi", "sigma_subgroup"):
         if name in post:
-            values = _prior_logpdf(result.spec.priors[name], post[name].values)
-            out[name] = (SAMPLE_DIMS, values)
+            values = _prior_logpdf(result.spec.priors[name],
+                                   post[name].transpose(*SAMPLE_DIMS, ...).values)
+            # tau[subgroup] (study_heterogeneity = "by_subgroup"): i.i.d., joint = sum
+            out[name] = (SAMPLE_DIMS, values.reshape(*values.shape[:2], -1).sum(-1))
     if result.spec.moderators or "beta" in post:
         moderator_effect(post, result.spec)  # a posterior not of this model: SpecError
         beta = post["beta"].transpose(*SAMPLE_DIMS, MODERATOR)

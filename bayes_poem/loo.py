@@ -123,7 +123,10 @@ def integrated_study_log_likelihood(base: np.ndarray, tau: np.ndarray, events: n
     ----------
     base : ndarray (draws, rows)
         ``mu + alpha[d_i] + x_i' beta`` per draw (everything but the study effect).
-    tau : ndarray (draws,)
+    tau : ndarray (draws,) or (draws, rows)
+        The SD of the study effect, one per draw or one per draw and row
+        (``tau[d_i]`` with ``study_heterogeneity = "by_subgroup"``: a study's
+        rows share its standardised effect ``x``, scaled by their own ``tau``).
     events, total : ndarray (rows,)
     member : ndarray (rows, studies)
         1 where a row belongs to a study.
@@ -142,21 +145,21 @@ def integrated_study_log_likelihood(base: np.ndarray, tau: np.ndarray, events: n
     """
     y = events.astype(float)
     n = total.astype(float)
-    tau = tau.reshape(-1, 1)
+    tau = tau.reshape(-1, 1) if tau.ndim == 1 else tau
     log_c = log_binomial_coefficient(n, y) @ member  # (studies,)
     x = np.zeros((base.shape[0], member.shape[1]))
     row_of = np.argmax(member, axis=1)  # the study of each row (rows without data: 0 weight)
     info = np.ones_like(x)
     for _ in range(_NEWTON_STEPS):
         p = expit(base + tau * x[:, row_of])
-        grad = tau * ((y - n * p) @ member) - x
-        info = tau**2 * ((n * p * (1.0 - p)) @ member) + 1.0
+        grad = (tau * (y - n * p)) @ member - x
+        info = (tau**2 * (n * p * (1.0 - p))) @ member + 1.0
         step = np.clip(grad / info, -5.0, 5.0)
         x = x + step
         if np.max(np.abs(step)) < 1e-10:
             break
     p = expit(base + tau * x[:, row_of])
-    info = tau**2 * ((n * p * (1.0 - p)) @ member) + 1.0
+    info = (tau**2 * (n * p * (1.0 - p))) @ member + 1.0
     sigma = 1.0 / np.sqrt(info)
     t, w = np.polynomial.hermite_e.hermegauss(nodes)
     points = x[..., None] + sigma[..., None] * t  # (draws, studies, nodes)
@@ -169,7 +172,8 @@ def integrated_study_log_likelihood(base: np.ndarray, tau: np.ndarray, events: n
 
 
 def _integrates(fit: FitResult, draws: RowDraws, integrate: bool) -> bool:
-    return integrate and "u" in fit.posterior and draws.likelihood != BETA_BINOMIAL
+    return (integrate and "tau" in fit.posterior and "w" in fit.posterior
+            and draws.likelihood != BETA_BINOMIAL)
 
 
 def study_log_likelihood(fit: FitResult, *, integrate: bool = True) -> xr.DataArray:
@@ -185,7 +189,8 @@ def study_log_likelihood(fit: FitResult, *, integrate: bool = True) -> xr.DataAr
     member = _membership(draws, studies)
     if _integrates(fit, draws, integrate):
         values = integrated_study_log_likelihood(
-            draws.flat(draws.base), draws.tau.reshape(-1), draws.events, draws.total, member)
+            draws.flat(draws.base), draws.flat(draws.row_tau()), draws.events, draws.total,
+            member)
         values = values.reshape(draws.base.shape[:2] + (len(studies),))
     else:
         values = row_log_likelihood(draws) @ member
@@ -301,7 +306,8 @@ def psis_loo(fit: FitResult, *, integrate: bool = True, refit: bool = True,
     if integrated:  # PIT: a new study effect tau * z, PIT_Z_PER_DRAW per draw
         rng = np.random.default_rng([seed, 5])
         z = rng.standard_normal((base.shape[0], PIT_Z_PER_DRAW, len(draws.studies)))
-        pit_eta = base[:, None, :] + draws.tau.reshape(-1, 1, 1) * z[..., draws.study_idx]
+        pit_eta = base[:, None, :] + draws.flat(draws.row_tau())[:, None, :] * z[
+            ..., draws.study_idx]
         pit_phi = None if phi is None else np.repeat(phi[:, None], PIT_Z_PER_DRAW, axis=1)
     else:
         pit_eta = (base + draws.flat(draws.u))[:, None, :]
@@ -410,7 +416,15 @@ def exact_study_elpd(fit: FitResult, study: str, *, settings: SamplerSettings | 
     if spec.moderators:  # the held-out rows' own covariates, the refit's coefficients
         effect = moderator_effect(post, spec, spec.design()[mask])
         eta = eta + effect.reshape(n_draws, 1, len(events))
-    if "tau" in post:
+    if "tau" in post and SUBGROUP in post["tau"].dims:  # tau[d_j] * one new w per study
+        known = post["tau"][SUBGROUP].values.tolist()
+        missing = [label for label in subgroups if label not in known]
+        if missing:
+            raise _NoExactLoo(f"subgroup '{missing[0]}' occurs only in study {study}; its "
+                              "between-study SD tau is not estimable without it")
+        tau_rows = flat("tau")[:, [known.index(label) for label in subgroups]]
+        eta = eta + tau_rows[:, None, :] * rng.standard_normal((n_draws, k))[..., None]
+    elif "tau" in post:
         eta = eta + (flat("tau")[:, None] * rng.standard_normal((n_draws, k)))[..., None]
     likelihood = likelihood_of(spec)
     phi = flat("phi") if likelihood == BETA_BINOMIAL else None
@@ -441,16 +455,19 @@ def likelihood_variants(spec: ModelSpec) -> dict[str, ModelSpec]:
         base = spec.with_options(likelihood="binomial", study_effects="random")
     variants = {
         "binomial-logit-normal": base.with_options(study_effects="random"),
-        "common-effect binomial": base.with_options(study_effects="common"),
+        "common-effect binomial": base.with_options(study_effects="common",
+                                                    study_heterogeneity="common"),
     }
     if options:
         variants["beta-binomial"] = base.with_options(likelihood=BETA_BINOMIAL,
-                                                      study_effects="common")
+                                                      study_effects="common",
+                                                      study_heterogeneity="common")
     return variants
 
 
 def _same_model(a: ModelSpec, b: ModelSpec) -> bool:
     return (a.study_effects == b.study_effects and a.subgroup_effects == b.subgroup_effects
+            and a.study_heterogeneity == b.study_heterogeneity
             and likelihood_of(a) == likelihood_of(b) and dict(a.priors) == dict(b.priors)
             and a.table is b.table and a.moderators == b.moderators)
 

@@ -4,6 +4,8 @@ r"""The model's row linear predictor rebuilt from posterior (or hand-made) draws
 
     \eta_i = \mu + \alpha_{d_i} + u_{s_i} + x_i^\top \beta
 
+(``u_{s_i} = tau[d_i] * w[s_i]`` with ``study_heterogeneity = "by_subgroup"``)
+
 (the terms the structure has: no ``alpha`` without subgroup effects, no ``u``
 under common study effects, no ``beta`` without moderators). One numpy
 implementation for every module that needs the per-row linear predictor from
@@ -27,7 +29,7 @@ from bayes_poem.errors import SpecError
 if TYPE_CHECKING:
     from bayes_poem.spec import ModelSpec
 
-__all__ = ["moderator_effect", "row_linear_predictor"]
+__all__ = ["moderator_effect", "row_linear_predictor", "row_study_effect", "row_tau"]
 
 
 def _values(data: xr.DataArray, *extra: str) -> np.ndarray:
@@ -78,7 +80,45 @@ def row_linear_predictor(posterior: xr.Dataset, spec: ModelSpec, *,
         alpha = _values(posterior["alpha"].sel({SUBGROUP: spec.subgroups}), SUBGROUP)
         eta = eta + alpha[..., arrays["subgroup_idx"]]
     eta = eta + moderator_effect(posterior, spec)
-    if study_effects and "u" in posterior:
-        u = _values(posterior["u"].sel({STUDY: spec.studies}), STUDY)
-        eta = eta + u[..., arrays["study_idx"]]
+    if study_effects:
+        eta = eta + row_study_effect(posterior, spec)
     return eta
+
+
+def row_tau(posterior: xr.Dataset, spec: ModelSpec) -> np.ndarray:
+    """The between-study SD scaling each row's study effect, shape (chain, draw, row).
+
+    ``tau`` repeated over the rows, or ``tau[d_i]`` with
+    ``study_heterogeneity = "by_subgroup"``; zeros without random study effects.
+    """
+    arrays = spec.arrays()
+    n_rows = len(arrays["events"])
+    if "tau" not in posterior:
+        return np.zeros((*posterior["mu"].shape, n_rows))
+    tau = posterior["tau"]
+    if SUBGROUP in tau.dims:
+        if spec.study_heterogeneity != "by_subgroup":
+            raise SpecError("the posterior has a 'tau' per subgroup but the model has "
+                            "study_heterogeneity = 'common'")
+        return _values(tau.sel({SUBGROUP: spec.subgroups}), SUBGROUP)[..., arrays["subgroup_idx"]]
+    if spec.study_heterogeneity == "by_subgroup":
+        raise SpecError("the model has study_heterogeneity = 'by_subgroup' but the posterior "
+                        "has one 'tau'")
+    return np.repeat(_values(tau)[..., None], n_rows, axis=-1)
+
+
+def row_study_effect(posterior: xr.Dataset, spec: ModelSpec) -> np.ndarray:
+    """Each row's fitted study effect, shape (chain, draw, row).
+
+    ``u[s_i] = tau * w[s_i]``, or ``tau[d_i] * w[s_i]`` with
+    ``study_heterogeneity = "by_subgroup"`` (no per-study ``u`` is stored then);
+    zeros without random study effects.
+    """
+    arrays = spec.arrays()
+    if "u" in posterior:
+        u = _values(posterior["u"].sel({STUDY: spec.studies}), STUDY)
+        return u[..., arrays["study_idx"]]
+    if "tau" in posterior and "w" in posterior:
+        w = _values(posterior["w"].sel({STUDY: spec.studies}), STUDY)
+        return row_tau(posterior, spec) * w[..., arrays["study_idx"]]
+    return np.zeros((*posterior["mu"].shape, len(arrays["events"])))

@@ -69,10 +69,10 @@ from scipy.signal import fftconvolve
 from scipy.special import betaln, expit, gammaln, log_expit
 
 from bayes_poem.density import helmert_basis
-from bayes_poem.dims import SAMPLE_DIMS, STUDY, SUBGROUP
+from bayes_poem.dims import SAMPLE_DIMS, SUBGROUP
 from bayes_poem.errors import SpecError
 from bayes_poem.intervals import IntervalSpec, describe
-from bayes_poem.model_math import row_linear_predictor
+from bayes_poem.model_math import row_linear_predictor, row_study_effect, row_tau
 from bayes_poem.priors import Prior
 
 if TYPE_CHECKING:
@@ -128,12 +128,16 @@ class RowDraws:
     u : ndarray (chain, draw, row)
         The fitted study effect ``u[s_i]`` of each row (zeros without study effects).
     tau : ndarray (chain, draw)
-        Between-study SD (zeros under ``study_effects = "common"``).
+        Between-study SD (zeros under ``study_effects = "common"``; NaN with
+        ``study_heterogeneity = "by_subgroup"``, where only ``tau_row`` applies).
     phi : ndarray (chain, draw) or None
         Beta-binomial precision, when the likelihood is beta-binomial.
     events, total, study_idx, subgroup_idx : ndarray (row,)
     studies : list of str
     likelihood : str
+    tau_row : ndarray (chain, draw, row) or None
+        The SD scaling each row's study effect, ``tau`` or ``tau[d_i]``
+        (:func:`bayes_poem.model_math.row_tau`); None: ``tau`` for every row.
     """
 
     base: np.ndarray
@@ -146,10 +150,17 @@ class RowDraws:
     subgroup_idx: np.ndarray
     studies: list[str]
     likelihood: str
+    tau_row: np.ndarray | None = None
 
     @property
     def n_draws(self) -> int:
         return int(self.tau.size)
+
+    def row_tau(self) -> np.ndarray:
+        """The study-effect SD of every row, shape ``tau.shape + (rows,)``."""
+        if self.tau_row is not None:
+            return self.tau_row
+        return np.repeat(self.tau[..., None], len(self.events), axis=-1)
 
     def flat(self, array: np.ndarray) -> np.ndarray:
         """Merge the chain and draw axes."""
@@ -167,11 +178,10 @@ def row_draws(fit: FitResult) -> RowDraws:
     arrays = spec.arrays()
     mu = _values(post["mu"])
     base = row_linear_predictor(post, spec, study_effects=False)  # mu + alpha + x'beta
-    if "u" in post:
-        u = _values(post["u"].sel({STUDY: spec.studies}), STUDY)[..., arrays["study_idx"]]
-    else:
-        u = np.zeros_like(base)
-    tau = _values(post["tau"]) if "tau" in post else np.zeros_like(mu)
+    u = row_study_effect(post, spec)  # u[s_i], or tau[d_i] * w[s_i]
+    tau_row = row_tau(post, spec)
+    tau = tau_row[..., 0] if spec.study_heterogeneity == "common" and tau_row.shape[-1] else (
+        np.full_like(mu, np.nan))  # one tau per draw only when it is common
     likelihood = likelihood_of(spec)
     phi = None
     if likelihood == BETA_BINOMIAL:
@@ -179,7 +189,8 @@ def row_draws(fit: FitResult) -> RowDraws:
             raise SpecError("beta-binomial fit without 'phi' in the posterior")
         phi = _values(post["phi"])
     return RowDraws(base, u, tau, phi, arrays["events"], arrays["total"],
-                    arrays["study_idx"], arrays["subgroup_idx"], list(spec.studies), likelihood)
+                    arrays["study_idx"], arrays["subgroup_idx"], list(spec.studies), likelihood,
+                    tau_row=tau_row)
 
 
 def row_log_likelihood(draws: RowDraws, eta: np.ndarray | None = None) -> np.ndarray:
@@ -337,7 +348,7 @@ def _prior_rates_at_rows(spec: ModelSpec, labels: list[str], eta: np.ndarray, ta
         candidates = np.flatnonzero(rows if rows.any() else active)
         picked = design[candidates[rng.integers(candidates.size, size=n_draws)]]
         effect[:, j] = (picked * beta).sum(-1)
-    p_rows = expit(eta + effect + tau[:, None] * rng.standard_normal((n_draws, 1)))
+    p_rows = expit(eta + effect + tau * rng.standard_normal((n_draws, 1)))
     if phi is not None:
         a, b = beta_binomial_shapes(p_rows, phi)
         p_rows = rng.beta(np.maximum(a, 1e-300), np.maximum(b, 1e-300))
@@ -360,11 +371,16 @@ def prior_predictive(spec: ModelSpec, *, draws: int = 4000, seed: int = 0) -> Pr
         alpha = priors["alpha"].params["sigma"] * raw @ basis.T
     else:
         alpha = np.zeros((draws, n_d))
-    tau = (sample_prior(priors["tau"], draws, rng) if spec.study_effects == "random"
-           else np.zeros(draws))
+    # tau: (draws, 1), or (draws, subgroups) with tau[d] i.i.d. from the tau prior
+    if spec.study_effects != "random":
+        tau = np.zeros((draws, 1))
+    elif spec.study_heterogeneity == "by_subgroup":
+        tau = sample_prior(priors["tau"], (draws, n_d), rng)
+    else:
+        tau = sample_prior(priors["tau"], draws, rng)[:, None]
     eta = mu[:, None] + alpha
     p_pooled = expit(eta)
-    p_study = expit(eta + tau[:, None] * rng.standard_normal((draws, 1)))
+    p_study = expit(eta + tau * rng.standard_normal((draws, 1)))
     notes = []
     phi = None
     if likelihood_of(spec) == BETA_BINOMIAL:
@@ -471,8 +487,7 @@ def replicated_probabilities(draws: RowDraws, method: ReplicationMethod,
         raise SpecError(f"posterior predictive method '{method}' is not one of mixed, "
                         "conditional")
     z = rng.standard_normal((draws.n_draws, len(draws.studies)))
-    u_rep = draws.tau.reshape(-1, 1) * z
-    return expit(base + u_rep[:, draws.study_idx])
+    return expit(base + draws.flat(draws.row_tau()) * z[:, draws.study_idx])
 
 
 def posterior_predictive(fit: FitResult, *, method: ReplicationMethod = "mixed",

@@ -325,7 +325,13 @@ def _model_formulas(spec: ModelSpec) -> list[Formula]:
     if spec.subgroup_effects != "none":
         terms += [_mo("+"), alpha_di]
         text_terms.append("alpha[d_i]")
-    if spec.study_effects == "random":
+    by_subgroup = spec.study_heterogeneity == "by_subgroup"
+    tau_di = _sub(_mi("τ"), _sub(_mi("d"), _mi("i")))
+    w_si = _sub(_mi("w"), _sub(_mi("s"), _mi("i")))
+    if spec.study_effects == "random" and by_subgroup:
+        terms += [_mo("+"), tau_di, w_si]
+        text_terms.append("tau[d_i] * w[s_i]")
+    elif spec.study_effects == "random":
         terms += [_mo("+"), u_si]
         text_terms.append("u[s_i]")
     x_i = _sub(_mi("x"), _mi("i"))
@@ -334,7 +340,14 @@ def _model_formulas(spec: ModelSpec) -> list[Formula]:
         text_terms.append("x_i' beta")
     formulas.append(Formula(_math(_fn("logit", p_i), _mo("="), *terms),
                             f"logit(p_i) = {' + '.join(text_terms)}"))
-    if spec.study_effects == "random":
+    if spec.study_effects == "random" and by_subgroup:
+        w_s = _sub(_mi("w"), _mi("s"))
+        formulas.append(Formula(
+            _math(w_s, _mo("∼"), _fn("N", _mn("0"), _mn("1")), _mo(","), _SPACE,
+                  _sub(_mi("τ"), _mi("d")), _mtext(" i.i.d. from the τ prior")),
+            "w_s ~ N(0, 1),  tau_d i.i.d. from the tau prior   (study effects with a "
+            "between-study SD per subgroup, non-centred)"))
+    elif spec.study_effects == "random":
         w_s = _sub(_mi("w"), _mi("s"))
         formulas.append(Formula(
             _math(_sub(_mi("u"), _mi("s")), _mo("="), tau, w_s, _mo(","), _SPACE, w_s,
@@ -998,6 +1011,8 @@ def _spec_toml(fit: FitResult, analysis: AnalysisSpec | None) -> str:
             "subgroups": list(spec.subgroups)}
     model = {"subgroup_effects": spec.subgroup_effects, "study_effects": spec.study_effects,
              "likelihood": likelihood_of(spec)}
+    if spec.study_heterogeneity != "common":
+        model["study_heterogeneity"] = spec.study_heterogeneity
     if spec.moderators:
         from bayes_poem.specfile import _resolved_moderators
 
@@ -1115,6 +1130,8 @@ def _fitted_model(attrs: Mapping[str, Any], posterior_path: Path) -> dict[str, A
         raise DataError(f"{posterior_path}: attribute 'moderators' is not valid JSON") from None
     if not isinstance(fitted["moderators"], list):
         raise DataError(f"{posterior_path}: attribute 'moderators' is not a JSON list")
+    # Optional: posteriors written before tau[subgroup] existed had one tau.
+    fitted["study_heterogeneity"] = str(attrs.get("study_heterogeneity", "common"))
     return fitted
 
 
@@ -1139,7 +1156,7 @@ def _check_same_model(fitted: Mapping[str, Any], analysis: AnalysisSpec,
         raise SpecError(f"{source}: {data_key}: the posterior was fitted to other data than "
                         f"spec.toml describes (data hash: fitted {fitted['data_hash']}, "
                         f"spec.toml {spec.table.data_hash()})")
-    for key in ("subgroup_effects", "study_effects", "likelihood"):
+    for key in ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity"):
         if fitted[key] != getattr(spec, key):
             raise differs(f"model.{key}", fitted[key], getattr(spec, key))
     coding = [m.to_dict() for m in spec.moderators]

@@ -37,6 +37,12 @@ Heterogeneity: ``tau``, ``tau2``, ``sigma_subgroup`` and a Bayesian
 within-study variance :math:`s^2 = (k-1)\sum w_i / ((\sum w_i)^2 - \sum w_i^2)`,
 :math:`w_i = n_i p_i (1-p_i)` evaluated per draw at the row's ``p_pooled``
 (a model-based within-study variance, so zero cells need no correction).
+
+Disorder-specific heterogeneity (``study_heterogeneity = "by_subgroup"``): every
+``tau`` above is the subgroup's own ``tau[d]`` (``p_mean`` integrates over
+:math:`N(0, \tau_d^2)`, ``p_new`` uses :math:`\tau_d z_{\text{new}}` with the one
+shared :math:`z_{\text{new}}`), and ``heterogeneity`` reports ``tau[d]``,
+``tau2[d]`` and ``i2[d]`` (``s^2`` from the rows of subgroup ``d``).
 """
 
 from __future__ import annotations
@@ -53,9 +59,10 @@ from scipy.special import expit
 
 from bayes_poem.contrasts import Contrast, contrast_table
 from bayes_poem.diagnostics import Diagnostics
-from bayes_poem.dims import MODERATOR, SAMPLE_DIMS, STUDY, SUBGROUP
+from bayes_poem.dims import MODERATOR, SAMPLE_DIMS, SUBGROUP
 from bayes_poem.errors import SpecError
 from bayes_poem.intervals import IntervalSpec, describe
+from bayes_poem.model_math import row_study_effect
 from bayes_poem.moderators import code_values
 
 if TYPE_CHECKING:
@@ -136,6 +143,8 @@ class FitResult:
         return beta @ self.spec.design().T
 
     def _tau(self) -> xr.DataArray:
+        """``tau`` (chain, draw), ``tau[subgroup]`` with ``study_heterogeneity =
+        "by_subgroup"``, or zeros without random study effects."""
         post = self.posterior
         return post["tau"] if "tau" in post else xr.zeros_like(post["mu"])
 
@@ -159,8 +168,10 @@ class FitResult:
             nodes, weights = np.polynomial.hermite_e.hermegauss(GH_NODES)
             node = xr.DataArray(nodes, dims="gh_node")
             weight = xr.DataArray(weights / weights.sum(), dims="gh_node")
-            z_new = xr.DataArray(rng.standard_normal(tau.shape), dims=tau.dims,
-                                 coords=tau.coords)
+            # One new study: one z_new per draw shared by the subgroups, scaled by
+            # tau or by each subgroup's tau[d] (study_heterogeneity = "by_subgroup").
+            mu = self.posterior["mu"]
+            z_new = xr.DataArray(rng.standard_normal(mu.shape), dims=mu.dims, coords=mu.coords)
             per_subgroup = xr.Dataset({
                 "p_pooled": expit(eta),
                 "p_mean": (expit(eta + tau * node) * weight).sum("gh_node"),
@@ -221,7 +232,15 @@ class FitResult:
         interval = interval or self.interval
         post = self.posterior
         rows = []
-        if "tau" in post:
+        if "tau" in post and SUBGROUP in post["tau"].dims:  # tau[d], one per subgroup
+            tau = post["tau"].transpose(*SAMPLE_DIMS, SUBGROUP)
+            i2 = self.i_squared()
+            for j, label in enumerate(tau[SUBGROUP].values.tolist()):
+                t = tau.sel({SUBGROUP: label}).values
+                rows.append({"parameter": f"tau[{label}]", **describe(t, interval)})
+                rows.append({"parameter": f"tau2[{label}]", **describe(t**2, interval)})
+                rows.append({"parameter": f"i2[{label}]", **describe(i2[..., j], interval)})
+        elif "tau" in post:
             tau = post["tau"].values
             rows.append({"parameter": "tau", **describe(tau, interval)})
             rows.append({"parameter": "tau2", **describe(tau**2, interval)})
@@ -237,7 +256,14 @@ class FitResult:
                                            "upper", "interval"])
 
     def i_squared(self) -> np.ndarray:
-        """Draws of the Bayesian I-squared analogue (see module docstring)."""
+        """Draws of the Bayesian I-squared analogue (see module docstring).
+
+        Shape (chain, draw); (chain, draw, subgroup) with ``study_heterogeneity =
+        "by_subgroup"``: ``tau[d]^2 / (tau[d]^2 + s_d^2)`` with ``s_d^2`` from the
+        rows of subgroup ``d`` (docs/model.md).
+        """
+        if self.spec.study_heterogeneity == "by_subgroup":
+            return self._i_squared_by_subgroup()
         arrays = self.spec.arrays()
         eta = self._linear_predictor().transpose(*SAMPLE_DIMS, SUBGROUP).values
         sub_idx = arrays["subgroup_idx"] if eta.shape[-1] > 1 else np.zeros_like(
@@ -252,6 +278,24 @@ class FitResult:
         tau2 = self._tau().values ** 2
         return tau2 / (tau2 + s2)
 
+    def _i_squared_by_subgroup(self) -> np.ndarray:
+        arrays = self.spec.arrays()
+        eta = self._linear_predictor().transpose(*SAMPLE_DIMS, SUBGROUP).values
+        sub_idx = arrays["subgroup_idx"]
+        p = expit(eta[..., sub_idx] + self._row_moderators())
+        tau = self._tau().sel({SUBGROUP: self.spec.subgroups}).transpose(
+            *SAMPLE_DIMS, SUBGROUP).values
+        out = np.full(tau.shape, np.nan)
+        for d in range(len(self.spec.subgroups)):
+            rows = (sub_idx == d) & (arrays["total"] > 0)
+            k = int(rows.sum())
+            if k < 2:
+                continue
+            w = arrays["total"][rows] * p[..., rows] * (1.0 - p[..., rows])
+            s2 = (k - 1) * w.sum(-1) / (w.sum(-1) ** 2 - (w**2).sum(-1))
+            out[..., d] = tau[..., d] ** 2 / (tau[..., d] ** 2 + s2)
+        return out
+
     def study_estimates(self, interval: IntervalSpec | None = None) -> pd.DataFrame:
         """Shrunken per-row probabilities next to the observed proportions."""
         interval = interval or self.interval
@@ -260,9 +304,7 @@ class FitResult:
         sub_idx = arrays["subgroup_idx"] if eta.shape[-1] > 1 else np.zeros_like(
             arrays["subgroup_idx"])
         linear = eta[..., sub_idx] + self._row_moderators()
-        if "u" in self.posterior:
-            u = self.posterior["u"].transpose(*SAMPLE_DIMS, STUDY).values
-            linear = linear + u[..., arrays["study_idx"]]
+        linear = linear + row_study_effect(self.posterior, self.spec)  # u[s_i] or tau[d_i] w
         p = expit(linear)
         if "phi" in self.posterior:  # conditional posterior mean of each row's Beta rate
             kappa = 1.0 / self.posterior["phi"].values[..., None] ** 2

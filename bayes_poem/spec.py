@@ -8,6 +8,8 @@ Model (one outcome; row :math:`i` belongs to study :math:`s_i` and subgroup :mat
     \operatorname{logit} p_i = \mu + \alpha_{d_i} + u_{s_i} + x_i^\top \beta \\
     u_s &= \tau\, w_s, \quad w_s \sim N(0, 1)
         \quad (\text{study\_effects = "random"}; \; u_s = 0 \text{ if "common"}) \\
+    u_{s_i} &\to \tau_{d_i}\, w_{s_i}
+        \quad (\text{study\_heterogeneity = "by\_subgroup"}) \\
     \alpha_d &= \sigma_{\text{subgroup}}\, z_d, \quad z_d \sim N(0, 1)
         \quad (\text{subgroup\_effects = "random"}) \\
     \alpha &= s_\alpha H \alpha^{\text{raw}}, \quad \alpha^{\text{raw}} \sim N(0, I_{D-1})
@@ -51,6 +53,8 @@ Likelihood = Literal["binomial", "beta_binomial"]
 SUBGROUP_OPTIONS = ("random", "fixed", "none")
 STUDY_OPTIONS = ("random", "common")
 LIKELIHOOD_OPTIONS = ("binomial", "beta_binomial")
+StudyHeterogeneity = Literal["common", "by_subgroup"]
+HETEROGENEITY_OPTIONS = ("common", "by_subgroup")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,10 @@ class ModelSpec:
     moderators : tuple of Moderator
         Meta-regression terms, coded once from the model's rows
         (:meth:`with_moderators`); empty for the model without moderators.
+    study_heterogeneity : {"common", "by_subgroup"}
+        One between-study SD ``tau``, or one per subgroup (``tau[d]``; row
+        ``i``'s study effect is ``tau[d_i] * w[s_i]``). "by_subgroup" needs
+        random study effects and random or fixed subgroup effects.
     """
 
     table: StudyTable
@@ -91,6 +99,7 @@ class ModelSpec:
     likelihood: Likelihood = "binomial"
     zeroed_rows: tuple[int, ...] = ()
     moderators: tuple[Moderator, ...] = ()
+    study_heterogeneity: StudyHeterogeneity = "common"
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -108,6 +117,7 @@ class ModelSpec:
         moderator_reference: Mapping[str, Any] | None = None,
         moderator_scale: bool | Mapping[str, float] = True,
         moderator_kinds: Mapping[str, str] | None = None,
+        study_heterogeneity: StudyHeterogeneity = "common",
     ) -> ModelSpec:
         """Build a spec from a validated table.
 
@@ -155,7 +165,7 @@ class ModelSpec:
         if study_effects is None:
             study_effects = "common" if likelihood == "beta_binomial" else "random"
         spec = cls(rows, outcome, subgroup_effects, study_effects,
-                   resolve_priors(priors), likelihood)
+                   resolve_priors(priors), likelihood, study_heterogeneity=study_heterogeneity)
         spec._check()
         if moderators:
             spec = spec.with_moderators(*moderators, reference=moderator_reference,
@@ -163,7 +173,7 @@ class ModelSpec:
         return spec
 
     def _check(self) -> None:
-        for key in ("subgroup_effects", "study_effects", "likelihood"):
+        for key in ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity"):
             if not isinstance(getattr(self, key), str):
                 raise SpecError(f"model.{key}: must be a string (got {getattr(self, key)!r})")
         if self.subgroup_effects not in SUBGROUP_OPTIONS:
@@ -178,6 +188,18 @@ class ModelSpec:
         if self.likelihood == "beta_binomial" and self.study_effects != "common":
             raise SpecError("model.likelihood = 'beta_binomial' models between-study "
                             "variation itself; it needs model.study_effects = 'common'")
+        if self.study_heterogeneity not in HETEROGENEITY_OPTIONS:
+            raise SpecError(f"model.study_heterogeneity: '{self.study_heterogeneity}' is not "
+                            f"one of {', '.join(HETEROGENEITY_OPTIONS)}")
+        if self.study_heterogeneity == "by_subgroup":
+            if self.study_effects != "random":
+                raise SpecError("model.study_heterogeneity = 'by_subgroup' scales random study "
+                                "effects; it needs model.study_effects = 'random' (and the "
+                                "binomial likelihood)")
+            if self.subgroup_effects == "none":
+                raise SpecError("model.study_heterogeneity = 'by_subgroup' needs "
+                                "model.subgroup_effects = 'random' or 'fixed' (a tau per "
+                                "subgroup with pooled subgroups has no subgroup results)")
         if self.subgroup_effects != "none" and len(self.subgroups) < 2:
             raise SpecError(
                 f"model.subgroup_effects = '{self.subgroup_effects}' needs at least 2 subgroups; "
@@ -194,21 +216,32 @@ class ModelSpec:
 
     def with_options(self, *, subgroup_effects: SubgroupEffects | None = None,
                      study_effects: StudyEffects | None = None,
-                     likelihood: Likelihood | None = None) -> ModelSpec:
-        """A copy with other subgroup effects, study effects or likelihood.
+                     likelihood: Likelihood | None = None,
+                     study_heterogeneity: StudyHeterogeneity | None = None) -> ModelSpec:
+        """A copy with other subgroup effects, study effects, likelihood or heterogeneity.
 
         Choosing ``likelihood="beta_binomial"`` without ``study_effects`` sets
         the study effects to "common" (the beta-binomial carries the
         between-study variation); going back to "binomial" restores "random".
+        Without ``study_heterogeneity``, a change that leaves no random study
+        effects or no subgroup effects (common effects, beta-binomial,
+        ``subgroup_effects="none"``) sets it to "common" (one tau or none): the
+        variant then has no tau per subgroup to keep.
         """
         if study_effects is None and likelihood is not None and likelihood != self.likelihood:
             study_effects = "common" if likelihood == "beta_binomial" else "random"
+        if study_heterogeneity is None and (study_effects == "common"
+                                            or likelihood == "beta_binomial"
+                                            or subgroup_effects == "none"):
+            study_heterogeneity = "common"
         spec = dataclasses.replace(  # None keeps a setting; anything else is checked
             self,
             subgroup_effects=self.subgroup_effects if subgroup_effects is None
             else subgroup_effects,
             study_effects=self.study_effects if study_effects is None else study_effects,
             likelihood=self.likelihood if likelihood is None else likelihood,
+            study_heterogeneity=self.study_heterogeneity if study_heterogeneity is None
+            else study_heterogeneity,
         )
         spec._check()
         return spec
@@ -278,7 +311,7 @@ class ModelSpec:
         spec = ModelSpec.from_table(
             table, self.outcome, subgroup_effects=self.subgroup_effects,
             study_effects=self.study_effects, priors=dict(self.priors),
-            likelihood=self.likelihood,
+            likelihood=self.likelihood, study_heterogeneity=self.study_heterogeneity,
         )
         if not self.moderators:
             return spec
@@ -391,7 +424,11 @@ class ModelSpec:
 
             mu = _prior_rv(pm, "mu", self.priors["mu"], hyper)
             eta = mu
-            if self.study_effects == "random":
+            if self.study_effects == "random" and self.study_heterogeneity == "by_subgroup":
+                tau = _prior_rv(pm, "tau", self.priors["tau"], hyper, dims=SUBGROUP)
+                w = pm.Normal("w", 0.0, 1.0, dims=STUDY)
+                eta = eta + tau[subgroup_idx] * w[study_idx]
+            elif self.study_effects == "random":
                 tau = _prior_rv(pm, "tau", self.priors["tau"], hyper)
                 w = pm.Normal("w", 0.0, 1.0, dims=STUDY)
                 u = pm.Deterministic("u", tau * w, dims=STUDY)
@@ -429,7 +466,9 @@ class ModelSpec:
         """Free parameters in the order of the compiled density's vector."""
         layout: list[tuple[str, tuple[int, ...]]] = [("mu", ())]
         if self.study_effects == "random":
-            layout += [("tau_log__", ()), ("w", (len(self.studies),))]
+            n_tau = len(self.subgroups) if self.study_heterogeneity == "by_subgroup" else None
+            layout += [("tau_log__", () if n_tau is None else (n_tau,)),
+                       ("w", (len(self.studies),))]
         if self.likelihood == "beta_binomial":
             layout += [("phi_log__", ())]
         if self.subgroup_effects == "random":
@@ -444,7 +483,9 @@ class ModelSpec:
         """Variables stored per draw: name, shape, dims (see :func:`density.expand`)."""
         n_s, n_d = len(self.studies), len(self.subgroups)
         layout: list[tuple[str, tuple[int, ...], tuple[str, ...]]] = [("mu", (), ())]
-        if self.study_effects == "random":
+        if self.study_effects == "random" and self.study_heterogeneity == "by_subgroup":
+            layout += [("tau", (n_d,), (SUBGROUP,)), ("w", (n_s,), (STUDY,))]
+        elif self.study_effects == "random":
             layout += [("tau", (), ()), ("w", (n_s,), (STUDY,)), ("u", (n_s,), (STUDY,))]
         if self.likelihood == "beta_binomial":
             layout += [("phi", (), ())]
@@ -477,8 +518,10 @@ class ModelSpec:
         head[density.H_ROWS] = n_rows
         head[density.H_STUDIES] = len(self.studies)
         head[density.H_SUBGROUPS] = n_sub
-        head[density.H_STUDY_MODE] = (density.STUDY_RANDOM if self.study_effects == "random"
-                                      else density.STUDY_COMMON)
+        head[density.H_STUDY_MODE] = (
+            density.STUDY_COMMON if self.study_effects != "random"
+            else density.STUDY_BY_SUBGROUP if self.study_heterogeneity == "by_subgroup"
+            else density.STUDY_RANDOM)
         head[density.H_SUBGROUP_MODE] = {
             "none": density.SUBGROUP_NONE, "random": density.SUBGROUP_RANDOM,
             "fixed": density.SUBGROUP_FIXED,
@@ -508,12 +551,12 @@ class ModelSpec:
         return fit(self, settings, **kwargs)
 
 
-def _prior_rv(pm: Any, name: str, prior: Prior, hyper: Mapping[str, Any]) -> Any:
+def _prior_rv(pm: Any, name: str, prior: Prior, hyper: Mapping[str, Any], **kwargs: Any) -> Any:
     params = {key: hyper[f"prior_{name}_{key}"] for key in prior.params}
     if prior.dist == "LogNormalTau2":
         # log(tau^2) ~ N(mu, sigma)  <=>  tau ~ LogNormal(mu / 2, sigma / 2)
-        return pm.LogNormal(name, mu=params["mu"] / 2.0, sigma=params["sigma"] / 2.0)
-    return getattr(pm, prior.dist)(name, **params)
+        return pm.LogNormal(name, mu=params["mu"] / 2.0, sigma=params["sigma"] / 2.0, **kwargs)
+    return getattr(pm, prior.dist)(name, **params, **kwargs)
 
 
 def _pack_prior(head: np.ndarray, family_at: int, params_at: int, prior: Prior,

@@ -15,6 +15,7 @@ Example::
     [model]
     subgroup_effects = "random"        # random | fixed | none
     study_effects = "random"           # random | common
+    study_heterogeneity = "common"     # common | by_subgroup (a tau per subgroup)
     moderators = ["year", "quality"]   # meta-regression (optional)
     moderator_reference = { quality = "good" }
 
@@ -64,7 +65,8 @@ TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summa
             "contrasts", "sensitivity")
 SECTION_KEYS = {
     "data": ("dataset", "path", "outcome", "subgroups"),
-    "model": ("subgroup_effects", "study_effects", "likelihood", "moderators",
+    "model": ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity",
+              "moderators",
               "moderator_reference", "moderator_scale", "moderator_kinds"),
     "sampler": ("draws", "tune", "chains", "seed", "backend", "target_accept"),
     "summary": ("interval", "prob", "weights", "at"),
@@ -111,6 +113,8 @@ class AnalysisSpec:
                 moderator_reference=self.model.get("moderator_reference"),
                 moderator_scale=self.model.get("moderator_scale", True),
                 moderator_kinds=self.model.get("moderator_kinds"),
+                study_heterogeneity=self.model.get(  # type: ignore[arg-type]
+                    "study_heterogeneity", "common"),
             )
         except SpecError as err:
             raise SpecError(f"{self.source}: {err}") from None
@@ -136,6 +140,8 @@ class AnalysisSpec:
             "data": data,
             "model": {"subgroup_effects": spec.subgroup_effects,
                       "study_effects": spec.study_effects, "likelihood": spec.likelihood,
+                      **({"study_heterogeneity": spec.study_heterogeneity}
+                         if spec.study_heterogeneity != "common" else {}),
                       **_resolved_moderators(spec)},
             "priors": {name: spec.priors[name].to_dict() for name in spec.parameter_names()},
             "sampler": self.sampler.to_dict(),
