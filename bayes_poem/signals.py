@@ -50,12 +50,11 @@ def _handled(signum: int) -> bool:
 
 
 @contextlib.contextmanager
-def watch() -> Iterator[Watch]:
-    """Record SIGINT/SIGTERM, then interrupt the running call as a KeyboardInterrupt.
+def _recording(interrupt: bool) -> Iterator[Watch]:
+    """Install a handler for SIGINT/SIGTERM (where Python handles them) that records the
+    first signal and, if ``interrupt``, raises :class:`Interrupted`; restore on exit.
 
-    On leaving the block the previous handlers are restored; if a signal was
-    seen, :class:`Interrupted` is raised even when the call inside swallowed
-    the KeyboardInterrupt and returned normally.
+    Outside the main thread no handler can be installed and nothing is recorded.
     """
     seen = Watch()
     if threading.current_thread() is not threading.main_thread():
@@ -65,20 +64,34 @@ def watch() -> Iterator[Watch]:
     def handler(signum: int, frame: object) -> None:
         if seen.signum is None:
             seen.signum = signum
-        raise Interrupted(signum)
+        if interrupt:
+            raise Interrupted(signum)
 
     previous = {s: signal.getsignal(s) for s in SIGNALS if _handled(s)}
     for s in previous:
         signal.signal(s, handler)
     try:
         yield seen
-    except KeyboardInterrupt:
-        if seen.signum is None:  # raised by other means (e.g. a test), not a signal
-            raise
-        raise Interrupted(seen.signum) from None
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+
+
+@contextlib.contextmanager
+def watch() -> Iterator[Watch]:
+    """Record SIGINT/SIGTERM, then interrupt the running call as a KeyboardInterrupt.
+
+    On leaving the block the previous handlers are restored; if a signal was
+    seen, :class:`Interrupted` is raised even when the call inside swallowed
+    the KeyboardInterrupt and returned normally.
+    """
+    with _recording(interrupt=True) as seen:
+        try:
+            yield seen
+        except KeyboardInterrupt:
+            if seen.signum is None:  # raised by other means (e.g. a test), not a signal
+                raise
+            raise Interrupted(seen.signum) from None
     seen.raise_if_signalled()
 
 
@@ -89,23 +102,8 @@ def deferred() -> Iterator[Watch]:
     A signal that arrives after the block's last poll (after the results were
     complete and in place) does not undo them: the command finishes normally.
     """
-    seen = Watch()
-    if threading.current_thread() is not threading.main_thread():
+    with _recording(interrupt=False) as seen:
         yield seen
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if seen.signum is None:
-            seen.signum = signum
-
-    previous = {s: signal.getsignal(s) for s in SIGNALS if _handled(s)}
-    for s in previous:
-        signal.signal(s, handler)
-    try:
-        yield seen
-    finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
 
 
 @contextlib.contextmanager
