@@ -62,7 +62,7 @@ from bayes_poem.diagnostics import Diagnostics
 from bayes_poem.dims import MODERATOR, SAMPLE_DIMS, SUBGROUP
 from bayes_poem.errors import SpecError
 from bayes_poem.intervals import IntervalSpec, describe
-from bayes_poem.model_math import row_study_effect
+from bayes_poem.model_math import moderator_effect, row_study_effect
 from bayes_poem.moderators import code_values
 
 if TYPE_CHECKING:
@@ -132,15 +132,6 @@ class FitResult:
         elif at:
             code_values(self.spec.moderators, at)  # names no moderator: SpecError
         return eta
-
-    def _row_moderators(self) -> np.ndarray:
-        """x_i' beta per row, shape (chain, draw, row); zeros without moderators."""
-        post = self.posterior
-        n_rows = len(self.spec.table.frame)
-        if "beta" not in post:
-            return np.zeros((*post["mu"].shape, n_rows))
-        beta = post["beta"].transpose(*SAMPLE_DIMS, MODERATOR).values
-        return beta @ self.spec.design().T
 
     def _tau(self) -> xr.DataArray:
         """``tau`` (chain, draw), ``tau[subgroup]`` with ``study_heterogeneity =
@@ -269,7 +260,8 @@ class FitResult:
         sub_idx = arrays["subgroup_idx"] if eta.shape[-1] > 1 else np.zeros_like(
             arrays["subgroup_idx"])
         active = arrays["total"] > 0
-        p = expit(eta[..., sub_idx[active]] + self._row_moderators()[..., active])
+        shift = moderator_effect(self.posterior, self.spec)[..., active]
+        p = expit(eta[..., sub_idx[active]] + shift)
         w = arrays["total"][active] * p * (1.0 - p)
         k = w.shape[-1]
         if k < 2:
@@ -282,7 +274,7 @@ class FitResult:
         arrays = self.spec.arrays()
         eta = self._linear_predictor().transpose(*SAMPLE_DIMS, SUBGROUP).values
         sub_idx = arrays["subgroup_idx"]
-        p = expit(eta[..., sub_idx] + self._row_moderators())
+        p = expit(eta[..., sub_idx] + moderator_effect(self.posterior, self.spec))
         tau = self._tau().sel({SUBGROUP: self.spec.subgroups}).transpose(
             *SAMPLE_DIMS, SUBGROUP).values
         out = np.full(tau.shape, np.nan)
@@ -303,7 +295,7 @@ class FitResult:
         eta = self._linear_predictor().transpose(*SAMPLE_DIMS, SUBGROUP).values
         sub_idx = arrays["subgroup_idx"] if eta.shape[-1] > 1 else np.zeros_like(
             arrays["subgroup_idx"])
-        linear = eta[..., sub_idx] + self._row_moderators()
+        linear = eta[..., sub_idx] + moderator_effect(self.posterior, self.spec)
         linear = linear + row_study_effect(self.posterior, self.spec)  # u[s_i] or tau[d_i] w
         p = expit(linear)
         if "phi" in self.posterior:  # conditional posterior mean of each row's Beta rate

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
 
 from bayes_poem.cli import main
+from bayes_poem.diagnostics import Diagnostics
+from bayes_poem.dims import MODERATOR, SUBGROUP
+from bayes_poem.results import FitResult
+from bayes_poem.sampling import SamplerSettings
 
 QUANTILES = (0.025, 0.5, 0.975)
 
@@ -37,3 +44,28 @@ def assert_matches_exact(posterior, exact, coarse, params=("mu", "tau"), quantil
             if abs(estimate - exact.quantile(param, q)) > 4 * mcse_q:
                 failures.append((param, q, estimate, exact.quantile(param, q), mcse_q))
     assert not failures, failures
+
+
+def fit_over(spec, posterior: xr.Dataset) -> FitResult:
+    """A FitResult over hand-made draws (healthy placeholder diagnostics): the
+    arithmetic of results, contrasts and comparisons without sampling."""
+    diagnostics = Diagnostics(pd.DataFrame({"r_hat": [1.0], "ess_bulk": [100.0],
+                                            "ess_tail": [100.0]}), 0, (1.0,))
+    return FitResult(spec=spec, idata=az.InferenceData(posterior=posterior),
+                     settings=SamplerSettings(), diagnostics=diagnostics)
+
+
+def fake_moderator_fit(spec, seed: int = 0) -> FitResult:
+    """Hand-made draws (2 chains x 50) of mu, tau, alpha and beta for ``spec``."""
+    rng = np.random.default_rng(seed)
+    shape = (2, 50)
+    n_d, terms = len(spec.subgroups), spec.moderator_terms
+    post = xr.Dataset({
+        "mu": (("chain", "draw"), rng.normal(1.0, 0.1, shape)),
+        "tau": (("chain", "draw"), np.abs(rng.normal(0.3, 0.05, shape))),
+        "alpha": (("chain", "draw", SUBGROUP), rng.normal(0, 0.3, (*shape, n_d))),
+        "beta": (("chain", "draw", MODERATOR), rng.normal(0.5, 0.2, (*shape, len(terms)))),
+    }, coords={SUBGROUP: spec.subgroups, MODERATOR: terms})
+    if not terms:  # as a fit without moderators stores it: no beta at all
+        post = post.drop_vars("beta").drop_dims(MODERATOR, errors="ignore")
+    return fit_over(spec, post)
