@@ -11,8 +11,9 @@ from bayes_poem import SpecError
 from bayes_poem.dims import MODERATOR
 from bayes_poem.intervals import IntervalSpec
 from bayes_poem.plots import bubble_plot
+from tests.helpers import fake_moderator_fit as _fake_fit
 from tests.helpers import run_cli
-from tests.test_moderators import _fake_fit, _spec, table  # noqa: F401 - fixture
+from tests.test_moderators import _spec, table  # noqa: F401 - fixture
 
 
 def test_curve_is_mu_plus_beta_x_across_the_observed_range(table):  # noqa: F811

@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import io
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 
 from bayes_poem import ModelSpec, load_table
 from bayes_poem.compare import MODERATOR_COLUMNS, MODERATOR_SUBGROUP_COLUMNS, compare
-from bayes_poem.diagnostics import Diagnostics
-from bayes_poem.dims import MODERATOR, SUBGROUP
 from bayes_poem.frequentist import ModelChoice
 from bayes_poem.frequentist.glmm import glmm_metareg_proportions
 from bayes_poem.frequentist.metareg import metareg_proportions
-from bayes_poem.results import FitResult
-from bayes_poem.sampling import SamplerSettings
+from tests.helpers import fake_moderator_fit as _fake_fit
 from tests.helpers import run_cli
 
 CSV = """study,subgroup,outcome,events,total,quality,year
@@ -49,23 +44,6 @@ A,x,ae,1,10,excellent,2015
 @pytest.fixture(scope="module")
 def table():
     return load_table(pd.read_csv(io.StringIO(CSV), dtype=str), source="d.csv")
-
-
-def _fake_fit(spec: ModelSpec, seed: int = 0) -> FitResult:
-    """A FitResult over hand-made draws (2 chains x 50), to check the arithmetic only."""
-    rng = np.random.default_rng(seed)
-    shape = (2, 50)
-    n_d, terms = len(spec.subgroups), spec.moderator_terms
-    post = xr.Dataset({
-        "mu": (("chain", "draw"), rng.normal(1.0, 0.1, shape)),
-        "tau": (("chain", "draw"), np.abs(rng.normal(0.3, 0.05, shape))),
-        "alpha": (("chain", "draw", SUBGROUP), rng.normal(0, 0.3, (*shape, n_d))),
-        "beta": (("chain", "draw", MODERATOR), rng.normal(0.5, 0.2, (*shape, len(terms)))),
-    }, coords={SUBGROUP: spec.subgroups, MODERATOR: terms})
-    diagnostics = Diagnostics(pd.DataFrame({"r_hat": [1.0], "ess_bulk": [100.0],
-                                            "ess_tail": [100.0]}), 0, (1.0,))
-    return FitResult(spec=spec, idata=az.InferenceData(posterior=post),
-                     settings=SamplerSettings(), diagnostics=diagnostics)
 
 
 def _compare(spec: ModelSpec):

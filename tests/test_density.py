@@ -102,10 +102,11 @@ def test_density_matches_pymc_single_group_rat_tumors():
     _check_against_pymc(spec)
 
 
-def test_gradient_matches_finite_differences(sed_spec):
-    buffer = sed_spec.density_buffer()
+def _check_finite_differences(spec: ModelSpec, seed: int) -> None:
+    """The compiled gradient against central differences (h = 1e-6) at a random point."""
+    buffer = spec.density_buffer()
     n_dim = int(buffer[density.H_NDIM])
-    x = np.random.default_rng(3).normal(size=n_dim)
+    x = np.random.default_rng(seed).normal(size=n_dim)
     grad = np.zeros(n_dim)
     density.logp_grad(x, buffer, grad)
     h = 1e-6
@@ -115,6 +116,10 @@ def test_gradient_matches_finite_differences(sed_spec):
         up = density.logp_grad(x + e, buffer, np.zeros(n_dim))
         down = density.logp_grad(x - e, buffer, np.zeros(n_dim))
         assert abs((up - down) / (2 * h) - grad[k]) < 1e-5 * max(1.0, abs(grad[k]))
+
+
+def test_gradient_matches_finite_differences(sed_spec):
+    _check_finite_differences(sed_spec, seed=3)
 
 
 def test_zero_total_rows_contribute_nothing(sed_spec):
@@ -238,18 +243,7 @@ def test_moderators_with_zeroed_rows_match_pymc(mod_table):
 @pytest.mark.parametrize("moderators", MODERATOR_SETS, ids=str)
 def test_moderator_gradient_matches_finite_differences(mod_table, moderators):
     spec = _moderator_spec(mod_table, moderators)
-    buffer = spec.density_buffer()
-    n_dim = int(buffer[density.H_NDIM])
-    x = np.random.default_rng(5).normal(size=n_dim)
-    grad = np.zeros(n_dim)
-    density.logp_grad(x, buffer, grad)
-    h = 1e-6
-    for k in range(n_dim):
-        e = np.zeros(n_dim)
-        e[k] = h
-        up = density.logp_grad(x + e, buffer, np.zeros(n_dim))
-        down = density.logp_grad(x - e, buffer, np.zeros(n_dim))
-        assert abs((up - down) / (2 * h) - grad[k]) < 1e-5 * max(1.0, abs(grad[k]))
+    _check_finite_differences(spec, seed=5)
 
 
 def test_moderator_expand_appends_beta(mod_table):
@@ -287,18 +281,7 @@ def test_by_subgroup_heterogeneity_with_moderators_matches_pymc(mod_table, moder
 def test_by_subgroup_gradient_matches_finite_differences(mod_table):
     spec = _moderator_spec(mod_table, "one_numeric", study_heterogeneity="by_subgroup",
                            subgroup_effects="fixed")
-    buffer = spec.density_buffer()
-    n_dim = int(buffer[density.H_NDIM])
-    x = np.random.default_rng(7).normal(size=n_dim)
-    grad = np.zeros(n_dim)
-    density.logp_grad(x, buffer, grad)
-    h = 1e-6
-    for k in range(n_dim):
-        e = np.zeros(n_dim)
-        e[k] = h
-        up = density.logp_grad(x + e, buffer, np.zeros(n_dim))
-        down = density.logp_grad(x - e, buffer, np.zeros(n_dim))
-        assert abs((up - down) / (2 * h) - grad[k]) < 1e-5 * max(1.0, abs(grad[k]))
+    _check_finite_differences(spec, seed=7)
 
 
 def test_by_subgroup_expand_stores_tau_per_subgroup_and_no_u(sed_table):

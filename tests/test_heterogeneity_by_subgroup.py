@@ -21,16 +21,14 @@ from scipy.special import expit
 from scipy.stats import binom, norm
 
 from bayes_poem import ModelSpec, SpecError, load_table
-from bayes_poem.diagnostics import Diagnostics
 from bayes_poem.dims import STUDY, SUBGROUP
 from bayes_poem.loglik import log_prior
 from bayes_poem.loo import integrated_study_log_likelihood, study_log_likelihood
 from bayes_poem.model_math import row_linear_predictor, row_study_effect
 from bayes_poem.predictive import posterior_predictive, prior_predictive, row_draws
 from bayes_poem.results import GH_NODES, FitResult
-from bayes_poem.sampling import SamplerSettings
 from bayes_poem.specfile import load_spec
-from tests.helpers import run_cli
+from tests.helpers import fit_over, run_cli
 
 CSV = """study,subgroup,outcome,events,total
 A,x,cs,8,10
@@ -68,10 +66,7 @@ def _fake_fit(spec: ModelSpec, seed: int = 0) -> FitResult:
         "w": (("chain", "draw", STUDY), rng.normal(0, 1, (*shape, n_s))),
         "alpha": (("chain", "draw", SUBGROUP), rng.normal(0, 0.3, (*shape, n_d))),
     }, coords={SUBGROUP: spec.subgroups, STUDY: spec.studies})
-    diagnostics = Diagnostics(pd.DataFrame({"r_hat": [1.0], "ess_bulk": [100.0],
-                                            "ess_tail": [100.0]}), 0, (1.0,))
-    return FitResult(spec=spec, idata=az.InferenceData(posterior=post),
-                     settings=SamplerSettings(), diagnostics=diagnostics)
+    return fit_over(spec, post)
 
 
 # ---------------------------------------------------------------------- the option
@@ -212,7 +207,6 @@ def test_loo_ppc_prior_predictive_and_log_prior_run(table):
 # ---------------------------------------------------------------------- tier 2: sampling
 @pytest.mark.mcmc
 def test_cli_fit_with_tau_per_subgroup_and_report_refuses_an_edited_option(tmp_path, capsys):
-    import arviz as az
 
     (tmp_path / "d.csv").write_text(CSV)
     path = tmp_path / "s.toml"

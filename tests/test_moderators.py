@@ -21,16 +21,15 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 from scipy.special import expit
 
 from bayes_poem import DataError, ModelSpec, Prior, SpecError, load_dataset, load_table
-from bayes_poem.diagnostics import Diagnostics
 from bayes_poem.dims import MODERATOR, SUBGROUP
-from bayes_poem.results import FitResult, with_summary_options
+from bayes_poem.results import with_summary_options
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.specfile import load_spec
 from tests.conftest import SED_ORDER
+from tests.helpers import fake_moderator_fit as _fake_fit
 from tests.helpers import run_cli
 from tests.test_density import moderator_table
 
@@ -257,23 +256,6 @@ def test_spec_without_moderators_resolves_as_before(tmp_path):
 
 
 # ---------------------------------------------------------------------- results (no sampling)
-def _fake_fit(spec: ModelSpec, seed: int = 0) -> FitResult:
-    """A FitResult over hand-made draws (2 chains x 50), to check the arithmetic only."""
-    rng = np.random.default_rng(seed)
-    shape = (2, 50)
-    n_d, terms = len(spec.subgroups), spec.moderator_terms
-    post = xr.Dataset({
-        "mu": (("chain", "draw"), rng.normal(1.0, 0.1, shape)),
-        "tau": (("chain", "draw"), np.abs(rng.normal(0.3, 0.05, shape))),
-        "alpha": (("chain", "draw", SUBGROUP), rng.normal(0, 0.3, (*shape, n_d))),
-        "beta": (("chain", "draw", MODERATOR), rng.normal(0.5, 0.2, (*shape, len(terms)))),
-    }, coords={SUBGROUP: spec.subgroups, MODERATOR: terms})
-    diagnostics = Diagnostics(pd.DataFrame({"r_hat": [1.0], "ess_bulk": [100.0],
-                                            "ess_tail": [100.0]}), 0, (1.0,))
-    return FitResult(spec=spec, idata=az.InferenceData(posterior=post),
-                     settings=SamplerSettings(), diagnostics=diagnostics)
-
-
 def test_probabilities_at_covariate_values(table):
     spec = _spec(table, "year", "quality").with_options(subgroup_effects="fixed")
     fit = _fake_fit(spec)
