@@ -23,35 +23,26 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _timing import bayes_poem_command, time_process
+
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 
 
 def _command(kind: str, out: Path) -> list[str]:
     if kind == "plain_pymc_cores2":
         return [sys.executable, str(ROOT / "benchmarks" / "plain_pymc_sed.py"), str(out), "2"]
     if kind == "bayes_poem":
-        exe = BIN / "bayes-poem"
-        prefix = [str(exe)] if exe.exists() else [sys.executable, "-m", "bayes_poem.cli"]
-        return prefix + ["run", str(ROOT / "models" / "sed_clinical_success.toml"),
+        return bayes_poem_command() + ["run", str(ROOT / "models" / "sed_clinical_success.toml"),
                          "--out", str(out), "--force", "--quiet"]
     return [sys.executable, str(ROOT / "benchmarks" / "plain_pymc_sed.py"), str(out)]
 
 
 def _time(kind: str, workdir: Path) -> float:
-    out = workdir / kind
-    started = time.perf_counter()
-    proc = subprocess.run(_command(kind, out), cwd=workdir, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"{kind} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    return elapsed
+    return time_process(kind, _command(kind, workdir / kind), workdir)
 
 
 def main() -> None:

@@ -19,14 +19,12 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _timing import bayes_poem_command, time_process
+
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 MODERATED = '[model]\nmoderators = ["year", "quality"]\n'
 
 
@@ -43,16 +41,9 @@ def _spec(workdir: Path, kind: str) -> Path:
 
 
 def _time(kind: str, workdir: Path) -> float:
-    exe = BIN / "bayes-poem"
-    prefix = [str(exe)] if exe.exists() else [sys.executable, "-m", "bayes_poem.cli"]
-    command = prefix + ["run", str(_spec(workdir, kind)), "--out", str(workdir / kind),
-                        "--force", "--quiet"]
-    started = time.perf_counter()
-    proc = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"{kind} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    return elapsed
+    command = bayes_poem_command() + ["run", str(_spec(workdir, kind)), "--out",
+                                      str(workdir / kind), "--force", "--quiet"]
+    return time_process(kind, command, workdir)
 
 
 def main() -> None:
