@@ -543,3 +543,14 @@ def test_docs_example_prints_what_the_docs_show():
     with contextlib.redirect_stdout(out):
         exec(compile(code, str(DOCS), "exec"), {})
     assert out.getvalue() == shown
+
+
+def test_ranktest_refuses_equal_variances_and_approximates_for_many_studies():
+    with pytest.raises(DataError, match="sampling variances that differ"):
+        ranktest_effects([0.1, 0.4, 0.2], [0.2, 0.2, 0.2])
+    rng = np.random.default_rng(13)
+    y, v = rng.normal(size=501), rng.uniform(0.01, 0.5, size=501)
+    result = ranktest_effects(y, v)
+    assert result.p_method == "normal" and "k > 500" in result.note
+    ref = stats.kendalltau(_deviates(y, v), v, method="asymptotic")
+    assert result.p_value == pytest.approx(ref.pvalue, rel=1e-10)

@@ -146,6 +146,9 @@ __all__ = [
 REGTEST_PREDICTORS = ("sei", "vi", "ninv", "sqrtninv", "ni", "sqrtni")
 REGTEST_MODELS = ("rma", "lm")
 TRIMFILL_ESTIMATORS = ("L0", "R0")
+#: above this many studies the exact Kendall distribution (O(k^3) work) is replaced by the
+#: normal approximation, with a note (metafor falls back when R's exact p is not available)
+EXACT_KENDALL_MAX_K = 500
 FUNNEL_YAXES = ("sei", "sqrtninv")
 
 REGTEST_COLUMNS = ("label", "model", "predictor", "method", "test", "k", "slope", "slope_se",
@@ -487,7 +490,7 @@ def _kendall(x: np.ndarray, y: np.ndarray, exact: bool) -> tuple[float, float, s
     denominator = np.sqrt((t0 - t1) * (t0 - t2))
     tau = (con - dis) / denominator if denominator > 0 else np.nan
     ties = bool(tx.size or ty.size)
-    if exact and not ties:
+    if exact and not ties and k <= EXACT_KENDALL_MAX_K:
         cdf = kendall_exact_cdf(k)
         q = con
         p = 1 - (cdf[q - 1] if q >= 1 else 0.0) if q > k * (k - 1) / 4 else cdf[q]
@@ -508,15 +511,23 @@ def ranktest_effects(yi: ArrayLike, vi: ArrayLike, *, exact: bool = True, label:
     """Rank correlation test from effect sizes (metafor ``ranktest(yi, vi, exact=)``).
 
     ``exact=True`` (metafor's default) gives the exact p-value when there are no ties
-    and the normal approximation otherwise; ``exact=False`` always the approximation.
+    (and at most :data:`EXACT_KENDALL_MAX_K` studies) and the normal approximation
+    otherwise; ``exact=False`` always the approximation.
     """
     y, v = effect_arrays(yi, vi, 1)
     _min_k(y.size, 3, "the rank correlation test")
     w = 1.0 / v
     theta = float(np.sum(w * y) / np.sum(w))
     deviates = (y - theta) / np.sqrt(v - 1.0 / np.sum(w))
+    if np.ptp(v) == 0:
+        raise DataError("the rank correlation test needs sampling variances that differ "
+                        "between studies (all are equal)")
     tau, stat, kind, p, p_method, ties = _kendall(deviates, v, bool(exact))
-    note = "ties: normal approximation" if ties and exact else ""
+    note = ""
+    if exact and ties:
+        note = "ties: normal approximation"
+    elif exact and y.size > EXACT_KENDALL_MAX_K:
+        note = f"k > {EXACT_KENDALL_MAX_K}: normal approximation"
     return RankTestResult(label, y.size, tau, stat, kind, p, p_method, ties, deviates,
                           v.copy(), _join(note, _correction_note(effects)))
 
