@@ -581,7 +581,8 @@ class TrimFillResult:
     yi, vi, totals : numpy.ndarray
         Observed effect sizes, variances and sample sizes.
     filled_yi, filled_vi, filled_totals : numpy.ndarray
-        The filled studies, in metafor's order (from the most extreme mirrored study in).
+        The filled studies, in metafor's order: the mirror images of the k0 most extreme
+        studies on the other side, taken from the least to the most extreme.
     filled_from : tuple of str
         The observed study each filled one mirrors.
     """
