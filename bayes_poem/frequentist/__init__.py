@@ -13,7 +13,11 @@ Entry points (each takes a :class:`~bayes_poem.table.StudyTable` or plain arrays
   ``rma.glmm(measure="PLO", mods = )``;
 * :func:`pool_by_rule` and :func:`subgroup_analysis` -- fixed or random effects chosen by
   heterogeneity (:class:`ModelChoice`), subgroup rates, test for subgroup differences,
-  pairwise differences of pooled proportions.
+  pairwise differences of pooled proportions;
+* small-study effects (:mod:`.bias`): :func:`regtest` (Egger, metafor ``regtest``),
+  :func:`ranktest` (Begg and Mazumdar, ``ranktest``), :func:`trimfill` (Duval and
+  Tweedie, ``trimfill``), :func:`cumulative` (``cumul``) and :func:`funnel_data`
+  (``funnel``), each also from effect sizes (``*_effects``).
 
 Lower-level pieces: :mod:`.transforms` (effect sizes, continuity correction,
 back-transforms), :mod:`.tau2` (tau^2 estimators, Q-profile CI), :mod:`.pooling`
@@ -23,6 +27,28 @@ back-transforms), :mod:`.tau2` (tau^2 estimators, Q-profile CI), :mod:`.pooling`
 
 from __future__ import annotations
 
+from bayes_poem.frequentist.bias import (
+    CUMULATIVE_COLUMNS,
+    RANKTEST_COLUMNS,
+    REGTEST_COLUMNS,
+    REGTEST_PREDICTORS,
+    TRIMFILL_COLUMNS,
+    CumulativeResult,
+    FunnelData,
+    RankTestResult,
+    RegTestResult,
+    TrimFillResult,
+    cumulative,
+    cumulative_effects,
+    funnel_data,
+    funnel_effects,
+    ranktest,
+    ranktest_effects,
+    regtest,
+    regtest_effects,
+    trimfill,
+    trimfill_effects,
+)
 from bayes_poem.frequentist.glmm import (
     glmm_loglik,
     glmm_metareg_proportions,
@@ -85,15 +111,22 @@ from bayes_poem.frequentist.transforms import (
 
 __all__ = [
     "COEFFICIENT_COLUMNS",
+    "CUMULATIVE_COLUMNS",
     "HETEROGENEITY_COLUMNS",
     "METAREG_METHODS",
     "METAREG_TESTS",
     "PAIRWISE_COLUMNS",
+    "RANKTEST_COLUMNS",
     "REGRESSION_STUDY_COLUMNS",
+    "REGTEST_COLUMNS",
+    "REGTEST_PREDICTORS",
     "RESULT_COLUMNS",
     "STUDY_COLUMNS",
+    "TRIMFILL_COLUMNS",
+    "CumulativeResult",
     "Design",
     "EffectSizes",
+    "FunnelData",
     "GlmmRegResult",
     "GlmmResult",
     "Heterogeneity",
@@ -101,15 +134,22 @@ __all__ = [
     "MetaResult",
     "ModelChoice",
     "PooledEstimate",
+    "RankTestResult",
+    "RegTestResult",
     "SubgroupResult",
     "Tau2Estimate",
     "Tau2Interval",
+    "TrimFillResult",
     "back_transform",
     "build_design",
+    "cumulative",
+    "cumulative_effects",
     "estimate_tau2",
     "fit_meta_regression",
     "fixed_effect",
     "ft_double_arcsine",
+    "funnel_data",
+    "funnel_effects",
     "generalised_q",
     "glmm_loglik",
     "glmm_metareg_proportions",
@@ -127,8 +167,14 @@ __all__ = [
     "proportion_effects",
     "q_profile_ci",
     "random_effects",
+    "ranktest",
+    "ranktest_effects",
+    "regtest",
+    "regtest_effects",
     "subgroup_analysis",
     "tau2_dl",
     "tau2_ml",
     "tau2_reml",
+    "trimfill",
+    "trimfill_effects",
 ]
