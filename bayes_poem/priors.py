@@ -21,28 +21,21 @@ from typing import Any
 import numpy as np
 
 from bayes_poem.errors import SpecError
+from bayes_poem.prior_families import LOCATION, NORMAL, REGISTRY, SCALE, names
 
-# Family -> ordered parameter names (PyMC's parameter names).
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "Normal": ("mu", "sigma"),
-    "StudentT": ("nu", "mu", "sigma"),
-    "HalfNormal": ("sigma",),
-    "HalfCauchy": ("beta",),
-    "HalfStudentT": ("nu", "sigma"),
-    "Exponential": ("lam",),
-    "LogNormalTau2": ("mu", "sigma"),
-}
-LOCATION_FAMILIES = ("Normal", "StudentT")
-SCALE_FAMILIES = ("HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential", "LogNormalTau2")
+# Family -> ordered parameter names (PyMC's), from the registry of prior_families.
+FAMILIES: dict[str, tuple[str, ...]] = {name: f.params for name, f in REGISTRY.items()}
+LOCATION_FAMILIES = names(LOCATION)
+SCALE_FAMILIES = names(SCALE)
 
 # Parameter -> (allowed families, what it is).
 PARAMETERS: dict[str, tuple[tuple[str, ...], str]] = {
     "mu": (LOCATION_FAMILIES, "logit-scale intercept"),
     "tau": (SCALE_FAMILIES, "between-study SD on the logit scale"),
     "sigma_subgroup": (SCALE_FAMILIES, "SD of random subgroup effects (logit scale)"),
-    "alpha": (("Normal",), "fixed (sum-to-zero) subgroup effects; only sigma is used, mu = 0"),
+    "alpha": ((NORMAL,), "fixed (sum-to-zero) subgroup effects; only sigma is used, mu = 0"),
     "phi": (SCALE_FAMILIES, "overdispersion of the beta-binomial likelihood, 1/sqrt(kappa)"),
-    "beta": (("Normal",), "moderator coefficients (logit scale, per standardised unit); "
+    "beta": ((NORMAL,), "moderator coefficients (logit scale, per standardised unit); "
                           "only sigma is used, mu = 0"),
 }
 
@@ -114,6 +107,9 @@ class Prior:
         object.__setattr__(self, "params", _numbers(self.params, f"{self.dist} prior"))
 
     def describe(self) -> str:
+        """One line, e.g. ``HalfNormal(sigma=0.5)`` (the family's format in the registry)."""
+        if self.dist in REGISTRY and set(self.params) == set(REGISTRY[self.dist].params):
+            return REGISTRY[self.dist].format(self.params)
         args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
         return f"{self.dist}({args})"
 
@@ -168,6 +164,7 @@ RATIONALE: dict[str, str] = {
 }
 
 
+
 def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
                    allowed: Sequence[str] | None = None) -> Prior:
     """Check one prior and return it as a :class:`Prior`.
@@ -207,7 +204,8 @@ def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
             f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))} for {prior.dist}; "
             f"valid: {', '.join(expected)}"
         )
-    defaults = _family_defaults(prior.dist)
+    family = REGISTRY[prior.dist]
+    defaults = family.defaults
     params = {k: prior.params.get(k, defaults.get(k)) for k in expected}
     missing = [k for k, v in params.items() if v is None]
     if missing:
@@ -215,7 +213,7 @@ def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
     for key, value in params.items():
         if not math.isfinite(value):
             raise SpecError(f"{where}: parameter '{key}' must be finite (got {value!r})")
-        if key in ("sigma", "beta", "lam", "nu") and value <= 0:
+        if key in family.positive and value <= 0:
             raise SpecError(f"{where}: parameter '{key}' must be > 0 (got {value:g})")
     if name == "alpha" and params.get("mu", 0.0) != 0.0:
         raise SpecError(f"{where}: fixed subgroup effects sum to zero; 'mu' must be 0")
@@ -223,12 +221,6 @@ def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
         raise SpecError(f"{where}: moderator coefficients are centred at no effect; "
                         "'mu' must be 0")
     return Prior(prior.dist, params)
-
-
-def _family_defaults(dist: str) -> dict[str, float]:
-    if dist in ("Normal", "StudentT"):
-        return {"mu": 0.0}
-    return {}
 
 
 def resolve_priors(overrides: Mapping[str, Prior | Mapping[str, Any]] | None = None,
