@@ -66,6 +66,13 @@ def turner_prior(name: str) -> Prior:
     return Prior("LogNormalTau2", TURNER_PRIORS[name][1])
 
 
+def turner_description(name: str) -> str:
+    """One line for a Turner et al. (2015) preset: its setting and its prior on tau^2."""
+    prior = turner_prior(name)
+    return (f"Turner et al. 2015: {TURNER_PRIORS[name][0]}; "
+            f"log tau^2 ~ Normal({prior.params['mu']:g}, {prior.params['sigma']:g})")
+
+
 def _numbers(values: Mapping[str, Any], where: str) -> dict[str, float]:
     """Parameter name -> finite float; the one check of prior parameters (both forms)."""
     out = {}
@@ -163,6 +170,26 @@ RATIONALE: dict[str, str] = {
     ),
 }
 
+
+# Prior variants of the default sensitivity grid (bayes_poem.sensitivity.GridOptions),
+# by parameter: label -> prior. Alternatives to the defaults above that a reader would
+# ask about: a tighter and a wider half-normal, heavier-tailed scale priors (half-Cauchy,
+# half-t with 3 d.f.), an exponential, and a wider normal for mu.
+SENSITIVITY_PRIORS: dict[str, dict[str, Prior]] = {
+    "tau": {
+        "tau HalfNormal(0.5)": Prior("HalfNormal", {"sigma": 0.5}),
+        "tau HalfNormal(1)": Prior("HalfNormal", {"sigma": 1.0}),
+        "tau HalfNormal(2)": Prior("HalfNormal", {"sigma": 2.0}),
+        "tau HalfCauchy(0.5)": Prior("HalfCauchy", {"beta": 0.5}),
+        "tau HalfStudentT(3, 1)": Prior("HalfStudentT", {"nu": 3.0, "sigma": 1.0}),
+        "tau Exponential(1)": Prior("Exponential", {"lam": 1.0}),
+    },
+    "mu": {"mu Normal(0, 3)": Prior("Normal", {"mu": 0.0, "sigma": 3.0})},
+    "sigma_subgroup": {
+        "sigma_subgroup HalfNormal(0.5)": Prior("HalfNormal", {"sigma": 0.5}),
+        "sigma_subgroup HalfNormal(2)": Prior("HalfNormal", {"sigma": 2.0}),
+    },
+}
 
 
 def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
