@@ -55,12 +55,15 @@ import numba
 import numpy as np
 from numba import types
 
+from bayes_poem import prior_families
+
 # Structure codes (stored as floats in the buffer header).
 STUDY_COMMON, STUDY_RANDOM, STUDY_BY_SUBGROUP = 0, 1, 2  # 2: random, tau[subgroup]
 SUBGROUP_NONE, SUBGROUP_RANDOM, SUBGROUP_FIXED = 0, 1, 2
-LOCATION_CODES = {"Normal": 0, "StudentT": 1}
-SCALE_CODES = {"HalfNormal": 0, "HalfCauchy": 1, "HalfStudentT": 2, "Exponential": 3,
-               "LogNormalTau2": 4}
+# Prior family -> kernel code, from the registry (prior_families.REGISTRY); the
+# branches of _location_logp / _scale_logp below are the kernel's side of each code.
+LOCATION_CODES = prior_families.codes(prior_families.LOCATION)
+SCALE_CODES = prior_families.codes(prior_families.SCALE)
 LIKELIHOOD_CODES = {"binomial": 0, "beta_binomial": 1}
 
 # Header layout.
@@ -107,11 +110,11 @@ def _sigmoid(x):
 @numba.njit(cache=True)
 def _location_logp(family, p, x):
     """log p(x) and d/dx for a location prior; p holds its parameters."""
-    if family == 0:  # Normal(mu, sigma)
+    if family == 0:  # code 0, registry "Normal": Normal(mu, sigma)
         m, s = p[0], p[1]
         t = (x - m) / s
         return -0.5 * LOG_2PI - math.log(s) - 0.5 * t * t, -t / s
-    # StudentT(nu, mu, sigma)
+    # code 1, registry "StudentT": StudentT(nu, mu, sigma)
     nu, m, s = p[0], p[1], p[2]
     t = (x - m) / s
     lp = (math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu) - 0.5 * math.log(nu * math.pi)
@@ -123,24 +126,25 @@ def _location_logp(family, p, x):
 def _scale_logp(family, p, y):
     """log p(s) + log|ds/dy| and its derivative in y, for s = exp(y)."""
     s = math.exp(y)
-    if family == 0:  # HalfNormal(sigma)
+    if family == 0:  # code 0, registry "HalfNormal": HalfNormal(sigma)
         sig = p[0]
         r = s / sig
         return (LOG_2 - 0.5 * LOG_2PI - math.log(sig) - 0.5 * r * r + y, -r * r + 1.0)
-    if family == 1:  # HalfCauchy(beta)
+    if family == 1:  # code 1, registry "HalfCauchy": HalfCauchy(beta)
         r = s / p[0]
         return (LOG_2 - math.log(math.pi * p[0]) - math.log1p(r * r) + y,
                 -2.0 * r * r / (1.0 + r * r) + 1.0)
-    if family == 2:  # HalfStudentT(nu, sigma)
+    if family == 2:  # code 2, registry "HalfStudentT": HalfStudentT(nu, sigma)
         nu, sig = p[0], p[1]
         r2 = (s / sig) ** 2 / nu
         lp = (LOG_2 + math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu)
               - 0.5 * math.log(nu * math.pi) - math.log(sig) - 0.5 * (nu + 1.0) * math.log1p(r2))
         return lp + y, -(nu + 1.0) * r2 / (1.0 + r2) + 1.0
-    if family == 3:  # Exponential(lam)
+    if family == 3:  # code 3, registry "Exponential": Exponential(lam)
         lam = p[0]
         return math.log(lam) - lam * s + y, -lam * s + 1.0
-    # LogNormalTau2: log(tau^2) ~ Normal(m, sd), i.e. y = log tau ~ Normal(m / 2, sd / 2)
+    # code 4, registry "LogNormalTau2": log(tau^2) ~ Normal(m, sd), i.e.
+    # y = log tau ~ Normal(m / 2, sd / 2)
     m, sd = 0.5 * p[0], 0.5 * p[1]
     t = (y - m) / sd
     return -0.5 * LOG_2PI - math.log(sd) - 0.5 * t * t, -t / sd

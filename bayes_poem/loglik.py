@@ -10,16 +10,14 @@ log prior the ``beta ~ Normal(0, s_beta)`` prior of every coefficient.
 
 from __future__ import annotations
 
-import math
-
 import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
 
 from bayes_poem.dims import MODERATOR, ROW, SAMPLE_DIMS
 from bayes_poem.model_math import moderator_effect
+from bayes_poem.prior_families import REGISTRY
 from bayes_poem.priors import Prior
 
 
@@ -37,22 +35,10 @@ def pointwise_log_likelihood(result) -> xr.DataArray:
 
 
 def _prior_logpdf(prior: Prior, x: np.ndarray) -> np.ndarray:
-    q = prior.params
-    if prior.dist == "Normal":
-        return stats.norm.logpdf(x, q["mu"], q["sigma"])
-    if prior.dist == "StudentT":
-        return stats.t.logpdf(x, q["nu"], q["mu"], q["sigma"])
-    if prior.dist == "HalfNormal":
-        return stats.halfnorm.logpdf(x, scale=q["sigma"])
-    if prior.dist == "HalfCauchy":
-        return stats.halfcauchy.logpdf(x, scale=q["beta"])
-    if prior.dist == "HalfStudentT":
-        return math.log(2.0) + stats.t.logpdf(x, q["nu"], 0.0, q["sigma"])
-    if prior.dist == "Exponential":
-        return stats.expon.logpdf(x, scale=1.0 / q["lam"])
-    if prior.dist == "LogNormalTau2":  # tau ~ LogNormal(mu / 2, sigma / 2)
-        return stats.lognorm.logpdf(x, s=q["sigma"] / 2.0, scale=np.exp(q["mu"] / 2.0))
-    raise ValueError(f"no log density for {prior.dist}")
+    """Log prior density on the natural scale (the registry's scipy distribution)."""
+    if prior.dist not in REGISTRY:
+        raise ValueError(f"no log density for {prior.dist}")
+    return REGISTRY[prior.dist].logpdf(prior.params, x)
 
 
 def log_prior(result) -> xr.Dataset:

@@ -73,6 +73,7 @@ from bayes_poem.dims import SAMPLE_DIMS, SUBGROUP
 from bayes_poem.errors import SpecError
 from bayes_poem.intervals import IntervalSpec, describe
 from bayes_poem.model_math import row_linear_predictor, row_study_effect, row_tau
+from bayes_poem.prior_families import REGISTRY
 from bayes_poem.priors import Prior
 
 if TYPE_CHECKING:
@@ -269,28 +270,10 @@ def count_distribution_summary(pmf: np.ndarray, prob: float) -> dict[str, float 
 # ---------------------------------------------------------------------- prior predictive
 def sample_prior(prior: Prior, size: int | tuple[int, ...],
                  rng: np.random.Generator) -> np.ndarray:
-    """Draws from a :class:`Prior` (the families of :mod:`bayes_poem.priors`)."""
-    p = prior.params
-    dist = prior.dist
-    if dist == "Normal":
-        return rng.normal(p["mu"], p["sigma"], size)
-    if dist == "StudentT":
-        return p["mu"] + p["sigma"] * rng.standard_t(p["nu"], size)
-    if dist == "HalfNormal":
-        return np.abs(rng.normal(0.0, p["sigma"], size))
-    if dist == "HalfCauchy":
-        return np.abs(p["beta"] * rng.standard_cauchy(size))
-    if dist == "HalfStudentT":
-        return np.abs(p["sigma"] * rng.standard_t(p["nu"], size))
-    if dist == "Exponential":
-        return rng.exponential(1.0 / p["lam"], size)
-    if dist == "Gamma" and {"alpha", "beta"} <= set(p):
-        return rng.gamma(p["alpha"], 1.0 / p["beta"], size)
-    if dist == "LogNormal":
-        return rng.lognormal(p["mu"], p["sigma"], size)
-    if dist == "LogNormalTau2":  # log(tau^2) ~ N(mu, sigma): tau ~ LogNormal(mu/2, sigma/2)
-        return rng.lognormal(p["mu"] / 2.0, p["sigma"] / 2.0, size)
-    raise SpecError(f"prior predictive: no sampler for the {dist} family")
+    """Draws from a :class:`Prior` (the registry's sampler of its family)."""
+    if prior.dist not in REGISTRY:
+        raise SpecError(f"prior predictive: no sampler for the {prior.dist} family")
+    return REGISTRY[prior.dist].sample(rng, prior.params, size)
 
 
 @dataclass(frozen=True)

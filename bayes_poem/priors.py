@@ -21,28 +21,21 @@ from typing import Any
 import numpy as np
 
 from bayes_poem.errors import SpecError
+from bayes_poem.prior_families import LOCATION, NORMAL, REGISTRY, SCALE, names
 
-# Family -> ordered parameter names (PyMC's parameter names).
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "Normal": ("mu", "sigma"),
-    "StudentT": ("nu", "mu", "sigma"),
-    "HalfNormal": ("sigma",),
-    "HalfCauchy": ("beta",),
-    "HalfStudentT": ("nu", "sigma"),
-    "Exponential": ("lam",),
-    "LogNormalTau2": ("mu", "sigma"),
-}
-LOCATION_FAMILIES = ("Normal", "StudentT")
-SCALE_FAMILIES = ("HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential", "LogNormalTau2")
+# Family -> ordered parameter names (PyMC's), from the registry of prior_families.
+FAMILIES: dict[str, tuple[str, ...]] = {name: f.params for name, f in REGISTRY.items()}
+LOCATION_FAMILIES = names(LOCATION)
+SCALE_FAMILIES = names(SCALE)
 
 # Parameter -> (allowed families, what it is).
 PARAMETERS: dict[str, tuple[tuple[str, ...], str]] = {
     "mu": (LOCATION_FAMILIES, "logit-scale intercept"),
     "tau": (SCALE_FAMILIES, "between-study SD on the logit scale"),
     "sigma_subgroup": (SCALE_FAMILIES, "SD of random subgroup effects (logit scale)"),
-    "alpha": (("Normal",), "fixed (sum-to-zero) subgroup effects; only sigma is used, mu = 0"),
+    "alpha": ((NORMAL,), "fixed (sum-to-zero) subgroup effects; only sigma is used, mu = 0"),
     "phi": (SCALE_FAMILIES, "overdispersion of the beta-binomial likelihood, 1/sqrt(kappa)"),
-    "beta": (("Normal",), "moderator coefficients (logit scale, per standardised unit); "
+    "beta": ((NORMAL,), "moderator coefficients (logit scale, per standardised unit); "
                           "only sigma is used, mu = 0"),
 }
 
@@ -71,6 +64,13 @@ def turner_prior(name: str) -> Prior:
     if name not in TURNER_PRIORS:
         raise SpecError(f"unknown Turner prior '{name}'; valid: {', '.join(TURNER_PRIORS)}")
     return Prior("LogNormalTau2", TURNER_PRIORS[name][1])
+
+
+def turner_description(name: str) -> str:
+    """One line for a Turner et al. (2015) preset: its setting and its prior on tau^2."""
+    prior = turner_prior(name)
+    return (f"Turner et al. 2015: {TURNER_PRIORS[name][0]}; "
+            f"log tau^2 ~ Normal({prior.params['mu']:g}, {prior.params['sigma']:g})")
 
 
 def _numbers(values: Mapping[str, Any], where: str) -> dict[str, float]:
@@ -114,6 +114,9 @@ class Prior:
         object.__setattr__(self, "params", _numbers(self.params, f"{self.dist} prior"))
 
     def describe(self) -> str:
+        """One line, e.g. ``HalfNormal(sigma=0.5)`` (the family's format in the registry)."""
+        if self.dist in REGISTRY and set(self.params) == set(REGISTRY[self.dist].params):
+            return REGISTRY[self.dist].format(self.params)
         args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
         return f"{self.dist}({args})"
 
@@ -168,6 +171,27 @@ RATIONALE: dict[str, str] = {
 }
 
 
+# Prior variants of the default sensitivity grid (bayes_poem.sensitivity.GridOptions),
+# by parameter: label -> prior. Alternatives to the defaults above that a reader would
+# ask about: a tighter and a wider half-normal, heavier-tailed scale priors (half-Cauchy,
+# half-t with 3 d.f.), an exponential, and a wider normal for mu.
+SENSITIVITY_PRIORS: dict[str, dict[str, Prior]] = {
+    "tau": {
+        "tau HalfNormal(0.5)": Prior("HalfNormal", {"sigma": 0.5}),
+        "tau HalfNormal(1)": Prior("HalfNormal", {"sigma": 1.0}),
+        "tau HalfNormal(2)": Prior("HalfNormal", {"sigma": 2.0}),
+        "tau HalfCauchy(0.5)": Prior("HalfCauchy", {"beta": 0.5}),
+        "tau HalfStudentT(3, 1)": Prior("HalfStudentT", {"nu": 3.0, "sigma": 1.0}),
+        "tau Exponential(1)": Prior("Exponential", {"lam": 1.0}),
+    },
+    "mu": {"mu Normal(0, 3)": Prior("Normal", {"mu": 0.0, "sigma": 3.0})},
+    "sigma_subgroup": {
+        "sigma_subgroup HalfNormal(0.5)": Prior("HalfNormal", {"sigma": 0.5}),
+        "sigma_subgroup HalfNormal(2)": Prior("HalfNormal", {"sigma": 2.0}),
+    },
+}
+
+
 def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
                    allowed: Sequence[str] | None = None) -> Prior:
     """Check one prior and return it as a :class:`Prior`.
@@ -207,7 +231,8 @@ def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
             f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))} for {prior.dist}; "
             f"valid: {', '.join(expected)}"
         )
-    defaults = _family_defaults(prior.dist)
+    family = REGISTRY[prior.dist]
+    defaults = family.defaults
     params = {k: prior.params.get(k, defaults.get(k)) for k in expected}
     missing = [k for k, v in params.items() if v is None]
     if missing:
@@ -215,7 +240,7 @@ def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
     for key, value in params.items():
         if not math.isfinite(value):
             raise SpecError(f"{where}: parameter '{key}' must be finite (got {value!r})")
-        if key in ("sigma", "beta", "lam", "nu") and value <= 0:
+        if key in family.positive and value <= 0:
             raise SpecError(f"{where}: parameter '{key}' must be > 0 (got {value:g})")
     if name == "alpha" and params.get("mu", 0.0) != 0.0:
         raise SpecError(f"{where}: fixed subgroup effects sum to zero; 'mu' must be 0")
@@ -223,12 +248,6 @@ def validate_prior(name: str, prior: Prior | Mapping[str, Any], where: str = "",
         raise SpecError(f"{where}: moderator coefficients are centred at no effect; "
                         "'mu' must be 0")
     return Prior(prior.dist, params)
-
-
-def _family_defaults(dist: str) -> dict[str, float]:
-    if dist in ("Normal", "StudentT"):
-        return {"mu": 0.0}
-    return {}
 
 
 def resolve_priors(overrides: Mapping[str, Prior | Mapping[str, Any]] | None = None,

@@ -43,7 +43,14 @@ import pandas as pd
 from bayes_poem.contrasts import Contrast
 from bayes_poem.errors import ConvergenceWarning, DataError, SamplingError, SpecError
 from bayes_poem.intervals import IntervalSpec
-from bayes_poem.priors import TURNER_PRIORS, Prior, turner_prior, validate_prior
+from bayes_poem.priors import (
+    SENSITIVITY_PRIORS,
+    TURNER_PRIORS,
+    Prior,
+    turner_description,
+    turner_prior,
+    validate_prior,
+)
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.spec import ModelSpec
 
@@ -52,14 +59,7 @@ ROW_COLUMNS = ["variant", "group", "description", "status", "error", "quantity",
                "median", "lower", "upper", "interval", "p_gt_0", "p_gt_margin", "margin",
                "divergences", "seconds", "flag"]
 
-DEFAULT_TAU_PRIORS: dict[str, Prior] = {
-    "tau HalfNormal(0.5)": Prior("HalfNormal", {"sigma": 0.5}),
-    "tau HalfNormal(1)": Prior("HalfNormal", {"sigma": 1.0}),
-    "tau HalfNormal(2)": Prior("HalfNormal", {"sigma": 2.0}),
-    "tau HalfCauchy(0.5)": Prior("HalfCauchy", {"beta": 0.5}),
-    "tau HalfStudentT(3, 1)": Prior("HalfStudentT", {"nu": 3.0, "sigma": 1.0}),
-    "tau Exponential(1)": Prior("Exponential", {"lam": 1.0}),
-}
+DEFAULT_TAU_PRIORS: dict[str, Prior] = SENSITIVITY_PRIORS["tau"]
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,10 @@ class GridOptions:
 
     tau_priors: Mapping[str, Prior] = field(default_factory=lambda: dict(DEFAULT_TAU_PRIORS))
     turner: Sequence[str] = ("turner_surgical_nonpharm",)
-    mu_priors: Mapping[str, Prior] = field(default_factory=lambda: {
-        "mu Normal(0, 3)": Prior("Normal", {"mu": 0.0, "sigma": 3.0})})
-    sigma_subgroup_priors: Mapping[str, Prior] = field(default_factory=lambda: {
-        "sigma_subgroup HalfNormal(0.5)": Prior("HalfNormal", {"sigma": 0.5}),
-        "sigma_subgroup HalfNormal(2)": Prior("HalfNormal", {"sigma": 2.0})})
+    mu_priors: Mapping[str, Prior] = field(
+        default_factory=lambda: dict(SENSITIVITY_PRIORS["mu"]))
+    sigma_subgroup_priors: Mapping[str, Prior] = field(
+        default_factory=lambda: dict(SENSITIVITY_PRIORS["sigma_subgroup"]))
     subgroup_effects: Sequence[str] = ("fixed",)
     likelihoods: Sequence[str] = ("beta_binomial", "common_effect")
     leave_one_out: bool = True
@@ -128,9 +127,7 @@ def build_variants(spec: ModelSpec, options: GridOptions | None = None) -> list[
             prior = turner_prior(preset)
             add(f"sensitivity.turner[{i}]",
                 Variant(f"tau2 {preset}", "tau prior", spec.with_priors(tau=prior),
-                        f"Turner et al. 2015: {TURNER_PRIORS[preset][0]}; "
-                        f"log tau^2 ~ Normal({prior.params['mu']:g}, "
-                        f"{prior.params['sigma']:g})"))
+                        turner_description(preset)))
     for i, (name, prior) in enumerate(options.mu_priors.items(), start=1):
         add(f"sensitivity.mu_priors[{i}]",
             Variant(name, "mu prior", spec.with_priors(mu=prior), f"mu ~ {prior.describe()}"))

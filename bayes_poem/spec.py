@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from scipy.special import gammaln
 
-from bayes_poem import density
+from bayes_poem import density, prior_families
 from bayes_poem.dims import MODERATOR, ROW, STUDY, SUBGROUP, SUBGROUP_CONTRAST
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.moderators import Moderator, code_moderators, design_matrix, term_names
@@ -450,8 +450,7 @@ class ModelSpec:
                 eta = eta + alpha[subgroup_idx]
             if self.moderators:
                 design = pm.Data("design", self.design(), dims=(ROW, MODERATOR))
-                beta = pm.Normal("beta", hyper["prior_beta_mu"], hyper["prior_beta_sigma"],
-                                 dims=MODERATOR)
+                beta = _prior_rv(pm, "beta", self.priors["beta"], hyper, dims=MODERATOR)
                 eta = eta + pm.math.dot(design, beta)
             if self.likelihood == "beta_binomial":
                 p = pm.math.sigmoid(eta)
@@ -552,11 +551,9 @@ class ModelSpec:
 
 
 def _prior_rv(pm: Any, name: str, prior: Prior, hyper: Mapping[str, Any], **kwargs: Any) -> Any:
+    """The prior's random variable (the registry's builder), hyperparameters from ``hyper``."""
     params = {key: hyper[f"prior_{name}_{key}"] for key in prior.params}
-    if prior.dist == "LogNormalTau2":
-        # log(tau^2) ~ N(mu, sigma)  <=>  tau ~ LogNormal(mu / 2, sigma / 2)
-        return pm.LogNormal(name, mu=params["mu"] / 2.0, sigma=params["sigma"] / 2.0, **kwargs)
-    return getattr(pm, prior.dist)(name, **params, **kwargs)
+    return prior_families.build(pm, name, prior.dist, params, **kwargs)
 
 
 def _pack_prior(head: np.ndarray, family_at: int, params_at: int, prior: Prior,

@@ -19,12 +19,14 @@ from typing import Any
 import arviz as az
 import numpy as np
 
-from bayes_poem import __version__, signals
+from bayes_poem import __version__, prior_families, signals
 from bayes_poem.priors import Prior, validate_prior
 from bayes_poem.sampling import SamplerSettings, check_complete, run_nutpie
 
-LOCATION = ("Normal", "StudentT")
-SCALE = ("HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential")
+# The prior families a trial parameter may take, by kind (the registry's, LogNormalTau2
+# included for scale parameters such as tau).
+LOCATION = prior_families.names(prior_families.LOCATION)
+SCALE = prior_families.names(prior_families.SCALE)
 
 _CACHE_SIZE = 12
 
@@ -47,7 +49,7 @@ def hyper_values(priors: Mapping[str, Prior]) -> dict[str, float]:
 def prior_rv(pm: Any, name: str, prior: Prior, hyper: Mapping[str, Any], **kwargs: Any) -> Any:
     """The random variable ``name`` with hyperparameters read from ``hyper`` (pm.Data)."""
     params = {key: hyper[data] for key, data in hyper_names(name, prior).items()}
-    return getattr(pm, prior.dist)(name, **params, **kwargs)
+    return prior_families.build(pm, name, prior.dist, params, **kwargs)
 
 
 def families(priors: Mapping[str, Prior]) -> tuple[tuple[str, str], ...]:

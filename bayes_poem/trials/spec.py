@@ -27,6 +27,7 @@ import tomli_w
 from bayes_poem.datasets import load_dataset
 from bayes_poem.errors import BayesPoemError, DataError, SpecError
 from bayes_poem.intervals import IntervalSpec
+from bayes_poem.prior_families import NORMAL
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.specfile import _shown
 from bayes_poem.table import StudyTable, _check_label, load_table, read_text
@@ -429,7 +430,7 @@ def _prepare_continuous(spec: TrialSpec) -> PreparedAnalysis:
         if prior is not None:
             from bayes_poem.trials._pymc import check_prior
 
-            prior = check_prior("change", prior, ("Normal",), "priors.change")
+            prior = check_prior("change", prior, (NORMAL,), "priors.change")
         simulation = spec.section("simulation")
         draws = check_count(simulation.get("draws", 20_000), "simulation.draws", minimum=2,
                             maximum=MAX_DRAWS)
