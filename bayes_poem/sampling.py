@@ -127,26 +127,11 @@ def fit(spec: ModelSpec, settings: SamplerSettings | None = None, **kwargs: Any)
 # ---------------------------------------------------------------------- nutpie
 def compiled_model(spec: ModelSpec, seed: int) -> Any:
     """A nutpie model over the cached compiled density, for this spec's buffer."""
-    import pandas as pd
-    from nutpie.compile_pymc import CompiledPyMCModel
-
     from bayes_poem import density
+    from bayes_poem.backends.nutpie_adapter import nutpie_model
 
-    buffer = spec.density_buffer()
-    expanded = spec.expanded_layout()
-    names = [name for name, _, _ in expanded]
-    shapes = [shape for _, shape, _ in expanded]
-    slices, start = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        slices.append(slice(start, start + size))
-        start += size
-    coords = {name: pd.Index(values) for name, values in spec.coords.items()}
-    unconstrained = []
-    for name, shape in spec.unconstrained_layout():
-        unconstrained += [name] if shape == () else [f"{name}_{k}" for k in range(shape[0])]
-    coords["unconstrained_parameter"] = pd.Index(unconstrained)
-    n_dim = len(unconstrained)
+    unconstrained = spec.unconstrained_layout()
+    n_dim = sum(int(np.prod(shape)) for _, shape in unconstrained)
     centre = _crude_logit(spec)
 
     def initial_point(chain_seed: int) -> np.ndarray:
@@ -155,21 +140,10 @@ def compiled_model(spec: ModelSpec, seed: int) -> Any:
         point[0] += centre
         return point
 
-    return CompiledPyMCModel(
-        dims={name: dims for name, _, dims in expanded},
-        _n_dim=n_dim,
-        _coords=coords,
-        _shapes=dict(zip(names, shapes, strict=True)),
-        compiled_logp_func=density.logp_cfunc,
-        compiled_expand_func=density.expand_cfunc,
-        initial_point_func=initial_point,
-        shared_data={},
-        user_data=buffer,
-        n_expanded=start,
-        shape_info=(names, slices, shapes),
-        logp_func=None,
-        expand_func=None,
-    )
+    return nutpie_model(logp_cfunc=density.logp_cfunc, expand_cfunc=density.expand_cfunc,
+                        buffer=spec.density_buffer(), expanded=spec.expanded_layout(),
+                        coords=spec.coords, unconstrained=unconstrained,
+                        initial_point=initial_point)
 
 
 def _crude_logit(spec: ModelSpec) -> float:

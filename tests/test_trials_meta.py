@@ -1,7 +1,8 @@
 """Comparative meta-analysis of the shipped anterior-vs-posterior trials (short sampling).
 
-One arm-based binomial model per number of trials is compiled once per module and
-refitted with new data and prior scales.
+The nutpie backend samples the disk-cached compiled kernel
+(``bayes_poem.backends.arm_density``): no fit compiles; the PyMC backend samples the
+reference model.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from bayes_poem import DataError, SpecError, load_dataset, load_table
 from bayes_poem.dims import STUDY
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.trials import binomial_meta, binomial_meta_from_table, comparative_counts
-from bayes_poem.trials.meta import binomial_model
 from bayes_poem.trials.published import META_ANALYSES, comparison_notes, published_rows
 
 QUICK = SamplerSettings(draws=1000, tune=700, chains=2, seed=19)
@@ -116,19 +116,49 @@ def test_shipped_results_beside_the_published_ones(success):
 
 
 @pytest.mark.mcmc
-def test_refit_reuses_the_compiled_model(table, success):
-    model = binomial_model(2)
-    assert model.compilations == 1
-    counts = pd.DataFrame({"study": ["X", "Y"], "anterior_events": [400, 300],
-                           "anterior_total": [500, 400], "posterior_events": [300, 200],
-                           "posterior_total": [500, 400]})
+def test_fits_never_compile(table, success, monkeypatch):
+    """Other trial counts, data and prior families: the disk-cached kernel, no compilation."""
+    import nutpie
+    import pytensor
+
+    from bayes_poem.trials import meta
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a fit tried to compile")
+
+    monkeypatch.setattr(nutpie, "compile_pymc_model", forbidden)
+    monkeypatch.setattr(pytensor, "function", forbidden)
+    monkeypatch.setattr(meta, "binomial_model", forbidden)
+    counts = pd.DataFrame({"study": ["X", "Y", "Z"], "anterior_events": [400, 300, 50],
+                           "anterior_total": [500, 400, 60], "posterior_events": [300, 200, 30],
+                           "posterior_total": [500, 400, 50]})
     refit = binomial_meta(counts, settings=QUICK,
-                          priors={"tau": {"dist": "HalfNormal", "sigma": 0.2}})
-    assert model.compilations == 1
-    assert list(refit.idata.posterior[STUDY].values) == ["X", "Y"]
+                          priors={"tau": {"dist": "LogNormalTau2", "mu": -1.69, "sigma": 1.68},
+                                  "theta": {"dist": "StudentT", "nu": 4, "mu": 0, "sigma": 1}},
+                          warn=False)
+    assert list(refit.idata.posterior[STUDY].values) == ["X", "Y", "Z"]
+    assert refit.idata.posterior.sizes["draw"] == QUICK.draws
     # large trials with log OR near -0.8: the posterior is centred there
     observed = np.log(300 / 200) - np.log(400 / 100)
     assert float(refit.draws["theta"].median()) == pytest.approx(observed, abs=0.2)
+
+
+@pytest.mark.mcmc
+def test_backends_agree(table):
+    """The compiled kernel and the PyMC reference model: the same posterior within MCSE."""
+    import arviz as az
+
+    counts = comparative_counts(table, "clinical_success")
+    runs = {backend: binomial_meta(counts, settings=SamplerSettings(
+        draws=2000, tune=1000, chains=2, seed=5, backend=backend), warn=False)
+        for backend in ("nutpie", "pymc")}
+    for name in ("theta", "tau"):
+        means = [float(r.idata.posterior[name].mean()) for r in runs.values()]
+        mcse = [float(az.mcse(r.idata.posterior[[name]])[name]) for r in runs.values()]
+        # difference of two independent estimates: 4 combined MCSE
+        assert abs(means[0] - means[1]) < 4 * np.hypot(*mcse), (name, means, mcse)
+    assert set(runs["nutpie"].idata.posterior.data_vars) == \
+        set(runs["pymc"].idata.posterior.data_vars) == {"theta", "tau", "mu", "w", "delta"}
 
 
 @pytest.mark.mcmc

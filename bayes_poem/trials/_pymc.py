@@ -5,6 +5,13 @@ studies) and kept in a small process-wide cache. Data and prior
 hyperparameters are ``pm.Data``: a refit with new data or new prior scales
 changes only data (``pm.set_data`` for the PyMC backend, ``with_data`` of the
 compiled nutpie model), never the compiled code.
+
+Which models come here: the patient-level regression of
+:mod:`bayes_poem.trials.continuous` with either backend (nutpie compiles it once
+per structure and process: the first fit costs 15-25 s), and the meta-analysis
+models of :mod:`bayes_poem.trials.meta` only with ``backend = "pymc"`` -- with
+nutpie those sample compiled kernels (:mod:`bayes_poem.backends`) and never
+reach this module's cache.
 """
 
 from __future__ import annotations

@@ -24,12 +24,22 @@ the Beta(1 + events, 1 + non-events) posterior of the anterior arms pooled):
 :math:`y_s \sim N(\mu + \tau w_s, se_s^2)`, :math:`w_s \sim N(0, 1)`, with
 user-set priors on :math:`\mu` and :math:`\tau` (in the outcome's units).
 
-Both are PyMC models with ``pm.Data`` inputs, compiled once per structure and
-refitted without recompiling (:mod:`bayes_poem.trials._pymc`).
+**Sampling.** With the nutpie backend (the default) both models are sampled
+from hand-written log-densities compiled once per installation
+(:mod:`bayes_poem.backends.arm_density`, :mod:`bayes_poem.backends.normal_density`):
+data and prior hyperparameters travel in a float64 buffer, so no fit compiles
+anything, whatever the number of trials or the prior families. The PyMC models
+below (``_binomial_model``, ``_normal_model``) remain the reference definitions:
+``tests/test_arm_density.py`` and ``tests/test_normal_density.py`` check value
+and gradient of the kernels against them, and ``backend = "pymc"`` samples them
+with ``pm.sample`` (one model per structure, :mod:`bayes_poem.trials._pymc`).
+The prior on ``tau`` may be any scale family of :mod:`bayes_poem.priors`,
+``LogNormalTau2`` (:math:`\log \tau^2 \sim N(\mu, \sigma^2)`) included.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,8 +54,8 @@ from bayes_poem.diagnostics import Diagnostics, check_fit
 from bayes_poem.dims import SAMPLE_DIMS, STUDY
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.intervals import IntervalSpec, describe
-from bayes_poem.priors import Prior
-from bayes_poem.sampling import SamplerSettings
+from bayes_poem.priors import SCALE_FAMILIES, Prior
+from bayes_poem.sampling import SamplerSettings, check_complete, run_nutpie
 from bayes_poem.table import StudyTable
 from bayes_poem.trials import _pymc
 from bayes_poem.trials._common import (
@@ -78,8 +88,8 @@ BINARY_META_PRIORS: dict[str, Prior] = {
     "tau": Prior("HalfNormal", {"sigma": 0.5}),
     "mu_study": Prior("Normal", {"mu": 0.0, "sigma": 2.5}),
 }
-BINARY_META_FAMILIES = {"theta": _pymc.LOCATION, "tau": _pymc.SCALE, "mu_study": ("Normal",)}
-NORMAL_META_FAMILIES = {"mu": _pymc.LOCATION, "tau": _pymc.SCALE}
+BINARY_META_FAMILIES = {"theta": _pymc.LOCATION, "tau": SCALE_FAMILIES, "mu_study": ("Normal",)}
+NORMAL_META_FAMILIES = {"mu": _pymc.LOCATION, "tau": SCALE_FAMILIES}
 COUNT_COLUMNS = ("anterior_events", "anterior_total", "posterior_events", "posterior_total")
 DEFAULT_META_SETTINGS = SamplerSettings(draws=1000, tune=1000, chains=4, seed=20200101)
 
@@ -178,6 +188,47 @@ def _check_counts_frame(counts: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+# ---------------------------------------------------------------- compiled kernels
+def _tau_rv(pm: Any, prior: Prior, hyper: Mapping[str, Any]) -> Any:
+    """``tau`` of the PyMC reference models; ``LogNormalTau2`` as ``pm.LogNormal``."""
+    if prior.dist == "LogNormalTau2":  # log(tau^2) ~ N(mu, sigma): tau ~ LogNormal(mu/2, sigma/2)
+        return pm.LogNormal("tau", mu=hyper["prior_tau_mu"] / 2.0,
+                            sigma=hyper["prior_tau_sigma"] / 2.0)
+    return _pymc.prior_rv(pm, "tau", prior, hyper)
+
+
+def _sample_kernel(kernel: Any, buffer: np.ndarray, labels: Sequence[str],
+                   centre: Mapping[int, np.ndarray | float], settings: SamplerSettings
+                   ) -> az.InferenceData:
+    """Sample a trial kernel with nutpie; every chain's every draw, or an error.
+
+    ``centre`` maps a position of the unconstrained vector to the value the
+    random initial points (uniform(-1, 1) per coordinate, seeded per chain) are
+    centred on, e.g. each trial's crude anterior logit.
+    """
+    from bayes_poem.backends.nutpie_adapter import nutpie_model
+
+    n_studies = len(labels)
+    unconstrained = kernel.unconstrained_layout(n_studies)
+    n_dim = sum(int(np.prod(shape)) for _, shape in unconstrained)
+    offset = np.zeros(n_dim)
+    for position, value in centre.items():
+        values = np.atleast_1d(value)
+        offset[position:position + values.size] = values
+
+    def initial_point(chain_seed: int) -> np.ndarray:
+        rng = np.random.default_rng([settings.seed, int(chain_seed)])
+        return offset + rng.uniform(-1.0, 1.0, size=n_dim)
+
+    model = nutpie_model(logp_cfunc=kernel.logp_cfunc, expand_cfunc=kernel.expand_cfunc,
+                         buffer=buffer, expanded=kernel.expanded_layout(n_studies),
+                         coords={STUDY: list(labels)}, unconstrained=unconstrained,
+                         initial_point=initial_point)
+    idata = run_nutpie(model, dataclasses.replace(settings, progress=False))
+    check_complete(idata, settings)
+    return az.InferenceData(posterior=idata.posterior, sample_stats=idata.sample_stats)
+
+
 # ---------------------------------------------------------------- binomial model
 def _binomial_model(n_studies: int, priors: Mapping[str, Prior]) -> _pymc.ReusableModel:
     import pymc as pm
@@ -190,7 +241,7 @@ def _binomial_model(n_studies: int, priors: Mapping[str, Prior]) -> _pymc.Reusab
         total = pm.Data("total", zeros + 1, dims=(STUDY, ARM_DIM))
         hyper = {k: pm.Data(k, v) for k, v in _pymc.hyper_values(priors).items()}
         theta = _pymc.prior_rv(pm, "theta", priors["theta"], hyper)
-        tau = _pymc.prior_rv(pm, "tau", priors["tau"], hyper)
+        tau = _tau_rv(pm, priors["tau"], hyper)
         mu = pm.Normal("mu", hyper["prior_mu_study_mu"], hyper["prior_mu_study_sigma"],
                        dims=STUDY)
         w = pm.Normal("w", 0.0, 1.0, dims=STUDY)
@@ -202,7 +253,8 @@ def _binomial_model(n_studies: int, priors: Mapping[str, Prior]) -> _pymc.Reusab
 
 def binomial_model(n_studies: int, priors: Mapping[str, Prior] | None = None
                    ) -> _pymc.ReusableModel:
-    """The (cached) arm-based model for ``n_studies`` trials and these prior families."""
+    """The (cached) PyMC arm-based model for ``n_studies`` trials and these prior families
+    (the reference definition, and the ``backend = "pymc"`` path)."""
     priors = _resolve(priors, BINARY_META_FAMILIES, BINARY_META_PRIORS)
     key = ("binomial_meta", int(n_studies), _pymc.families(priors))
     return _pymc.cached_model(key, lambda: _binomial_model(int(n_studies), priors))
@@ -365,13 +417,19 @@ def binomial_meta(counts: pd.DataFrame, *, outcome: str = "outcome",
     if margin is not None:
         margin = check_margin(margin, risk_difference=True)
     settings = settings or DEFAULT_META_SETTINGS
-    model = binomial_model(len(counts), resolved)
-    data = {
-        "events": counts[["anterior_events", "posterior_events"]].to_numpy(float),
-        "total": counts[["anterior_total", "posterior_total"]].to_numpy(float),
-        **_pymc.hyper_values(resolved),
-    }
-    idata = model.sample(data, settings, coords={STUDY: list(counts["study"])})
+    events = counts[["anterior_events", "posterior_events"]].to_numpy(float)
+    total = counts[["anterior_total", "posterior_total"]].to_numpy(float)
+    labels = list(counts["study"])
+    if settings.backend == "nutpie":
+        from bayes_poem.backends import arm_density
+
+        crude = logit((events[:, 0] + 0.5) / (total[:, 0] + 1.0))  # mu[s] starts near it
+        idata = _sample_kernel(arm_density, arm_density.buffer(events, total, resolved), labels,
+                               {2: crude}, settings)
+    else:
+        data = {"events": events, "total": total, **_pymc.hyper_values(resolved)}
+        idata = binomial_model(len(counts), resolved).sample(data, settings,
+                                                             coords={STUDY: labels})
     idata = _pymc.provenance(idata, outcome=outcome, data_source=source,
                              priors={k: p.to_dict() for k, p in resolved.items()},
                              sampler=settings.to_dict())
@@ -404,7 +462,7 @@ def _normal_model(n_studies: int, priors: Mapping[str, Prior]) -> _pymc.Reusable
         se = pm.Data("se", np.ones(n_studies), dims=STUDY)
         hyper = {k: pm.Data(k, v) for k, v in _pymc.hyper_values(priors).items()}
         mu = _pymc.prior_rv(pm, "mu", priors["mu"], hyper)
-        tau = _pymc.prior_rv(pm, "tau", priors["tau"], hyper)
+        tau = _tau_rv(pm, priors["tau"], hyper)
         w = pm.Normal("w", 0.0, 1.0, dims=STUDY)
         effect = pm.Deterministic("theta_study", mu + tau * w, dims=STUDY)
         pm.Normal("y_obs", effect, se, observed=y, dims=STUDY)
@@ -412,7 +470,8 @@ def _normal_model(n_studies: int, priors: Mapping[str, Prior]) -> _pymc.Reusable
 
 
 def normal_model(n_studies: int, priors: Mapping[str, Prior]) -> _pymc.ReusableModel:
-    """The (cached) normal-normal model for ``n_studies`` estimates."""
+    """The (cached) PyMC normal-normal model for ``n_studies`` estimates (the reference
+    definition, and the ``backend = "pymc"`` path)."""
     priors = _resolve(priors, NORMAL_META_FAMILIES, {})
     key = ("normal_meta", int(n_studies), _pymc.families(priors))
     return _pymc.cached_model(key, lambda: _normal_model(int(n_studies), priors))
@@ -459,7 +518,8 @@ def random_effects_meta(estimates: Sequence[float], standard_errors: Sequence[fl
     """Normal-normal random-effects meta-analysis of per-trial mean differences.
 
     ``priors`` must give ``mu`` (Normal or StudentT) and ``tau`` (half-normal,
-    half-Cauchy, half-Student-t or exponential), in the outcome's units.
+    half-Cauchy, half-Student-t, exponential or ``LogNormalTau2``), in the
+    outcome's units.
     """
     y = [check_number(v, f"estimates[{i}]") for i, v in enumerate(estimates)]
     se = [check_number(v, f"standard_errors[{i}]") for i, v in enumerate(standard_errors)]
@@ -475,9 +535,17 @@ def random_effects_meta(estimates: Sequence[float], standard_errors: Sequence[fl
         raise DataError("studies: one distinct label per estimate is needed")
     resolved = _resolve(priors, NORMAL_META_FAMILIES, {})
     settings = settings or DEFAULT_META_SETTINGS
-    model = normal_model(len(y), resolved)
-    idata = model.sample({"y": np.array(y), "se": np.array(se),
-                          **_pymc.hyper_values(resolved)}, settings, coords={STUDY: labels})
+    if settings.backend == "nutpie":
+        from bayes_poem.backends import normal_density
+
+        weights = 1.0 / np.square(se)
+        start = float(np.dot(weights, y) / weights.sum())  # mu starts near the pooled estimate
+        idata = _sample_kernel(normal_density, normal_density.buffer(y, se, resolved), labels,
+                               {0: start}, settings)
+    else:
+        idata = normal_model(len(y), resolved).sample(
+            {"y": np.array(y), "se": np.array(se), **_pymc.hyper_values(resolved)}, settings,
+            coords={STUDY: labels})
     idata = _pymc.provenance(idata, outcome=outcome,
                              priors={k: p.to_dict() for k, p in resolved.items()},
                              sampler=settings.to_dict())
