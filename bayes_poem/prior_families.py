@@ -184,9 +184,16 @@ REGISTRY: dict[str, Family] = {family.name: family for family in (
     ),
 )}
 
-# The family of the fixed subgroup effects and moderator coefficients (only its
-# sigma is used, mu = 0) and of other priors that must be normal.
+# Family names for code that must name one (a default, a Normal-only prior): one
+# spelling each, here. NORMAL is also the family of the fixed subgroup effects and
+# moderator coefficients (only its sigma is used, mu = 0).
 NORMAL = "Normal"
+STUDENT_T = "StudentT"
+HALF_NORMAL = "HalfNormal"
+HALF_CAUCHY = "HalfCauchy"
+HALF_STUDENT_T = "HalfStudentT"
+EXPONENTIAL = "Exponential"
+LOG_NORMAL_TAU2 = "LogNormalTau2"
 
 
 def family(dist: str) -> Family:

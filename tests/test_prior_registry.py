@@ -43,17 +43,6 @@ STRUCTURAL = Counter({
     "trials/continuous.py: pm.Normal('followup')": 1,
     "trials/continuous.py: pm.StudentT('followup')": 1,
 })
-# Not yet on the registry: trials/meta.py and trials/continuous.py were edited
-# concurrently when the registry was introduced and were left for a follow-up (their
-# default priors, a Normal-only allowed tuple and meta's hand-built mu_study prior).
-# A new occurrence anywhere fails; these may only disappear.
-PENDING = Counter({
-    "trials/meta.py: 'Normal'": 3,
-    "trials/meta.py: 'HalfNormal'": 1,
-    "trials/meta.py: pm.Normal('mu')": 1,
-    "trials/continuous.py: 'Normal'": 4,
-    "trials/continuous.py: 'Exponential'": 1,
-})
 
 
 # ---------------------------------------------------------------------- source scan
@@ -125,7 +114,7 @@ def test_no_family_name_outside_the_registry_and_the_kernel():
         module = path.relative_to(PACKAGE).as_posix()
         if module not in REGISTRY_MODULES:
             found += family_mentions(path.read_text(), module, families, pymc_names)
-    unexpected = found - STRUCTURAL - PENDING
+    unexpected = found - STRUCTURAL
     assert not unexpected, (
         "prior families spelled outside bayes_poem/prior_families.py (use the registry): "
         + ", ".join(f"{k} x{v}" for k, v in sorted(unexpected.items())))

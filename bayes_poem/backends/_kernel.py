@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from bayes_poem.density import _EXPAND_SIG, _LOGP_SIG, LOCATION_CODES, SCALE_CODES
+from bayes_poem.prior_families import REGISTRY
 from bayes_poem.priors import Prior
 
 __all__ = ["EXPAND_SIG", "LOCATION_CODES", "LOGP_SIG", "PARAMETER_ORDER", "SCALE_CODES",
@@ -21,15 +22,8 @@ __all__ = ["EXPAND_SIG", "LOCATION_CODES", "LOGP_SIG", "PARAMETER_ORDER", "SCALE
 LOGP_SIG = _LOGP_SIG
 EXPAND_SIG = _EXPAND_SIG
 
-PARAMETER_ORDER: dict[str, tuple[str, ...]] = {
-    "Normal": ("mu", "sigma"),
-    "StudentT": ("nu", "mu", "sigma"),
-    "HalfNormal": ("sigma",),
-    "HalfCauchy": ("beta",),
-    "HalfStudentT": ("nu", "sigma"),
-    "Exponential": ("lam",),
-    "LogNormalTau2": ("mu", "sigma"),
-}
+PARAMETER_ORDER: dict[str, tuple[str, ...]] = {name: entry.params
+                                               for name, entry in REGISTRY.items()}
 """Parameters of each family in the slots the kernel's prior functions read."""
 
 

@@ -54,6 +54,7 @@ from bayes_poem.diagnostics import Diagnostics, check_fit
 from bayes_poem.dims import DRAW, SAMPLE_DIMS
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.intervals import IntervalSpec, describe
+from bayes_poem.prior_families import EXPONENTIAL, NORMAL
 from bayes_poem.priors import Prior
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.trials import _pymc
@@ -267,7 +268,7 @@ def analyse_arm_summaries(*, anterior: ArmSummary | Mapping[str, Any],
     arms = {ANTERIOR: _as_summary(anterior, f"{outcome}: anterior arm"),
             POSTERIOR: _as_summary(posterior, f"{outcome}: posterior arm")}
     if prior is not None:
-        prior = _pymc.check_prior("change", prior, ("Normal",), "prior")
+        prior = _pymc.check_prior("change", prior, (NORMAL,), "prior")
     means, sds, rows = [], [], []
     for arm, summary in arms.items():
         se = summary.change_se(correlation)
@@ -359,10 +360,10 @@ def default_patient_priors(frame: pd.DataFrame, source: str = "patients") -> dic
                         "priors b0, b_arm, b_base and sigma explicitly")
     s_b = float(frame["baseline"].std(ddof=1))
     s_b = s_b if s_b > 0 else 1.0
-    return {"b0": Prior("Normal", {"mu": float(frame["followup"].mean()), "sigma": 2.5 * s_y}),
-            "b_arm": Prior("Normal", {"mu": 0.0, "sigma": 5.0 * s_y}),
-            "b_base": Prior("Normal", {"mu": 0.0, "sigma": 2.5 * s_y / s_b}),
-            "sigma": Prior("Exponential", {"lam": 1.0 / s_y})}
+    return {"b0": Prior(NORMAL, {"mu": float(frame["followup"].mean()), "sigma": 2.5 * s_y}),
+            "b_arm": Prior(NORMAL, {"mu": 0.0, "sigma": 5.0 * s_y}),
+            "b_base": Prior(NORMAL, {"mu": 0.0, "sigma": 2.5 * s_y / s_b}),
+            "sigma": Prior(EXPONENTIAL, {"lam": 1.0 / s_y})}
 
 
 def _patient_model(likelihood: str, priors: Mapping[str, Prior]) -> _pymc.ReusableModel:

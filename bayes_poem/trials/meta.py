@@ -50,10 +50,12 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit, logit
 
+from bayes_poem import prior_families
 from bayes_poem.diagnostics import Diagnostics, check_fit
 from bayes_poem.dims import SAMPLE_DIMS, STUDY
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.intervals import IntervalSpec, describe
+from bayes_poem.prior_families import HALF_NORMAL, NORMAL
 from bayes_poem.priors import SCALE_FAMILIES, Prior
 from bayes_poem.sampling import SamplerSettings, check_complete, run_nutpie
 from bayes_poem.table import StudyTable
@@ -84,11 +86,11 @@ DEFAULT_SAME_TRIAL: tuple[tuple[str, ...], ...] = (("Khashab2020", "Khashab2020_
 """Labels that denote one trial (at different follow-up): never pooled in one outcome."""
 
 BINARY_META_PRIORS: dict[str, Prior] = {
-    "theta": Prior("Normal", {"mu": 0.0, "sigma": 1.5}),
-    "tau": Prior("HalfNormal", {"sigma": 0.5}),
-    "mu_study": Prior("Normal", {"mu": 0.0, "sigma": 2.5}),
+    "theta": Prior(NORMAL, {"mu": 0.0, "sigma": 1.5}),
+    "tau": Prior(HALF_NORMAL, {"sigma": 0.5}),
+    "mu_study": Prior(NORMAL, {"mu": 0.0, "sigma": 2.5}),
 }
-BINARY_META_FAMILIES = {"theta": _pymc.LOCATION, "tau": SCALE_FAMILIES, "mu_study": ("Normal",)}
+BINARY_META_FAMILIES = {"theta": _pymc.LOCATION, "tau": SCALE_FAMILIES, "mu_study": (NORMAL,)}
 NORMAL_META_FAMILIES = {"mu": _pymc.LOCATION, "tau": SCALE_FAMILIES}
 COUNT_COLUMNS = ("anterior_events", "anterior_total", "posterior_events", "posterior_total")
 DEFAULT_META_SETTINGS = SamplerSettings(draws=1000, tune=1000, chains=4, seed=20200101)
@@ -189,14 +191,6 @@ def _check_counts_frame(counts: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- compiled kernels
-def _tau_rv(pm: Any, prior: Prior, hyper: Mapping[str, Any]) -> Any:
-    """``tau`` of the PyMC reference models; ``LogNormalTau2`` as ``pm.LogNormal``."""
-    if prior.dist == "LogNormalTau2":  # log(tau^2) ~ N(mu, sigma): tau ~ LogNormal(mu/2, sigma/2)
-        return pm.LogNormal("tau", mu=hyper["prior_tau_mu"] / 2.0,
-                            sigma=hyper["prior_tau_sigma"] / 2.0)
-    return _pymc.prior_rv(pm, "tau", prior, hyper)
-
-
 def _sample_kernel(kernel: Any, buffer: np.ndarray, labels: Sequence[str],
                    centre: Mapping[int, np.ndarray | float], settings: SamplerSettings
                    ) -> az.InferenceData:
@@ -241,9 +235,12 @@ def _binomial_model(n_studies: int, priors: Mapping[str, Prior]) -> _pymc.Reusab
         total = pm.Data("total", zeros + 1, dims=(STUDY, ARM_DIM))
         hyper = {k: pm.Data(k, v) for k, v in _pymc.hyper_values(priors).items()}
         theta = _pymc.prior_rv(pm, "theta", priors["theta"], hyper)
-        tau = _tau_rv(pm, priors["tau"], hyper)
-        mu = pm.Normal("mu", hyper["prior_mu_study_mu"], hyper["prior_mu_study_sigma"],
-                       dims=STUDY)
+        tau = _pymc.prior_rv(pm, "tau", priors["tau"], hyper)
+        mu = prior_families.build(
+            pm, "mu", priors["mu_study"].dist,
+            {key: hyper[data] for key, data in _pymc.hyper_names("mu_study",
+                                                                  priors["mu_study"]).items()},
+            dims=STUDY)
         w = pm.Normal("w", 0.0, 1.0, dims=STUDY)
         delta = pm.Deterministic("delta", tau * w, dims=STUDY)
         eta = pt.stack([mu, mu + theta + delta], axis=1)
@@ -462,7 +459,7 @@ def _normal_model(n_studies: int, priors: Mapping[str, Prior]) -> _pymc.Reusable
         se = pm.Data("se", np.ones(n_studies), dims=STUDY)
         hyper = {k: pm.Data(k, v) for k, v in _pymc.hyper_values(priors).items()}
         mu = _pymc.prior_rv(pm, "mu", priors["mu"], hyper)
-        tau = _tau_rv(pm, priors["tau"], hyper)
+        tau = _pymc.prior_rv(pm, "tau", priors["tau"], hyper)
         w = pm.Normal("w", 0.0, 1.0, dims=STUDY)
         effect = pm.Deterministic("theta_study", mu + tau * w, dims=STUDY)
         pm.Normal("y_obs", effect, se, observed=y, dims=STUDY)
