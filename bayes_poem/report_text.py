@@ -38,8 +38,10 @@ def heterogeneity_lines(table: pd.DataFrame) -> list[str]:
     interval = table["interval"].iloc[0]
     lines = [f"Heterogeneity (tau, tau2, sigma_subgroup on the logit scale; i2 as a "
              f"proportion), posterior median [{interval}]"]
+    width = max(15, *(len(p) for p in table["parameter"]))  # tau2[<subgroup>] can be long
     for row in table.itertuples(index=False):
-        lines.append(f"  {row.parameter:<15} {row.median:7.3f} [{row.lower:.3f}, {row.upper:.3f}]")
+        lines.append(f"  {row.parameter:<{width}} {row.median:7.3f} "
+                     f"[{row.lower:.3f}, {row.upper:.3f}]")
     return lines
 
 
