@@ -116,6 +116,28 @@ def _fit_analysis(analysis, spec, quiet: bool):
                                 at=analysis.at)
 
 
+def _tau2_explained(result, quiet: bool):
+    """R^2 of a fit with moderators and random study effects, else None: the model
+    refitted without moderators with the same sampler settings and seed. A failed
+    refit is a ``SamplingError`` (nothing is written); its failed diagnostics are in
+    the table's ``problems_without`` (reported, and failing ``--strict``)."""
+    from bayes_poem.explained import is_defined, tau2_explained
+
+    if not is_defined(result):
+        return None
+    _progress("fitting the model without moderators for R^2 (same sampler settings and "
+              "seed)", quiet)
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported from the table
+            table = tau2_explained(result)
+    except SamplingError as err:
+        raise SamplingError(f"the fit without moderators (for R^2): {err}") from None
+    _progress(f"fit without moderators done in {time.perf_counter() - started:.1f} s", quiet)
+    return table
+
+
 def _csv(frame, index: bool = False):
     return lambda path: frame.to_csv(path, index=index)
 
@@ -148,9 +170,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = _validated_spec(analysis)
     with reserve(out, force=args.force, protect=inputs, command="run") as target:
         result = _fit_analysis(analysis, spec, args.quiet)
+        explained = _tau2_explained(result, args.quiet)
         contrasts = result.contrasts(list(analysis.contrasts) or None)
         summary = result.subgroup_summary()
-        text = render(result, contrasts, title=analysis.title)
+        text = render(result, contrasts, title=analysis.title, explained=explained)
         target.commit({
             "posterior.nc": write_netcdf(result.idata),
             "summary.csv": _csv(summary),
@@ -158,6 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "study_estimates.csv": _csv(result.study_estimates()),
             "contrasts.csv": _csv(contrasts),
             **({"moderators.csv": _csv(result.moderator_summary())} if spec.moderators else {}),
+            **({"tau2_explained.csv": _csv(explained)} if explained is not None else {}),
             **_bubble_writers(result, analysis.title),
             "diagnostics.csv": _csv(result.diagnostics.table, index=True),
             "spec.toml": write_text(analysis.resolved_toml(spec)),
@@ -165,9 +189,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         })
     print(text)
     print(f"\nResults written to {out}/")
-    if not result.diagnostics.ok and args.strict:
+    problems = list(result.diagnostics.problems)
+    if explained is not None:
+        from bayes_poem.report_text import explained_problems
+
+        problems += [f"fit without moderators: {p}" for p in explained_problems(explained)]
+    if problems and args.strict:
         sys.stderr.write("bayes-poem: sampler diagnostics failed (--strict): "
-                         + "; ".join(result.diagnostics.problems) + "\n")
+                         + "; ".join(problems) + "\n")
         return EXIT_DIAGNOSTICS
     return EXIT_OK
 

@@ -32,9 +32,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+from scipy.special import expit
 
 from bayes_poem.contrasts import Contrast
-from bayes_poem.errors import DataError, SpecError
+from bayes_poem.errors import DataError
 from bayes_poem.frequentist.glmm import glmm_metareg_proportions
 from bayes_poem.frequentist.metareg import metareg_proportions
 from bayes_poem.frequentist.results import GlmmRegResult, MetaRegResult
@@ -42,7 +44,8 @@ from bayes_poem.frequentist.subgroups import ModelChoice, SubgroupResult, subgro
 from bayes_poem.published import published_for, value
 from bayes_poem.results import OVERALL, FitResult
 
-__all__ = ["CONTRAST_COLUMNS", "MODERATOR_COLUMNS", "MODERATOR_SUBGROUP_COLUMNS",
+__all__ = ["CONTRAST_COLUMNS", "MODERATOR_COLUMNS", "MODERATOR_CONTRAST_COLUMNS",
+           "MODERATOR_SUBGROUP_COLUMNS",
            "PUBLISHED_CONTRAST_COLUMNS", "PUBLISHED_SUBGROUP_COLUMNS", "SUBGROUP_COLUMNS",
            "Comparison", "compare", "frequentist_moderator_fits"]
 
@@ -52,8 +55,9 @@ SUBGROUP_COLUMNS = (
     "freq_method", "freq_reason", "freq_i2", "freq_tau2", "freq_q", "freq_q_pvalue",
     "freq_n_corrected",
     "bayes_p_pooled_median", "bayes_p_pooled_lower", "bayes_p_pooled_upper",
-    "bayes_p_mean_median", "bayes_tau_median", "bayes_tau2_median", "bayes_i2_median",
-    "bayes_interval",
+    "freq_re_tau2", "freq_re_tau2_ci_lower", "freq_re_tau2_ci_upper",
+    "bayes_p_mean_median", "bayes_tau_median", "bayes_tau2_median", "bayes_tau2_lower",
+    "bayes_tau2_upper", "bayes_i2_median", "bayes_interval",
 )
 PUBLISHED_SUBGROUP_COLUMNS = ("published", "published_ci_lower", "published_ci_upper",
                               "published_i2", "published_source")
@@ -72,7 +76,12 @@ MODERATOR_COLUMNS = (
     "freq_method", "freq_knha_ci_lower", "freq_knha_ci_upper", "freq_knha_p_value",
     "glmm_estimate", "glmm_ci_lower", "glmm_ci_upper", "glmm_p_value",
 )
-MODERATOR_SUBGROUP_COLUMNS = ("freq_moderators", "bayes_at")
+MODERATOR_SUBGROUP_COLUMNS = ("freq_moderators", "freq_metareg_estimate",
+                              "freq_metareg_ci_lower", "freq_metareg_ci_upper",
+                              "freq_metareg_model", "bayes_at")
+MODERATOR_CONTRAST_COLUMNS = ("freq_metareg_difference", "freq_metareg_ci_lower",
+                              "freq_metareg_ci_upper", "freq_metareg_z",
+                              "freq_metareg_p_value")
 
 _NAN = float("nan")
 
@@ -142,9 +151,11 @@ class Comparison:
         lines.append(
             f"Frequentist: inverse-variance pooling on the {self.scale} scale, "
             f"{_rule_text(self.choice, self.re_method)}; {_level(self.level)} Wald CI")
+        per_subgroup = (" (one tau per subgroup)" if spec.study_heterogeneity == "by_subgroup"
+                        else "")
         lines.append(
             f"Bayesian: binomial-logit model, subgroup effects {spec.subgroup_effects}, study "
-            f"effects {spec.study_effects}; posterior median [{interval}]")
+            f"effects {spec.study_effects}{per_subgroup}; posterior median [{interval}]")
         lines.append("Diagnostics: " + self.fit.diagnostics.summary_line()
                      + (" -- OK" if self.fit.diagnostics.ok else ""))
         for problem in self.fit.diagnostics.problems:
@@ -153,16 +164,27 @@ class Comparison:
             source = published_for(_dataset(self.fit), spec.outcome) or {}
             lines.append(f"Published: {source.get('short', '')} -- values from the REAL "
                          "study-level data, not these data (see the notes)")
-        if spec.moderators:
-            lines += ["", "Pooled proportions -- frequentist WITHOUT moderators; Bayesian "
-                      f"p_pooled at {_at_text(self.fit)}: not like-for-like"]
+        moderated = bool(spec.moderators)
+        if moderated:
+            lines += ["", f"Pooled proportions at {_at_text(self.fit)}: frequentist "
+                      "meta-regression (subgroup + moderators) and Bayesian p_pooled, the same "
+                      "quantity; the frequentist pooling WITHOUT moderators is shown too "
+                      "(another quantity)"]
         else:
             lines += ["", "Pooled proportions"]
-        lines += _subgroup_table(self.subgroups, self.has_published, self.level, interval)
+        lines += _subgroup_table(self.subgroups, self.has_published, self.level, interval,
+                                 moderated)
+        if spec.study_heterogeneity == "by_subgroup" and spec.study_effects == "random":
+            lines += ["", "Between-study variance per subgroup (logit scale): frequentist "
+                      "random-effects tau^2 of each subgroup's own fit vs Bayesian tau[d]^2"]
+            lines += _tau_table(self.subgroups, self.level, self.re_method, interval)
         if not self.contrasts.empty:
-            lines += ["", "Contrasts, difference of proportions (a - b)"]
+            lines += ["", "Contrasts, difference of proportions (a - b)"
+                      + (f"; meta-regression and Bayesian at {_at_text(self.fit)}"
+                         if moderated else "")]
             lines += _contrast_table(self.contrasts, "published_difference"
-                                     in self.contrasts.columns, self.level, interval)
+                                     in self.contrasts.columns, self.level, interval,
+                                     moderated)
         if not self.moderators.empty:
             lines += ["", "Moderators, logit scale per Bayesian coded unit (same moderators, "
                       "coding and rows on both sides)"]
@@ -225,7 +247,7 @@ def compare(
     published = published_for(spec.table.metadata.get("dataset"), spec.outcome)
     overall_published = published is not None and _covers_dataset(fit)
     subgroups = _subgroup_frame(fit, freq, choice, bayes_summary, heterogeneity, level,
-                                published, overall_published)
+                                published, overall_published, str(re_method).upper())
     contrast_frame = _contrast_frame(bayes_contrasts, freq, level, published)
     notes = _notes(fit, freq, choice, re_method, scale, level, subgroups, contrast_frame,
                    published, overall_published, contrasts)
@@ -234,7 +256,10 @@ def compare(
                           str(re_method).upper(), level, choice)
     reml, knha, glmm, glmm_error = frequentist_moderator_fits(fit, level)
     subgroups["freq_moderators"] = "none (pooled without moderators)"
+    for name, values in _metareg_subgroups(fit, reml, list(subgroups["subgroup"])).items():
+        subgroups[name] = values
     subgroups["bayes_at"] = _at_text(fit)
+    contrast_frame = _metareg_contrasts(contrast_frame, fit, reml)
     moderators = _moderator_frame(fit, reml, knha, glmm, level)
     notes += _moderator_notes(fit, reml, glmm, glmm_error)
     return Comparison(subgroups, contrast_frame, tuple(notes), fit, freq, scale,
@@ -292,6 +317,126 @@ def frequentist_moderator_fits(fit: FitResult, level: float | None = None
     return reml, knha, glmm, error
 
 
+def _covariate_values(fit: FitResult) -> dict[str, Any]:
+    """The raw value of each moderator at which the Bayesian probabilities are reported:
+    ``fit.at``, else the reference value (a numeric moderator's centre, a categorical
+    one's reference level)."""
+    at = dict(fit.at or {})
+    return {m.name: at.get(m.name, m.centre if m.kind == "numeric" else m.reference)
+            for m in fit.spec.moderators}
+
+
+def _design_row(reml: MetaRegResult, values: Mapping[str, Any],
+                subgroup: str | None) -> np.ndarray:
+    """The frequentist design row (raw units) of ``subgroup`` at the moderator ``values``."""
+    terms = list(reml.terms)
+    x = np.zeros(len(terms))
+    x[0] = 1.0  # intercept
+    for name, raw in values.items():
+        if reml.design.kinds.get(name) == "numeric":
+            x[terms.index(name)] = float(raw)
+        elif f"{name}[{raw}]" in terms:  # the reference level has no term
+            x[terms.index(f"{name}[{raw}]")] = 1.0
+    if subgroup is not None and f"subgroup[{subgroup}]" in terms:
+        x[terms.index(f"subgroup[{subgroup}]")] = 1.0
+    return x
+
+
+def _metareg_subgroups(fit: FitResult, reml: MetaRegResult,
+                       labels: Sequence[str]) -> dict[str, list[Any]]:
+    """The frequentist meta-regression's pooled proportion per row of the subgroup table,
+    at the Bayesian covariate values (:data:`MODERATOR_SUBGROUP_COLUMNS`).
+
+    Subgroup ``d``: :math:`\\operatorname{logit}^{-1}(x_d^\\top b)` with the Wald CI of
+    :math:`x_d^\\top b` back-transformed. ``overall``: the subgroups' proportions averaged
+    with the Bayesian ``overall`` weights, :math:`\\bar p = \\sum_d \\omega_d p_d`, CI by
+    the delta method on :math:`\\operatorname{logit}\\bar p`. Without a subgroup term
+    (one subgroup, or no subgroup effects) every row has the one prediction, except the
+    per-subgroup rows of a model without subgroup effects (NaN, as on the Bayesian side).
+    """
+    level = float(reml.level)
+    crit = float(stats.norm.ppf(0.5 + level / 2))
+    values = _covariate_values(fit)
+    vcov = reml.vcov
+    spec = fit.spec
+    by_subgroup = "subgroup" in reml.design.moderators
+    estimates, lowers, uppers = [], [], []
+
+    def logit_ci(p: float, se_logit: float) -> tuple[float, float, float]:
+        eta = float(np.log(p / (1 - p)))
+        return p, float(expit(eta - crit * se_logit)), float(expit(eta + crit * se_logit))
+
+    def at(subgroup: str | None) -> tuple[float, np.ndarray]:
+        x = _design_row(reml, values, subgroup)
+        return float(expit(x @ reml.estimates)), x
+
+    for label in labels:
+        if label != OVERALL and (by_subgroup or len(spec.subgroups) == 1):
+            p, x = at(label)
+            est = logit_ci(p, float(np.sqrt(x @ vcov @ x)))
+        elif label != OVERALL:  # no subgroup effects: no per-subgroup rate
+            est = (_NAN, _NAN, _NAN)
+        elif not by_subgroup:
+            p, x = at(None)
+            est = logit_ci(p, float(np.sqrt(x @ vcov @ x)))
+        else:
+            weights = _overall_weights(fit)
+            p_bar, grad = 0.0, np.zeros(len(reml.terms))
+            for subgroup, w in weights.items():
+                p, x = at(subgroup)
+                p_bar += w * p
+                grad += w * p * (1 - p) * x
+            se_p = float(np.sqrt(grad @ vcov @ grad))
+            est = logit_ci(p_bar, se_p / (p_bar * (1 - p_bar)))
+        estimates.append(est[0])
+        lowers.append(est[1])
+        uppers.append(est[2])
+    terms = " + ".join([*(["subgroup"] if by_subgroup else []),
+                        *(m.name for m in spec.moderators)])
+    model = (f"{reml.method} meta-regression on {terms} at {_at_text(fit)}; "
+             f"{_level(level)} Wald CI")
+    return {"freq_metareg_estimate": estimates, "freq_metareg_ci_lower": lowers,
+            "freq_metareg_ci_upper": uppers, "freq_metareg_model": [model] * len(labels)}
+
+
+def _overall_weights(fit: FitResult) -> dict[str, float]:
+    """The weights of the Bayesian ``overall`` row: ``summary.weights`` or the patient mix."""
+    labels = fit.spec.subgroups
+    if fit.weights is not None:
+        raw = np.array([float(fit.weights.get(k, 0.0)) for k in labels])
+    else:
+        totals = fit.spec.active_frame().groupby("subgroup")["total"].sum()
+        raw = np.array([float(totals.get(k, 0.0)) for k in labels])
+    return dict(zip(labels, raw / raw.sum(), strict=True))
+
+
+def _metareg_contrasts(frame: pd.DataFrame, fit: FitResult,
+                       reml: MetaRegResult) -> pd.DataFrame:
+    """Add the meta-regression's difference of two subgroups' proportions at the Bayesian
+    covariate values (:data:`MODERATOR_CONTRAST_COLUMNS`): :math:`d = p_a - p_b`,
+    delta-method SE from :math:`\\nabla d = p_a(1-p_a)x_a - p_b(1-p_b)x_b`, Wald CI and
+    two-sided z test."""
+    frame = frame.copy()
+    if frame.empty or "subgroup" not in reml.design.moderators:
+        for name in MODERATOR_CONTRAST_COLUMNS:
+            frame[name] = np.full(len(frame), _NAN)
+        return frame
+    crit = float(stats.norm.ppf(0.5 + float(reml.level) / 2))
+    values = _covariate_values(fit)
+    rows = []
+    for a, b in zip(frame["a"], frame["b"], strict=True):
+        xa, xb = _design_row(reml, values, a), _design_row(reml, values, b)
+        pa, pb = float(expit(xa @ reml.estimates)), float(expit(xb @ reml.estimates))
+        grad = pa * (1 - pa) * xa - pb * (1 - pb) * xb
+        diff, se = pa - pb, float(np.sqrt(grad @ reml.vcov @ grad))
+        z = diff / se if se > 0 else _NAN
+        rows.append((diff, diff - crit * se, diff + crit * se, z,
+                     float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else _NAN))
+    for j, name in enumerate(MODERATOR_CONTRAST_COLUMNS):
+        frame[name] = [row[j] for row in rows]
+    return frame
+
+
 def _moderator_frame(fit: FitResult, reml: MetaRegResult, knha: MetaRegResult,
                      glmm: GlmmRegResult | None, level: float) -> pd.DataFrame:
     bayes = fit.moderator_summary().set_index("term")
@@ -342,10 +487,16 @@ def _moderator_notes(fit: FitResult, reml: MetaRegResult, glmm: GlmmRegResult | 
     spec = fit.spec
     several = len(spec.subgroups) > 1
     notes = [
-        "The subgroup table above pools WITHOUT moderators on the frequentist side, while "
-        f"the Bayesian p_pooled is the meta-regression's at {_at_text(fit)}: those rows are "
-        "not like-for-like. The moderator table is: the same moderators, the same reference "
-        "levels and the same rows on both sides.",
+        f"Pooled proportions with moderators: the Bayesian p_pooled is the meta-regression's "
+        f"at {_at_text(fit)}; freq_metareg_* is the frequentist meta-regression below "
+        "(subgroup indicators plus the same moderators, REML) evaluated at the same values, "
+        "logit^-1(x'b) with a Wald CI (overall: the subgroups' rates averaged with the "
+        "Bayesian overall weights, delta-method CI on the logit scale), so the two describe "
+        "the same quantity; so do the contrasts' freq_metareg_* columns (difference of the "
+        "two rates at those values, delta-method CI and z test). The freq_* columns pool "
+        "each subgroup WITHOUT moderators: another quantity, shown for reference. The "
+        "moderator table compares the same moderators, reference levels and rows on both "
+        "sides.",
         "Moderator scale: Bayesian coefficients are per coded unit (numeric moderators "
         "centred and divided by their scale, 1 SD over the model's rows by default); the "
         "frequentist meta-regression uses the raw values, so its slopes, CIs and the "
@@ -384,10 +535,9 @@ def _moderator_notes(fit: FitResult, reml: MetaRegResult, glmm: GlmmRegResult | 
 # ---------------------------------------------------------------------- frames
 def _subgroup_frame(fit: FitResult, freq: SubgroupResult, choice: ModelChoice,
                     summary: pd.DataFrame, heterogeneity: pd.DataFrame, level: float,
-                    published: Mapping[str, Any] | None, overall_published: bool
-                    ) -> pd.DataFrame:
+                    published: Mapping[str, Any] | None, overall_published: bool,
+                    re_method: str = "REML") -> pd.DataFrame:
     frame = fit.spec.table.frame
-    tau, tau2, i2 = _bayes_heterogeneity(heterogeneity, fit)
     rows = []
     for result in (*freq.results, freq.overall):
         label = result.label
@@ -404,9 +554,10 @@ def _subgroup_frame(fit: FitResult, freq: SubgroupResult, choice: ModelChoice,
             "freq_q_pvalue": result.q_pvalue,
             "freq_n_corrected": int(result.effects.corrected.sum()),
         }
+        row.update(_random_effects_tau2(result, re_method, level))
         row.update(_bayes_row(summary, label))
-        row.update({"bayes_tau_median": tau, "bayes_tau2_median": tau2, "bayes_i2_median": i2,
-                    "bayes_interval": fit.interval.label})
+        row.update(_bayes_heterogeneity(heterogeneity, fit, label))
+        row["bayes_interval"] = fit.interval.label
         if published is not None:
             entry = published["subgroups"].get(label)
             if label == OVERALL and not overall_published:
@@ -437,14 +588,41 @@ def _bayes_row(summary: pd.DataFrame, label: str) -> dict[str, float]:
             "bayes_p_mean_median": float(mean["median"].iloc[0])}
 
 
-def _bayes_heterogeneity(table: pd.DataFrame, fit: FitResult) -> tuple[float, float, float]:
+def _bayes_heterogeneity(table: pd.DataFrame, fit: FitResult, label: str) -> dict[str, float]:
+    """Posterior medians (and the tau^2 interval) of the row's tau, tau^2 and I^2 (%).
+
+    One tau: the same on every row. ``study_heterogeneity = "by_subgroup"``: the
+    subgroup's own ``tau[d]``; ``overall`` has none (NaN). Common effect: 0.
+    """
+    names = ("bayes_tau_median", "bayes_tau2_median", "bayes_tau2_lower", "bayes_tau2_upper",
+             "bayes_i2_median")
     if fit.spec.study_effects == "common":
-        return 0.0, 0.0, _NAN
-    if fit.spec.study_heterogeneity != "common":  # tau[d]: not yet compared per subgroup
-        raise SpecError("compare: not available for model.study_heterogeneity = "
-                        f"'{fit.spec.study_heterogeneity}' (one tau per subgroup)")
-    median = table.set_index("parameter")["median"]
-    return float(median["tau"]), float(median["tau2"]), 100 * float(median["i2"])
+        return dict(zip(names, (0.0, 0.0, 0.0, 0.0, _NAN), strict=True))
+    het = table.set_index("parameter")
+    suffix = ""
+    if fit.spec.study_heterogeneity == "by_subgroup":
+        if label not in fit.spec.subgroups:
+            return dict.fromkeys(names, _NAN)
+        suffix = f"[{label}]"
+    if f"tau{suffix}" not in het.index:  # beta-binomial: phi, no tau
+        return dict.fromkeys(names, _NAN)
+    tau2 = het.loc[f"tau2{suffix}"]
+    return dict(zip(names, (float(het.loc[f"tau{suffix}", "median"]), float(tau2["median"]),
+                            float(tau2["lower"]), float(tau2["upper"]),
+                            100 * float(het.loc[f"i2{suffix}", "median"])), strict=True))
+
+
+def _random_effects_tau2(result, re_method: str, level: float) -> dict[str, float]:
+    """tau^2 of the random-effects model of a frequentist row, whatever model the rule
+    chose (NaN for one study), with its Q-profile CI."""
+    from bayes_poem.frequentist.pooling import pool
+
+    if result.k < 2:
+        return {"freq_re_tau2": _NAN, "freq_re_tau2_ci_lower": _NAN,
+                "freq_re_tau2_ci_upper": _NAN}
+    pooled = pool(result.effects.yi, result.effects.vi, method=re_method, level=level)
+    return {"freq_re_tau2": pooled.tau2, "freq_re_tau2_ci_lower": pooled.tau2_ci_lower,
+            "freq_re_tau2_ci_upper": pooled.tau2_ci_upper}
 
 
 def _contrast_frame(bayes: pd.DataFrame, freq: SubgroupResult, level: float,
@@ -586,11 +764,21 @@ def _notes(fit: FitResult, freq: SubgroupResult, choice: ModelChoice, re_method:
     }[spec.subgroup_effects]
     if len(spec.subgroups) == 1:
         structure = "is a single-group model"
-    notes.append(
-        f"Heterogeneity: the frequentist analysis pools each subgroup separately with its own "
-        f"tau^2 on the {scale} scale (0 under the fixed-effect model); the Bayesian model has "
-        f"{tau_text} and {structure}. The Bayesian tau, tau^2 and I^2 are therefore the same "
-        "on every row.")
+    if spec.study_heterogeneity == "by_subgroup" and spec.study_effects == "random":
+        notes.append(
+            f"Heterogeneity: the frequentist analysis pools each subgroup separately with its "
+            f"own tau^2 on the {scale} scale (freq_tau2: 0 under the fixed-effect model; "
+            f"freq_re_tau2: the random-effects estimate with its Q-profile CI whatever model "
+            "the rule chose). The Bayesian model has one between-study SD per subgroup, "
+            "tau[d] (study_heterogeneity = 'by_subgroup'), with one standardised effect per "
+            f"study shared by its rows, and {structure}; bayes_tau*, bayes_tau2* and "
+            "bayes_i2 are the row's own tau[d], and the 'overall' row has none.")
+    else:
+        notes.append(
+            f"Heterogeneity: the frequentist analysis pools each subgroup separately with its "
+            f"own tau^2 on the {scale} scale (0 under the fixed-effect model); the Bayesian "
+            f"model has {tau_text} and {structure}. The Bayesian tau, tau^2 and I^2 are "
+            "therefore the same on every row.")
     if scale != "logit":
         notes.append(f"The frequentist tau^2 is on the {scale} scale and is not comparable "
                      "with the Bayesian tau^2 (logit scale).")
@@ -677,14 +865,22 @@ def _table(groups: list[tuple[str, list[tuple[str, str, list[str]]]]]) -> list[s
 
 
 def _subgroup_table(frame: pd.DataFrame, published: bool, level: float,
-                    interval: str) -> list[str]:
+                    interval: str, moderated: bool = False) -> list[str]:
     r = frame
     groups = [
         ("", [("subgroup", "<", list(r["subgroup"])),
               ("k", ">", [str(k) for k in r["k"]]),
               ("n", ">", [str(n) for n in r["total"]]),
               ("observed", ">", [_pct(x) for x in r["observed"]])]),
-        (f"Frequentist, estimate [{_level(level)} CI]", [
+    ]
+    if moderated:
+        groups.append((f"Meta-regression [{_level(level)} CI]", [
+            ("estimate", "<", [_ci(*v) for v in zip(
+                r["freq_metareg_estimate"], r["freq_metareg_ci_lower"],
+                r["freq_metareg_ci_upper"], strict=True)])]))
+    groups += [
+        (f"Frequentist{' without moderators' if moderated else ''}, estimate "
+         f"[{_level(level)} CI]", [
             ("estimate", "<", [_ci(*v) for v in zip(r["freq_estimate"], r["freq_ci_lower"],
                                                     r["freq_ci_upper"], strict=True)]),
             ("model", "<", list(r["freq_model"])),
@@ -705,6 +901,29 @@ def _subgroup_table(frame: pd.DataFrame, published: bool, level: float,
                 strict=True)]),
             ("I^2", ">", [_num(x, "g") + "%" if np.isfinite(x) else ""
                           for x in r["published_i2"]])]))
+    return _table(groups)
+
+
+def _tau_table(frame: pd.DataFrame, level: float, re_method: str, interval: str) -> list[str]:
+    r = frame[frame["subgroup"] != OVERALL]
+
+    def num(est: float, lower: float, upper: float) -> str:
+        return _ci(est, lower, upper, fmt=lambda x: f"{x:.3f}")
+
+    groups = [
+        ("", [("subgroup", "<", list(r["subgroup"])), ("k", ">", [str(k) for k in r["k"]])]),
+        (f"Frequentist random effects ({re_method}), Q-profile {_level(level)} CI", [
+            ("tau^2", "<", [num(*v) for v in zip(r["freq_re_tau2"], r["freq_re_tau2_ci_lower"],
+                                                 r["freq_re_tau2_ci_upper"], strict=True)]),
+            ("chosen model", "<", list(r["freq_model"]))]),
+        (f"Bayesian, median [{interval}]", [
+            ("tau[d]^2", "<", [num(*v) for v in zip(r["bayes_tau2_median"],
+                                                    r["bayes_tau2_lower"],
+                                                    r["bayes_tau2_upper"], strict=True)]),
+            ("tau[d]", ">", [_num(x, ".3f") for x in r["bayes_tau_median"]]),
+            ("I^2", ">", [_num(x, ".1f") + "%" if np.isfinite(x) else ""
+                          for x in r["bayes_i2_median"]])]),
+    ]
     return _table(groups)
 
 
@@ -737,11 +956,17 @@ def _moderator_table(frame: pd.DataFrame, level: float, interval: str) -> list[s
 
 
 def _contrast_table(frame: pd.DataFrame, published: bool, level: float,
-                    interval: str) -> list[str]:
+                    interval: str, moderated: bool = False) -> list[str]:
     r = frame
-    groups = [
-        ("", [("contrast", "<", list(r["contrast"]))]),
-        (f"Frequentist [{_level(level)} CI]", [
+    groups = [("", [("contrast", "<", list(r["contrast"]))])]
+    if moderated and "freq_metareg_difference" in r:
+        groups.append((f"Meta-regression [{_level(level)} CI]", [
+            ("difference", "<", [_ci(*v) for v in zip(
+                r["freq_metareg_difference"], r["freq_metareg_ci_lower"],
+                r["freq_metareg_ci_upper"], strict=True)]),
+            ("p", ">", [_num(x, ".3f") for x in r["freq_metareg_p_value"]])]))
+    groups += [
+        (f"Frequentist{' without moderators' if moderated else ''} [{_level(level)} CI]", [
             ("difference", "<", [_ci(*v) for v in zip(r["freq_difference"], r["freq_ci_lower"],
                                                       r["freq_ci_upper"], strict=True)]),
             ("z", ">", [_num(x, ".2f") for x in r["freq_z"]]),

@@ -204,8 +204,15 @@ def build_report(
 
     sections = [_data_section(fit, description), _model_section(fit),
                 _diagnostics_section(fit)]
+    explained = None
+    if spec.moderators:
+        from bayes_poem.explained import is_defined
+
+        if is_defined(fit):
+            say("fit without moderators (share of tau^2 explained, R^2)")
+            explained = _tau2_explained(fit)
     say("posterior summaries and contrasts")
-    sections.append(_summary_section(fit))
+    sections.append(_summary_section(fit, explained))
     sections.append(_contrast_section(fit, contrasts))
     say("prior and posterior predictive checks")
     sections.append(_prior_section(fit))
@@ -487,7 +494,54 @@ def _diagnostics_section(fit: FitResult) -> Section:
                    anchor="diagnostics")
 
 
-def _summary_section(fit: FitResult) -> Section:
+def _tau2_explained(fit: FitResult) -> pd.DataFrame:
+    """``explained.tau2_explained`` (a refit without moderators, same settings and
+    seed); its failed diagnostics are shown in the table, a failed refit is an error."""
+    import warnings
+
+    from bayes_poem.errors import ConvergenceWarning, SamplingError
+    from bayes_poem.explained import tau2_explained
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table
+            return tau2_explained(fit)
+    except SamplingError as err:
+        raise SamplingError(f"the fit without moderators (for R^2): {err}") from None
+
+
+def _explained_section(fit: FitResult, explained: pd.DataFrame | None) -> Section:
+    """tau with and without the moderators and R^2 (docs/model.md)."""
+    if explained is None:
+        return Section("Share of between-study variance explained (R²)",
+                       "Not defined: the model has no random study effects (no tau²).")
+    interval = fit.interval.label
+    problems = [p for p in str(explained["problems_without"].iloc[0] or "").split("; ") if p]
+    text = ("R² = max(0, 1 - median tau² with moderators / median tau² without them): the "
+            "same model (data, structure, priors, sampler settings and seed) refitted "
+            "without moderators. It compares two fits, so it has no interval; tau of each "
+            "fit is shown with its posterior median and interval (docs/model.md)."
+            + (" With one tau per subgroup, R² is per subgroup." if
+               fit.spec.study_heterogeneity == "by_subgroup" else ""))
+    if problems:
+        text += ("\n\n" + "\n".join(f"- Warning (fit without moderators): {p}"
+                                      for p in problems))
+    return Section(
+        "Share of between-study variance explained (R²)", text,
+        table=pd.DataFrame({
+            "parameter": [p.replace("r2_tau2", "tau", 1) for p in explained["parameter"]],
+            f"with moderators, median [{interval}]": [_ci_num(*v) for v in zip(
+                explained["tau_with_median"], explained["tau_with_lower"],
+                explained["tau_with_upper"], strict=True)],
+            f"without moderators, median [{interval}]": [_ci_num(*v) for v in zip(
+                explained["tau_without_median"], explained["tau_without_lower"],
+                explained["tau_without_upper"], strict=True)],
+            "R²": [_num(x) for x in explained["r2"]],
+            "R² untruncated": [_num(x) for x in explained["r2_raw"]],
+        }))
+
+
+def _summary_section(fit: FitResult, explained: pd.DataFrame | None = None) -> Section:
     interval = fit.interval.label
     summary = fit.subgroup_summary()
     single = summary["subgroup"].nunique() == 2  # one group and its 'overall' copy
@@ -566,6 +620,7 @@ def _summary_section(fit: FitResult) -> Section:
                 "P(beta > 0)": [_p(x) for x in mods["p_gt_0"]],
                 "R-hat": [_num(x) for x in mods["r_hat"]],
             })))
+        subsections.append(_explained_section(fit, explained))
     het_text = ("Heterogeneity on the logit scale: tau is the between-study SD, tau2 its "
                 "square, i2 the Bayesian I-squared as a proportion (docs/model.md)"
                 if "tau" in fit.posterior else "No between-study SD: common-effect model"
@@ -926,10 +981,18 @@ def _frequentist_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -
     comparison = compare(fit, contrasts=list(contrasts) if contrasts else None)
     sg = comparison.subgroups
     level = f"{100 * comparison.level:g}%"
-    table = pd.DataFrame({
+    moderated = not comparison.moderators.empty
+    columns = {
         "subgroup": sg["subgroup"], "k": sg["k"].astype(int), "n": sg["total"].astype(int),
         "observed": [_pct(x) for x in sg["observed"]],
-        f"frequentist{'' if comparison.moderators.empty else ' without moderators'} "
+    }
+    if moderated:  # the same quantity as the Bayesian p_pooled (docs/compare.md)
+        columns[f"frequentist meta-regression at the same values [{level} CI]"] = [
+            _ci_pct(m, lo, hi) if np.isfinite(m) else "" for m, lo, hi in zip(
+                sg["freq_metareg_estimate"], sg["freq_metareg_ci_lower"],
+                sg["freq_metareg_ci_upper"], strict=True)]
+    columns.update({
+        f"frequentist{' without moderators' if moderated else ''} "
         f"[{level} CI]": [_ci_pct(m, lo, hi) for m, lo, hi in zip(
             sg["freq_estimate"], sg["freq_ci_lower"], sg["freq_ci_upper"], strict=True)],
         "freq. model": sg["freq_model"], "I² (%)": [_num(x, ".1f") for x in sg["freq_i2"]],
@@ -937,6 +1000,18 @@ def _frequentist_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -
             sg["bayes_p_pooled_median"], sg["bayes_p_pooled_lower"], sg["bayes_p_pooled_upper"],
             strict=True)],
     })
+    by_subgroup = (fit.spec.study_heterogeneity == "by_subgroup"
+                   and fit.spec.study_effects == "random")
+    if by_subgroup:  # tau^2 per subgroup side by side
+        columns[f"freq. random-effects tau² [{level} Q-profile CI]"] = [
+            _ci_num(*v) if np.isfinite(v[0]) else "" for v in zip(
+                sg["freq_re_tau2"], sg["freq_re_tau2_ci_lower"], sg["freq_re_tau2_ci_upper"],
+                strict=True)]
+        columns[f"Bayesian tau[d]² [{fit.interval.label}]"] = [
+            _ci_num(*v) if np.isfinite(v[0]) else "" for v in zip(
+                sg["bayes_tau2_median"], sg["bayes_tau2_lower"], sg["bayes_tau2_upper"],
+                strict=True)]
+    table = pd.DataFrame(columns)
     if comparison.has_published:
         table["published (real data)"] = [
             _ci_pct(m, lo, hi) if np.isfinite(lo) else _pct(m, 0) for m, lo, hi in zip(
@@ -947,12 +1022,19 @@ def _frequentist_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -
     if not ct.empty:
         contrast_table = pd.DataFrame({
             "contrast": ct["contrast"],
-            f"frequentist difference [{level} CI]": [_ci_pct(m, lo, hi) for m, lo, hi in zip(
+            f"frequentist difference{' without moderators' if moderated else ''} "
+            f"[{level} CI]": [_ci_pct(m, lo, hi) for m, lo, hi in zip(
                 ct["freq_difference"], ct["freq_ci_lower"], ct["freq_ci_upper"], strict=True)],
             "z-test p": [_p(x) for x in ct["freq_p_value"]],
             f"Bayesian difference [{fit.interval.label}]": [
                 _ci_pct(m, lo, hi) for m, lo, hi in zip(ct["bayes_median"], ct["bayes_lower"],
                                                         ct["bayes_upper"], strict=True)],
+            **({f"meta-regression difference at the same values [{level} CI]": [
+                _ci_pct(m, lo, hi) if np.isfinite(m) else "" for m, lo, hi in zip(
+                    ct["freq_metareg_difference"], ct["freq_metareg_ci_lower"],
+                    ct["freq_metareg_ci_upper"], strict=True)],
+                "meta-regression p": [_p(x) for x in ct["freq_metareg_p_value"]]}
+               if moderated else {}),
             "P(> 0)": [_p(x) for x in ct["bayes_p_gt_0"]],
             "margin": [_pct(x, 0) for x in ct["margin"]],
             "P(> margin)": [_p(x) for x in ct["bayes_p_gt_margin"]],
@@ -966,8 +1048,10 @@ def _frequentist_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -
     if not md.empty:
         subsections.append(Section(
             "Moderators (same moderators, coding and rows on both sides)",
-            "Logit scale per Bayesian coded unit ('per'). The subgroup table above is "
-            f"pooled WITHOUT moderators on the frequentist side (Bayesian at {_at_text(fit)}).",
+            "Logit scale per Bayesian coded unit ('per'). In the subgroup table above, the "
+            "frequentist meta-regression and the Bayesian p_pooled are both at "
+            f"{_at_text(fit)}; the column 'without moderators' pools each subgroup without "
+            "them (another quantity, for reference).",
             table=pd.DataFrame({
                 "term": md["term"], "per": md["per"],
                 f"Bayesian [{fit.interval.label}]": [_ci_num(*v) for v in zip(

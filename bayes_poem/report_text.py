@@ -38,8 +38,10 @@ def heterogeneity_lines(table: pd.DataFrame) -> list[str]:
     interval = table["interval"].iloc[0]
     lines = [f"Heterogeneity (tau, tau2, sigma_subgroup on the logit scale; i2 as a "
              f"proportion), posterior median [{interval}]"]
+    width = max(15, *(len(p) for p in table["parameter"]))  # tau2[<subgroup>] can be long
     for row in table.itertuples(index=False):
-        lines.append(f"  {row.parameter:<15} {row.median:7.3f} [{row.lower:.3f}, {row.upper:.3f}]")
+        lines.append(f"  {row.parameter:<{width}} {row.median:7.3f} "
+                     f"[{row.lower:.3f}, {row.upper:.3f}]")
     return lines
 
 
@@ -61,6 +63,36 @@ def moderator_lines(table: pd.DataFrame, at: str) -> list[str]:
                      f"[{row.lower:6.3f}, {row.upper:6.3f}]  {per_unit:<24} {per_sd:<24} "
                      f"{row.p_gt_0:9.3f}")
     return lines
+
+
+def explained_lines(table: pd.DataFrame | None, result: FitResult) -> list[str]:
+    """tau with and without the moderators and R^2 (``bayes_poem.explained``); with
+    moderators but no random study effects, one line saying R^2 is not defined."""
+    if not result.spec.moderators:
+        return []
+    if table is None or table.empty:
+        return ["Share of tau^2 explained by the moderators (R^2): not defined, the model "
+                "has no random study effects (no tau^2)"]
+    interval = table["interval"].iloc[0]
+    lines = [f"Share of tau^2 explained by the moderators: tau (logit scale) with and without "
+             f"them, posterior median [{interval}], and R^2 = max(0, 1 - median tau^2 with / "
+             "median tau^2 without) (two fits compared: no interval)",
+             f"  {'':<20} {'tau with moderators':<26} {'tau without':<26} {'R^2':>6}"]
+    for row in table.itertuples(index=False):
+        name = row.parameter.replace("r2_tau2", "tau", 1)
+        with_ = f"{row.tau_with_median:.3f} [{row.tau_with_lower:.3f}, {row.tau_with_upper:.3f}]"
+        without = (f"{row.tau_without_median:.3f} [{row.tau_without_lower:.3f}, "
+                   f"{row.tau_without_upper:.3f}]")
+        lines.append(f"  {name:<20} {with_:<26} {without:<26} {row.r2:6.3f}")
+    return lines
+
+
+def explained_problems(table: pd.DataFrame | None) -> list[str]:
+    """Failed diagnostics of the fit without moderators (one per item, no repeats)."""
+    if table is None or table.empty:
+        return []
+    text = str(table["problems_without"].iloc[0] or "")
+    return [p for p in text.split("; ") if p]
 
 
 def _at_text(result: FitResult) -> str:
@@ -87,7 +119,10 @@ def contrast_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def render(result: FitResult, contrasts: pd.DataFrame, *, title: str = "") -> str:
+def render(result: FitResult, contrasts: pd.DataFrame, *, title: str = "",
+           explained: pd.DataFrame | None = None) -> str:
+    """The report of ``result``; ``explained`` is its ``tau2_explained`` table (shown
+    with moderators; its refit's failed diagnostics become ``WARNING`` lines)."""
     spec = result.spec
     lines = []
     if spec.table.is_synthetic:
@@ -106,6 +141,8 @@ def render(result: FitResult, contrasts: pd.DataFrame, *, title: str = "") -> st
                  + (" -- OK" if result.diagnostics.ok else ""))
     for problem in result.diagnostics.problems:
         lines.append(f"WARNING: {problem}")
+    for problem in explained_problems(explained):
+        lines.append(f"WARNING (fit without moderators, for R^2): {problem}")
     lines.append("")
     lines += subgroup_lines(result.subgroup_summary())
     lines.append("")
@@ -113,6 +150,8 @@ def render(result: FitResult, contrasts: pd.DataFrame, *, title: str = "") -> st
     if spec.moderators:
         lines.append("")
         lines += moderator_lines(result.moderator_summary(), _at_text(result))
+        lines.append("")
+        lines += explained_lines(explained, result)
     contrast_text = contrast_lines(contrasts)
     if contrast_text:
         lines.append("")

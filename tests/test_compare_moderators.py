@@ -4,7 +4,7 @@ side by side with the Bayesian coefficients.
 Tier 1 (hand-made draws, no sampling): the frequentist side equals
 ``metareg_proportions`` / ``glmm_metareg_proportions`` called directly with the same
 moderators, reference levels and rows; the slopes are converted to the Bayesian coded
-scale; the subgroup table is labelled as pooled without moderators. Tier 2 (``mcmc``):
+scale; the pooling without moderators is kept and labelled as such. Tier 2 (``mcmc``):
 ``bayes-poem compare`` on a moderator spec writes ``comparison_moderators.csv`` with
 both sides close for a clear simulated slope (SYNTHETIC data).
 """
@@ -119,7 +119,7 @@ def test_without_subgroup_effects_all_rows_are_pooled_without_a_subgroup_term(ta
     np.testing.assert_allclose(comparison.meta_regression.estimates, direct.estimates)
 
 
-def test_subgroup_table_is_labelled_without_moderators(table):
+def test_subgroup_table_keeps_the_pooling_without_moderators_labelled(table):
     spec = (ModelSpec.from_table(table, "cs").with_moderators("year", "quality")
             .with_options(subgroup_effects="fixed"))
     comparison = _compare(spec)
@@ -128,10 +128,10 @@ def test_subgroup_table_is_labelled_without_moderators(table):
             == "none (pooled without moderators)").all()
     assert comparison.subgroups["bayes_at"].iloc[0].startswith("the reference values (year")
     text = comparison.render_text()
-    assert "frequentist WITHOUT moderators" in text
+    assert "the frequentist pooling WITHOUT moderators is shown too" in text
     assert "Moderators, logit scale per Bayesian coded unit" in text
     assert "Knapp-Hartung" in text and "quality[good]" in text
-    assert any("not like-for-like" in note for note in comparison.notes)
+    assert any("WITHOUT moderators: another quantity" in note for note in comparison.notes)
     plain = _compare(ModelSpec.from_table(table, "cs").with_options(subgroup_effects="fixed"))
     assert plain.moderators.empty and plain.meta_regression is None
     assert not set(MODERATOR_SUBGROUP_COLUMNS) & set(plain.subgroups.columns)
