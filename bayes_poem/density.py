@@ -31,7 +31,8 @@ with ``u = tau * w``, ``alpha = sigma_subgroup * z`` (random) or
 ``alpha = s_alpha * H @ alpha_raw`` (fixed; ``H`` an orthonormal basis of the
 sum-to-zero subspace), and ``logit p_i = mu + alpha[d_i] + u[s_i] + X[i] @ beta``
 (with ``study_heterogeneity == "by_subgroup"``, header slot ``H_STUDY_MODE`` =
-:data:`STUDY_BY_SUBGROUP`, the study term of row ``i`` is ``tau[d_i] * w[s_i]``)
+:data:`STUDY_BY_SUBGROUP`, the study term of row ``i`` is ``tau[d_i] * w[s_i]``;
+with cell effects ``+ tau_cell * v[c_i]``, below)
 with ``beta_k ~ Normal(0, s_beta[k])``; the gradient in ``beta`` is
 ``X^T dlogp/deta``. With cell effects (``C`` cells, the distinct study x subgroup
 pairs of the rows) row ``i`` also gets ``tau_cell * v[c_i]``, ``v ~ N(0, 1)``
