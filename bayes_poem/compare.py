@@ -779,6 +779,14 @@ def _notes(fit: FitResult, freq: SubgroupResult, choice: ModelChoice, re_method:
             f"own tau^2 on the {scale} scale (0 under the fixed-effect model); the Bayesian "
             f"model has {tau_text} and {structure}. The Bayesian tau, tau^2 and I^2 are "
             "therefore the same on every row.")
+    if spec.cell_effects == "random":
+        notes.append(
+            "Cell effects: the Bayesian model also has study x subgroup cell effects "
+            "(tau_cell, the SD of a study's disorders around their subgroup means beyond the "
+            "study effect). bayes_tau is the study-level SD only, while bayes_i2 uses "
+            "tau^2 + tau_cell^2; a frequentist analysis pooling each subgroup separately "
+            "cannot tell the two apart, so its tau^2 is to be read against tau^2 + "
+            "tau_cell^2 (heterogeneity.csv of the run has both).")
     if scale != "logit":
         notes.append(f"The frequentist tau^2 is on the {scale} scale and is not comparable "
                      "with the Bayesian tau^2 (logit scale).")

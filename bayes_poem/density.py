@@ -25,20 +25,28 @@ free variables)::
     log sigma_subgroup, z[subgroup]       (subgroup_effects == "random")
     alpha_raw[subgroup_contrast]          (subgroup_effects == "fixed")
     beta[moderator]                       (K > 0 moderator terms)
+    log tau_cell, v[cell]                 (C = buf[H_CELLS] > 0: cell_effects == "random")
 
 with ``u = tau * w``, ``alpha = sigma_subgroup * z`` (random) or
 ``alpha = s_alpha * H @ alpha_raw`` (fixed; ``H`` an orthonormal basis of the
 sum-to-zero subspace), and ``logit p_i = mu + alpha[d_i] + u[s_i] + X[i] @ beta``
 (with ``study_heterogeneity == "by_subgroup"``, header slot ``H_STUDY_MODE`` =
-:data:`STUDY_BY_SUBGROUP`, the study term of row ``i`` is ``tau[d_i] * w[s_i]``)
+:data:`STUDY_BY_SUBGROUP`, the study term of row ``i`` is ``tau[d_i] * w[s_i]``;
+with cell effects ``+ tau_cell * v[c_i]``, below)
 with ``beta_k ~ Normal(0, s_beta[k])``; the gradient in ``beta`` is
-``X^T dlogp/deta``.
+``X^T dlogp/deta``. With cell effects (``C`` cells, the distinct study x subgroup
+pairs of the rows) row ``i`` also gets ``tau_cell * v[c_i]``, ``v ~ N(0, 1)``
+(non-centred), so ``d logp / d v_c = tau_cell * sum_{i: c_i = c} r_i - v_c``
+and ``d logp / d log tau_cell = tau_cell * sum_i v[c_i] r_i + d log prior``.
 
 Buffer: a :data:`HEADER`-slot header, then the arrays ``events``, ``total``,
 ``log binom(n, y)``, ``study_idx``, ``subgroup_idx`` (one value per row), the
 Helmert basis (``D x (D-1)``, row-major), and, when ``K = buf[H_MODERATORS] > 0``,
 the prior SDs ``s_beta`` (``K``) and the design matrix ``X`` (``rows x K``,
-row-major). With ``K = 0`` the buffer is the one of the model without moderators.
+row-major), and, when ``C = buf[H_CELLS] > 0``, the cell index ``cell_idx`` (one
+value per row). With ``K = 0`` the buffer is the one of the model without
+moderators; with ``C = 0`` the one without cell effects (the ``tau_cell`` prior
+slots are then unused).
 
 Likelihoods: binomial, or beta-binomial with mean ``p_i`` and concentration
 ``kappa = 1 / phi**2`` (``a = p kappa``, ``b = (1 - p) kappa``). For integer counts
@@ -76,7 +84,9 @@ H_ALPHA_SIGMA = 16
 H_NDIM, H_NEXPANDED = 17, 18
 H_LIKELIHOOD, H_PHI_FAMILY, H_PHI_P = 19, 20, 21  # two slots 21, 22
 H_MODERATORS = 23  # K, the number of moderator terms (columns of the design matrix)
-HEADER = 24
+H_CELLS = 24  # C, the number of study x subgroup cells with an effect; 0: no cell effects
+H_TAU_CELL_FAMILY, H_TAU_CELL_P = 25, 26  # two slots 26, 27
+HEADER = 28
 
 LOG_2PI = math.log(2.0 * math.pi)
 LOG_2 = math.log(2.0)
@@ -175,6 +185,9 @@ def logp_grad(x, buf, grad):
     o_mod = o + 5 * n_rows + n_sub * max(n_sub - 1, 0)
     s_beta = buf[o_mod:o_mod + n_mod]
     design = buf[o_mod + n_mod:o_mod + n_mod + n_rows * n_mod]
+    n_cells = int(buf[H_CELLS])
+    o_cell = o_mod + n_mod + n_rows * n_mod
+    cell_idx = buf[o_cell:o_cell + (n_rows if n_cells > 0 else 0)]
 
     for k in range(grad.shape[0]):
         grad[k] = 0.0
@@ -248,6 +261,23 @@ def logp_grad(x, buf, grad):
         t = x[i_beta + k] / s_beta[k]
         lp += -0.5 * LOG_2PI - math.log(s_beta[k]) - 0.5 * t * t
         grad[i_beta + k] -= t / s_beta[k]
+    pos = i_beta + n_mod
+
+    tau_cell = 0.0
+    i_tc = -1
+    i_v = -1
+    if n_cells > 0:
+        i_tc = pos
+        tau_cell = math.exp(x[pos])
+        lpc, gc = _scale_logp(int(buf[H_TAU_CELL_FAMILY]),
+                              buf[H_TAU_CELL_P:H_TAU_CELL_P + 2], x[pos])
+        lp += lpc
+        grad[pos] += gc
+        i_v = pos + 1
+        for c in range(n_cells):
+            v = x[i_v + c]
+            lp += -0.5 * LOG_2PI - 0.5 * v * v
+            grad[i_v + c] -= v
 
     # Likelihood: r_i = d loglik / d eta_i = y_i - n_i * p_i.
     resid_sub = np.zeros(n_sub)
@@ -264,6 +294,10 @@ def logp_grad(x, buf, grad):
             eta += taus[j_tau] * x[i_w + s]
         for k in range(n_mod):
             eta += design[i * n_mod + k] * x[i_beta + k]
+        c = -1
+        if n_cells > 0:
+            c = int(cell_idx[i])
+            eta += tau_cell * x[i_v + c]
         if beta_binomial:
             p = _sigmoid(eta)
             a = p * kappa
@@ -293,6 +327,9 @@ def logp_grad(x, buf, grad):
         if random_study:
             grad[i_w + s] += taus[j_tau] * r
             grad[i_tau + j_tau] += taus[j_tau] * x[i_w + s] * r
+        if n_cells > 0:
+            grad[i_v + c] += tau_cell * r
+            grad[i_tc] += tau_cell * x[i_v + c] * r
 
     if sub_mode == SUBGROUP_RANDOM:
         for d in range(n_sub):
@@ -359,10 +396,21 @@ def expand(x, buf, out):
             out[k + d] = s_alpha * acc
         k += n_sub
     n_mod = int(buf[H_MODERATORS])
-    i_beta = x.shape[0] - n_mod  # beta is the last block of x
+    n_cells = int(buf[H_CELLS])
+    # beta, then (with cell effects) log tau_cell and v[cell], end the vector x
+    i_beta = x.shape[0] - n_mod - (1 + n_cells if n_cells > 0 else 0)
     for j in range(n_mod):
         out[k + j] = x[i_beta + j]
     k += n_mod
+    if n_cells > 0:  # tau_cell, v[cell], u_cell[cell] = tau_cell * v
+        i_tc = i_beta + n_mod
+        tau_cell = math.exp(x[i_tc])
+        out[k] = tau_cell
+        k += 1
+        for c in range(n_cells):
+            out[k + c] = x[i_tc + 1 + c]
+            out[k + n_cells + c] = tau_cell * x[i_tc + 1 + c]
+        k += 2 * n_cells
     return k
 
 

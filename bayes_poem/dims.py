@@ -24,6 +24,10 @@ MODERATOR = "moderator"
 """A moderator term (meta-regression coefficient ``beta``): a numeric moderator's name,
 or ``"<name>[<level>]"`` for a level of a categorical one against its reference."""
 
+CELL = "cell"
+"""A study x subgroup cell of the model's rows, labelled ``"<study>:<subgroup>"``: the
+dimension of the cell effects ``v`` and ``u_cell`` (``cell_effects = "random"``)."""
+
 ROW = "row"
 """One row of the canonical table: a study x subgroup cell of one outcome."""
 

@@ -28,6 +28,12 @@ moderators (whose coefficients :math:`\beta` are shared by the subgroups). There
 is no single :math:`R^2` across subgroups: the :math:`\tau_d` are separate
 parameters, and any pooled ratio would need weights the model does not define.
 
+With study x subgroup cell effects (``cell_effects = "random"``) both fits keep
+them, and :math:`R^2` is the share of the *study-level* :math:`\tau^2` explained;
+:math:`\tau_\text{cell}` is not part of it (study-level moderators act on the
+study effect; a row-level moderator may also shrink :math:`\tau_\text{cell}`,
+which the heterogeneity tables of the two fits show).
+
 Next to :math:`R^2` the table gives the posterior median and interval of
 :math:`\tau` (or :math:`\tau_d`) of each fit, so a reader sees both variances
 that it compares.
@@ -155,6 +161,7 @@ def _same_without_moderators(spec, other) -> bool:
             and other.subgroup_effects == spec.subgroup_effects
             and other.study_effects == spec.study_effects
             and other.study_heterogeneity == spec.study_heterogeneity
+            and other.cell_effects == spec.cell_effects
             and other.likelihood == spec.likelihood
             and other.zeroed_rows == spec.zeroed_rows
             and dict(other.priors) == dict(spec.priors)

@@ -5,7 +5,9 @@ The fast sampler stores parameters only; these functions rebuild the
 groups that ArviZ's LOO and power-scaling diagnostics need. Rows zeroed for
 leave-one-out contribute exactly 0. With moderators the log-likelihood includes
 each row's ``x_i' beta`` (through :func:`bayes_poem.predictive.row_draws`) and the
-log prior the ``beta ~ Normal(0, s_beta)`` prior of every coefficient.
+log prior the ``beta ~ Normal(0, s_beta)`` prior of every coefficient. With cell
+effects the log-likelihood includes each row's ``u_cell[c_i]`` and the log prior
+has ``tau_cell`` (its prior) and ``v`` (the ``N(0, 1)`` of every cell, summed).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_poem.dims import MODERATOR, ROW, SAMPLE_DIMS
-from bayes_poem.model_math import moderator_effect
+from bayes_poem.model_math import moderator_effect, tau_cell
 from bayes_poem.prior_families import REGISTRY
 from bayes_poem.priors import Prior
 
@@ -42,11 +44,14 @@ def _prior_logpdf(prior: Prior, x: np.ndarray) -> np.ndarray:
 
 
 def log_prior(result) -> xr.Dataset:
-    """Log prior density of each top-level parameter (mu, tau, phi, sigma_subgroup) and,
-    with moderators, of each coefficient ``beta`` (dims chain, draw, moderator)."""
+    """Log prior density of each top-level parameter (mu, tau, phi, sigma_subgroup,
+    tau_cell), with moderators of each coefficient ``beta`` (dims chain, draw,
+    moderator). The standardised random effects (``w``, ``z``, ``v``) are the
+    model's hierarchical structure, not priors a user sets: they are not scaled."""
     post = result.idata.posterior
     out = {}
-    for name in ("mu", "tau", "phi", "sigma_subgroup"):
+    tau_cell(post, result.spec)  # a cell term not of this model: SpecError
+    for name in ("mu", "tau", "phi", "sigma_subgroup", "tau_cell"):
         if name in post:
             values = _prior_logpdf(result.spec.priors[name],
                                    post[name].transpose(*SAMPLE_DIMS, ...).values)
@@ -81,7 +86,7 @@ def power_scaling(result) -> pd.DataFrame:
     prior only, a strong prior or weak likelihood.
     """
     idata = with_log_groups(result)
-    names = [n for n in ("mu", "tau", "phi", "sigma_subgroup", "alpha", "beta")
+    names = [n for n in ("mu", "tau", "phi", "sigma_subgroup", "alpha", "beta", "tau_cell")
              if n in idata.posterior]
     prior = az.psens(idata, component="prior", var_names=names)
     like = az.psens(idata, component="likelihood", var_names=names)

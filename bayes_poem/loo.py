@@ -21,6 +21,23 @@ integrand, :data:`AGH_NODES` nodes). The leave-one-study-out predictive density 
 the same quantity either way; only the importance sampling is better behaved.
 ``integrate=False`` gives the conditional version.
 
+With cell effects (``cell_effects = "random"``) the study's cells are integrated
+out too, nested inside the study effect,
+
+.. math::
+
+    \log p(y_s \mid \mu, \alpha, \beta, \tau, \tau_{\text{cell}}) = \log \int
+        \prod_{c \in s} \Bigl[\int \prod_{i: c_i = c}
+        p(y_i \mid \mu + \alpha_{d_i} + x_i^\top\beta + \tau x + \tau_{\text{cell}} v)
+        \,\phi(v)\, dv\Bigr] \phi(x)\, dx ,
+
+by nested adaptive Gauss-Hermite quadrature
+(:func:`integrated_study_cell_log_likelihood`): the outer rule in ``x`` is centred
+at the joint mode of ``(x, v)`` with the marginal curvature (the Schur complement
+of the joint Hessian); at each outer node every cell's inner rule
+(:data:`CELL_NODES` nodes) is centred at the conditional mode of ``v_c``. Leaving
+a study out is then exact up to quadrature error.
+
 **Exact refits.** When a study's Pareto :math:`\hat k` exceeds 0.7 the importance
 sampling estimate is unreliable; the study is then left out for real: the model
 is refitted without it (``spec.without_study(s)``) and its contribution is
@@ -88,15 +105,18 @@ if TYPE_CHECKING:
     from bayes_poem.sampling import SamplerSettings
     from bayes_poem.spec import ModelSpec
 
-__all__ = ["AGH_NODES", "K_THRESHOLD", "LikelihoodComparison", "LooResult",
-           "compare_likelihoods", "exact_study_elpd", "integrated_study_log_likelihood",
-           "likelihood_variants", "loo_idata", "psis_loo", "study_log_likelihood"]
+__all__ = ["AGH_NODES", "CELL_NODES", "K_THRESHOLD", "LikelihoodComparison", "LooResult",
+           "compare_likelihoods", "exact_study_elpd", "integrated_study_cell_log_likelihood",
+           "integrated_study_log_likelihood", "likelihood_variants", "loo_idata", "psis_loo",
+           "study_log_likelihood"]
 
 K_THRESHOLD = 0.7
 Z_PER_DRAW = 32
 PIT_Z_PER_DRAW = 4
 AGH_NODES = 20
+CELL_NODES = 16
 _NEWTON_STEPS = 50
+_CHUNK_VALUES = 4_000_000  # array elements per block of draws in the nested quadrature
 
 
 # ---------------------------------------------------------------------- log-likelihood
@@ -171,6 +191,118 @@ def integrated_study_log_likelihood(base: np.ndarray, tau: np.ndarray, events: n
             + logsumexp(g + 0.5 * t**2 + np.log(w), axis=-1))
 
 
+def integrated_study_cell_log_likelihood(base: np.ndarray, tau: np.ndarray,
+                                         tau_cell: np.ndarray, events: np.ndarray,
+                                         total: np.ndarray, member: np.ndarray,
+                                         cell_idx: np.ndarray, nodes: int = AGH_NODES,
+                                         cell_nodes: int = CELL_NODES) -> np.ndarray:
+    r"""Per-study binomial log-likelihood with the study effect and its cells integrated out.
+
+    Parameters
+    ----------
+    base : ndarray (draws, rows)
+        ``mu + alpha[d_i] + x_i' beta`` per draw (no random effect).
+    tau : ndarray (draws,) or (draws, rows)
+        SD of the study effect (per row with ``study_heterogeneity = "by_subgroup"``).
+    tau_cell : ndarray (draws,)
+        SD of the cell effects.
+    events, total : ndarray (rows,)
+    member : ndarray (rows, studies)
+        1 where a row with data belongs to a study (rows of no column drop out).
+    cell_idx : ndarray (rows,)
+        Each row's cell (a cell lies within one study).
+    nodes, cell_nodes : int
+        Adaptive Gauss-Hermite nodes of the outer (study) and inner (cell) rules.
+
+    Returns
+    -------
+    ndarray (draws, studies)
+        :math:`\log \int \prod_{c \in s} [\int \prod_{i \in c} \mathrm{Bin}(y_i \mid n_i,
+        \operatorname{logit}^{-1}(	ext{base}_i + 	au_i x + 	au_{	ext{cell}} v))
+        \phi(v)\,dv]\,\phi(x)\,dx`. The joint mode of ``(x, v)`` per study is found
+        by Newton's method (the log integrand is concave; the Hessian is an
+        arrowhead, solved through its Schur complement); the outer rule is centred
+        there with :math:`\hat\sigma_x = S^{-1/2}`, ``S`` the Schur complement
+        (the Laplace curvature of the marginal in ``x``); at each outer node
+        every cell's inner rule is centred at the conditional mode of ``v_c``
+        (a few 1-d Newton steps) with its conditional curvature.
+    """
+    active = member.sum(1) > 0
+    base, member = base[:, active], member[active]
+    tau = tau.reshape(-1, 1) if tau.ndim == 1 else tau[:, active]
+    y = events[active].astype(float)
+    n = total[active].astype(float)
+    _, cell_of = np.unique(cell_idx[active], return_inverse=True)
+    n_cells = int(cell_of.max()) + 1 if cell_of.size else 0
+    cells = np.zeros((y.size, n_cells))
+    cells[np.arange(y.size), cell_of] = 1.0
+    row_study = np.argmax(member, axis=1)
+    cell_study = (cells.T @ member > 0).astype(float)  # (cells, studies)
+    study_of_cell = np.argmax(cell_study, axis=1)
+    tc = np.asarray(tau_cell, dtype=float).reshape(-1, 1)
+    log_c = log_binomial_coefficient(n, y) @ member
+
+    def curvature(x: np.ndarray, v: np.ndarray, tau_: np.ndarray, tc_: np.ndarray,
+                  base_: np.ndarray) -> tuple[np.ndarray, ...]:
+        p = expit(base_ + tau_ * x[:, row_study] + tc_ * v[:, cell_of])
+        r, w = y - n * p, n * p * (1.0 - p)
+        g_x = (tau_ * r) @ member - x
+        g_v = tc_ * (r @ cells) - v
+        a = (tau_**2 * w) @ member + 1.0
+        b = tc_**2 * (w @ cells) + 1.0
+        c = tc_ * ((tau_ * w) @ cells)
+        schur = a - (c**2 / b) @ cell_study
+        return g_x, g_v, b, c, schur
+
+    t_out, w_out = np.polynomial.hermite_e.hermegauss(nodes)
+    t_in, w_in = np.polynomial.hermite_e.hermegauss(cell_nodes)
+    per_draw = max(1, y.size * nodes * cell_nodes)
+    chunk = max(1, _CHUNK_VALUES // per_draw)
+    out = np.empty((base.shape[0], member.shape[1]))
+    for start in range(0, base.shape[0], chunk):
+        sl = slice(start, start + chunk)
+        base_, tc_ = base[sl], tc[sl]
+        tau_ = tau[sl]
+        x = np.zeros((base_.shape[0], member.shape[1]))
+        v = np.zeros((base_.shape[0], n_cells))
+        for _ in range(_NEWTON_STEPS):  # joint mode of (x, v)
+            g_x, g_v, b, c, schur = curvature(x, v, tau_, tc_, base_)
+            dx = np.clip((g_x - (c * g_v / b) @ cell_study) / schur, -5.0, 5.0)
+            dv = np.clip((g_v - c * dx[:, study_of_cell]) / b, -5.0, 5.0)
+            x, v = x + dx, v + dv
+            if max(np.max(np.abs(dx), initial=0.0), np.max(np.abs(dv), initial=0.0)) < 1e-10:
+                break
+        _, _, b, c, schur = curvature(x, v, tau_, tc_, base_)
+        sigma_x = 1.0 / np.sqrt(schur)
+        xk = x[..., None] + sigma_x[..., None] * t_out  # (draws, studies, K)
+        # conditional mode of each v_c at each outer node: start from the joint
+        # Gaussian approximation, then 1-d Newton steps
+        vk = v[..., None] - (c / b)[..., None] * (xk - x[..., None])[:, study_of_cell, :]
+        fixed = base_[..., None] + tau_[..., None] * xk[:, row_study, :]  # (draws, rows, K)
+        tck = tc_[..., None]
+        for _ in range(_NEWTON_STEPS):
+            p = expit(fixed + tck * vk[:, cell_of, :])
+            r, w = y[:, None] - n[:, None] * p, n[:, None] * p * (1.0 - p)
+            h = tck**2 * np.einsum("drk,rc->dck", w, cells) + 1.0
+            step = np.clip((tck * np.einsum("drk,rc->dck", r, cells) - vk) / h, -5.0, 5.0)
+            vk = vk + step
+            if np.max(np.abs(step), initial=0.0) < 1e-10:
+                break
+        p = expit(fixed + tck * vk[:, cell_of, :])
+        h = tck**2 * np.einsum("drk,rc->dck", n[:, None] * p * (1.0 - p), cells) + 1.0
+        sigma_v = 1.0 / np.sqrt(h)  # (draws, cells, K)
+        vkj = vk[..., None] + sigma_v[..., None] * t_in  # (draws, cells, K, J)
+        eta = fixed[..., None] + tck[..., None] * vkj[:, cell_of]  # (draws, rows, K, J)
+        ll_rows = y[:, None, None] * log_expit(eta) + (n - y)[:, None, None] * log_expit(-eta)
+        g_in = np.einsum("drkj,rc->dckj", ll_rows, cells) - 0.5 * vkj**2
+        log_cell = (np.log(sigma_v) - 0.5 * np.log(2.0 * np.pi)
+                    + logsumexp(g_in + 0.5 * t_in**2 + np.log(w_in), axis=-1))
+        g_out = np.einsum("dck,cs->dsk", log_cell, cell_study) - 0.5 * xk**2
+        out[sl] = (np.log(sigma_x) - 0.5 * np.log(2.0 * np.pi)
+                   + logsumexp(g_out + 0.5 * t_out**2 + np.log(w_out), axis=-1))
+    return out + log_c[None, :]
+
+
 def _integrates(fit: FitResult, draws: RowDraws, integrate: bool) -> bool:
     return (integrate and "tau" in fit.posterior and "w" in fit.posterior
             and draws.likelihood != BETA_BINOMIAL)
@@ -187,7 +319,12 @@ def study_log_likelihood(fit: FitResult, *, integrate: bool = True) -> xr.DataAr
     draws = row_draws(fit)
     studies = _active_studies(draws)
     member = _membership(draws, studies)
-    if _integrates(fit, draws, integrate):
+    if _integrates(fit, draws, integrate) and draws.tau_cell is not None:
+        values = integrated_study_cell_log_likelihood(
+            draws.flat(draws.base), draws.flat(draws.row_tau()), draws.flat(draws.tau_cell),
+            draws.events, draws.total, member, draws.cell_idx)
+        values = values.reshape(draws.base.shape[:2] + (len(studies),))
+    elif _integrates(fit, draws, integrate):
         values = integrated_study_log_likelihood(
             draws.flat(draws.base), draws.flat(draws.row_tau()), draws.events, draws.total,
             member)
@@ -308,6 +445,11 @@ def psis_loo(fit: FitResult, *, integrate: bool = True, refit: bool = True,
         z = rng.standard_normal((base.shape[0], PIT_Z_PER_DRAW, len(draws.studies)))
         pit_eta = base[:, None, :] + draws.flat(draws.row_tau())[:, None, :] * z[
             ..., draws.study_idx]
+        if draws.tau_cell is not None:  # and a new effect for each of its cells
+            v = rng.standard_normal((base.shape[0], PIT_Z_PER_DRAW,
+                                     int(draws.cell_idx.max()) + 1))
+            pit_eta = pit_eta + draws.flat(draws.tau_cell)[:, None, None] * v[
+                ..., draws.cell_idx]
         pit_phi = None if phi is None else np.repeat(phi[:, None], PIT_Z_PER_DRAW, axis=1)
     else:
         pit_eta = (base + draws.flat(draws.u))[:, None, :]
@@ -374,7 +516,8 @@ def exact_study_elpd(fit: FitResult, study: str, *, settings: SamplerSettings | 
 
     Returns ``(elpd, loo_pit, problems)``: the log predictive density of the
     study's rows under the refit, integrating its random effect (``u = tau * z``,
-    ``z_per_draw`` draws per posterior draw); the mid-PIT of its total count; and
+    ``z_per_draw`` draws per posterior draw, with a new ``tau_cell * v`` per cell
+    with cell effects); the mid-PIT of its total count; and
     the refit's sampler-diagnostic problems (if any).
     """
     from bayes_poem.diagnostics import check_fit
@@ -426,6 +569,10 @@ def exact_study_elpd(fit: FitResult, study: str, *, settings: SamplerSettings | 
         eta = eta + tau_rows[:, None, :] * rng.standard_normal((n_draws, k))[..., None]
     elif "tau" in post:
         eta = eta + (flat("tau")[:, None] * rng.standard_normal((n_draws, k)))[..., None]
+    if "tau_cell" in post:  # a new effect tau_cell * v for each cell of the held-out study
+        _, held_cell = np.unique(arrays["cell_idx"][mask], return_inverse=True)
+        v = rng.standard_normal((n_draws, k, int(held_cell.max()) + 1))
+        eta = eta + flat("tau_cell")[:, None, None] * v[..., held_cell]
     likelihood = likelihood_of(spec)
     phi = flat("phi") if likelihood == BETA_BINOMIAL else None
     held = RowDraws(base=eta, u=np.zeros_like(eta), tau=np.zeros((n_draws, k)),
@@ -468,6 +615,7 @@ def likelihood_variants(spec: ModelSpec) -> dict[str, ModelSpec]:
 def _same_model(a: ModelSpec, b: ModelSpec) -> bool:
     return (a.study_effects == b.study_effects and a.subgroup_effects == b.subgroup_effects
             and a.study_heterogeneity == b.study_heterogeneity
+            and a.cell_effects == b.cell_effects
             and likelihood_of(a) == likelihood_of(b) and dict(a.priors) == dict(b.priors)
             and a.table is b.table and a.moderators == b.moderators)
 

@@ -2,18 +2,23 @@ r"""The model's row linear predictor rebuilt from posterior (or hand-made) draws
 
 .. math::
 
-    \eta_i = \mu + \alpha_{d_i} + u_{s_i} + x_i^\top \beta
+    \eta_i = \mu + \alpha_{d_i} + u_{s_i} + x_i^\top \beta + \tau_{\text{cell}} v_{c_i}
 
-(``u_{s_i} = tau[d_i] * w[s_i]`` with ``study_heterogeneity = "by_subgroup"``)
+(``u_{s_i} = tau[d_i] * w[s_i]`` with ``study_heterogeneity = "by_subgroup"``;
+the cell term ``u_cell[c_i] = tau_cell * v[c_i]`` with ``cell_effects = "random"``,
+``c_i`` the row's study x subgroup cell)
 
 (the terms the structure has: no ``alpha`` without subgroup effects, no ``u``
-under common study effects, no ``beta`` without moderators). One numpy
+under common study effects, no ``beta`` without moderators, no cell term
+without cell effects). The row's random part ``u_{s_i} + u_cell[c_i]`` is
+:func:`row_random_effect`; the cell term alone :func:`row_cell_effect`. One numpy
 implementation for every module that needs the per-row linear predictor from
 draws (:mod:`bayes_poem.predictive`, :mod:`bayes_poem.loo`,
 :mod:`bayes_poem.loglik` through ``predictive.row_draws``), so that none can
 leave out a term. The moderator term of a fit whose posterior and spec
 disagree (a ``beta`` in one and not the other, or other terms) is refused with
-:class:`~bayes_poem.errors.SpecError`, never computed.
+:class:`~bayes_poem.errors.SpecError`, never computed; so is the cell term
+(``tau_cell`` in one and not the other, or other cells).
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
-from bayes_poem.dims import MODERATOR, SAMPLE_DIMS, STUDY, SUBGROUP
+from bayes_poem.dims import CELL, MODERATOR, SAMPLE_DIMS, STUDY, SUBGROUP
 from bayes_poem.errors import SpecError
 
 if TYPE_CHECKING:
     from bayes_poem.spec import ModelSpec
 
-__all__ = ["moderator_effect", "row_linear_predictor", "row_study_effect", "row_tau"]
+__all__ = ["moderator_effect", "row_cell_effect", "row_linear_predictor", "row_random_effect",
+           "row_study_effect", "row_tau", "tau_cell"]
 
 
 def _values(data: xr.DataArray, *extra: str) -> np.ndarray:
@@ -69,9 +75,12 @@ def row_linear_predictor(posterior: xr.Dataset, spec: ModelSpec, *,
                          study_effects: bool = True) -> np.ndarray:
     """The linear predictor of every row of ``spec``, shape (chain, draw, row).
 
-    ``mu + alpha[d_i] + x_i' beta``, plus ``u[s_i]`` with ``study_effects``
-    (default). ``posterior`` is any dataset with the posterior's variables and
-    ``chain``/``draw`` dimensions (a fit's posterior or hand-made draws).
+    ``mu + alpha[d_i] + x_i' beta``, plus the row's random effects ``u[s_i] +
+    u_cell[c_i]`` (:func:`row_random_effect`) with ``study_effects`` (default;
+    ``False`` leaves out both, the part that LOO integrates and mixed
+    replication redraws). ``posterior`` is any dataset with the posterior's
+    variables and ``chain``/``draw`` dimensions (a fit's posterior or hand-made
+    draws).
     """
     arrays = spec.arrays()
     mu = _values(posterior["mu"])
@@ -81,7 +90,9 @@ def row_linear_predictor(posterior: xr.Dataset, spec: ModelSpec, *,
         eta = eta + alpha[..., arrays["subgroup_idx"]]
     eta = eta + moderator_effect(posterior, spec)
     if study_effects:
-        eta = eta + row_study_effect(posterior, spec)
+        eta = eta + row_random_effect(posterior, spec)
+    else:
+        tau_cell(posterior, spec)  # a cell term of another model: SpecError, even when unused
     return eta
 
 
@@ -122,3 +133,50 @@ def row_study_effect(posterior: xr.Dataset, spec: ModelSpec) -> np.ndarray:
         w = _values(posterior["w"].sel({STUDY: spec.studies}), STUDY)
         return row_tau(posterior, spec) * w[..., arrays["study_idx"]]
     return np.zeros((*posterior["mu"].shape, len(arrays["events"])))
+
+
+def tau_cell(posterior: xr.Dataset, spec: ModelSpec) -> np.ndarray:
+    """The SD of the cell effects per draw, shape (chain, draw); zeros without them.
+
+    ``SpecError`` if the posterior and the spec disagree about cell effects
+    (``tau_cell`` in one and not the other, or other cell labels).
+    """
+    has = "tau_cell" in posterior
+    if spec.cell_effects != "random":
+        if has:
+            raise SpecError("the posterior has cell effects 'tau_cell' but the model has "
+                            "cell_effects = 'none'")
+        return np.zeros(posterior["mu"].shape)
+    if not has:
+        raise SpecError("the model has cell_effects = 'random' but the posterior has no "
+                        "'tau_cell'")
+    for name in ("v", "u_cell"):
+        if name in posterior:
+            known = [str(x) for x in posterior[name][CELL].values]
+            if known != spec.cell_labels:
+                raise SpecError(f"the posterior's cells ({', '.join(known[:3])}, ...) are not "
+                                f"the model's ({', '.join(spec.cell_labels[:3])}, ...)")
+    return _values(posterior["tau_cell"])
+
+
+def row_cell_effect(posterior: xr.Dataset, spec: ModelSpec) -> np.ndarray:
+    """Each row's fitted cell effect ``u_cell[c_i] = tau_cell * v[c_i]``, (chain, draw, row).
+
+    Zeros without cell effects; ``SpecError`` as :func:`tau_cell`.
+    """
+    scale = tau_cell(posterior, spec)
+    cell_idx = spec.arrays()["cell_idx"]
+    if spec.cell_effects != "random":
+        return np.zeros((*scale.shape, len(cell_idx)))
+    if "u_cell" in posterior:
+        return _values(posterior["u_cell"], CELL)[..., cell_idx]
+    return scale[..., None] * _values(posterior["v"], CELL)[..., cell_idx]
+
+
+def row_random_effect(posterior: xr.Dataset, spec: ModelSpec) -> np.ndarray:
+    """Each row's fitted random effects, ``u[s_i] + u_cell[c_i]``, (chain, draw, row).
+
+    :func:`row_study_effect` plus :func:`row_cell_effect`: what a row's linear
+    predictor adds to ``mu + alpha[d_i] + x_i' beta``.
+    """
+    return row_study_effect(posterior, spec) + row_cell_effect(posterior, spec)

@@ -45,6 +45,13 @@ moderator term, :math:`\mu + \alpha_{d_i} + u_{s_i} + x_i^\top\beta`
 the log-likelihood; a new centre is at the moderators' reference values (or
 ``at``); the prior predictive draws ``beta`` from its prior (``p_study_covariates``).
 
+**Cell effects** (``cell_effects = "random"``): every row's fitted random part is
+``u[s_i] + u_cell[c_i]`` (:func:`bayes_poem.model_math.row_random_effect`); the mixed
+replication draws a new study effect per study *and* a new cell effect
+:math:`\tau_{\text{cell}} v^{\text{rep}}_c`, :math:`v^{\text{rep}}_c \sim N(0, 1)`,
+per cell; the prior predictive ``p_study`` adds :math:`\tau_{\text{cell}} v` with
+``tau_cell`` from its prior and one ``v`` per subgroup.
+
 Likelihoods: the binomial-logit-normal model, and a beta-binomial likelihood when
 the spec has one (``spec.likelihood == "beta_binomial"``, overdispersion ``phi`` in
 the posterior): :math:`y_i \sim \operatorname{BetaBinomial}(n_i, p_i\kappa,
@@ -72,7 +79,7 @@ from bayes_poem.density import helmert_basis
 from bayes_poem.dims import SAMPLE_DIMS, SUBGROUP
 from bayes_poem.errors import SpecError
 from bayes_poem.intervals import IntervalSpec, describe
-from bayes_poem.model_math import row_linear_predictor, row_study_effect, row_tau
+from bayes_poem.model_math import row_linear_predictor, row_random_effect, row_tau, tau_cell
 from bayes_poem.prior_families import REGISTRY
 from bayes_poem.priors import Prior
 
@@ -127,7 +134,8 @@ class RowDraws:
         ``mu + alpha[d_i] + x_i' beta`` (no study effect; the moderator term
         with moderators), from :func:`bayes_poem.model_math.row_linear_predictor`.
     u : ndarray (chain, draw, row)
-        The fitted study effect ``u[s_i]`` of each row (zeros without study effects).
+        The fitted random effects of each row, ``u[s_i]`` plus, with cell effects,
+        ``u_cell[c_i]`` (zeros without study effects).
     tau : ndarray (chain, draw)
         Between-study SD (zeros under ``study_effects = "common"``; NaN with
         ``study_heterogeneity = "by_subgroup"``, where only ``tau_row`` applies).
@@ -139,6 +147,10 @@ class RowDraws:
     tau_row : ndarray (chain, draw, row) or None
         The SD scaling each row's study effect, ``tau`` or ``tau[d_i]``
         (:func:`bayes_poem.model_math.row_tau`); None: ``tau`` for every row.
+    tau_cell : ndarray (chain, draw) or None
+        The SD of the cell effects (``cell_effects = "random"``); None without them.
+    cell_idx : ndarray (row,) or None
+        Each row's study x subgroup cell (with ``tau_cell``).
     """
 
     base: np.ndarray
@@ -152,6 +164,8 @@ class RowDraws:
     studies: list[str]
     likelihood: str
     tau_row: np.ndarray | None = None
+    tau_cell: np.ndarray | None = None
+    cell_idx: np.ndarray | None = None
 
     @property
     def n_draws(self) -> int:
@@ -179,7 +193,7 @@ def row_draws(fit: FitResult) -> RowDraws:
     arrays = spec.arrays()
     mu = _values(post["mu"])
     base = row_linear_predictor(post, spec, study_effects=False)  # mu + alpha + x'beta
-    u = row_study_effect(post, spec)  # u[s_i], or tau[d_i] * w[s_i]
+    u = row_random_effect(post, spec)  # u[s_i] (or tau[d_i] * w[s_i]) + u_cell[c_i]
     tau_row = row_tau(post, spec)
     tau = tau_row[..., 0] if spec.study_heterogeneity == "common" and tau_row.shape[-1] else (
         np.full_like(mu, np.nan))  # one tau per draw only when it is common
@@ -189,9 +203,11 @@ def row_draws(fit: FitResult) -> RowDraws:
         if "phi" not in post:
             raise SpecError("beta-binomial fit without 'phi' in the posterior")
         phi = _values(post["phi"])
+    cells = spec.cell_effects == "random"
     return RowDraws(base, u, tau, phi, arrays["events"], arrays["total"],
                     arrays["study_idx"], arrays["subgroup_idx"], list(spec.studies), likelihood,
-                    tau_row=tau_row)
+                    tau_row=tau_row, tau_cell=tau_cell(post, spec) if cells else None,
+                    cell_idx=arrays["cell_idx"] if cells else None)
 
 
 def row_log_likelihood(draws: RowDraws, eta: np.ndarray | None = None) -> np.ndarray:
@@ -310,12 +326,14 @@ def _labels(spec: ModelSpec) -> list[str]:
 
 
 def _prior_rates_at_rows(spec: ModelSpec, labels: list[str], eta: np.ndarray, tau: np.ndarray,
-                         phi: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+                         phi: np.ndarray | None, rng: np.random.Generator,
+                         tau_cell: np.ndarray | None = None) -> np.ndarray:
     """Prior new-study rates (draws, labels) at the covariates of a random row per draw.
 
     ``beta`` is drawn from its prior; each draw takes the coded moderators of one
     row of the data chosen uniformly among the rows of the label's subgroup (all
-    rows for the single-group label), and a new study effect ``tau * w``.
+    rows for the single-group label), and a new study effect ``tau * w`` (plus a
+    new cell effect ``tau_cell * v`` per label with cell effects).
     """
     n_draws = eta.shape[0]
     beta = sample_prior(spec.priors["beta"], (n_draws, len(spec.moderator_terms)), rng)
@@ -331,7 +349,10 @@ def _prior_rates_at_rows(spec: ModelSpec, labels: list[str], eta: np.ndarray, ta
         candidates = np.flatnonzero(rows if rows.any() else active)
         picked = design[candidates[rng.integers(candidates.size, size=n_draws)]]
         effect[:, j] = (picked * beta).sum(-1)
-    p_rows = expit(eta + effect + tau * rng.standard_normal((n_draws, 1)))
+    eta_rows = eta + effect + tau * rng.standard_normal((n_draws, 1))
+    if tau_cell is not None:
+        eta_rows = eta_rows + tau_cell * rng.standard_normal(eta.shape)
+    p_rows = expit(eta_rows)
     if phi is not None:
         a, b = beta_binomial_shapes(p_rows, phi)
         p_rows = rng.beta(np.maximum(a, 1e-300), np.maximum(b, 1e-300))
@@ -363,7 +384,12 @@ def prior_predictive(spec: ModelSpec, *, draws: int = 4000, seed: int = 0) -> Pr
         tau = sample_prior(priors["tau"], draws, rng)[:, None]
     eta = mu[:, None] + alpha
     p_pooled = expit(eta)
-    p_study = expit(eta + tau * rng.standard_normal((draws, 1)))
+    eta_study = eta + tau * rng.standard_normal((draws, 1))
+    tau_cell = None
+    if spec.cell_effects == "random":  # one new cell effect per subgroup
+        tau_cell = sample_prior(priors["tau_cell"], draws, rng)[:, None]
+        eta_study = eta_study + tau_cell * rng.standard_normal((draws, n_d))
+    p_study = expit(eta_study)
     notes = []
     phi = None
     if likelihood_of(spec) == BETA_BINOMIAL:
@@ -381,7 +407,7 @@ def prior_predictive(spec: ModelSpec, *, draws: int = 4000, seed: int = 0) -> Pr
     )
     quantities = ["p_pooled", "p_study"]
     if spec.moderators:  # drawn last: the draws above stay those of the model without
-        p_rows = _prior_rates_at_rows(spec, labels, eta, tau, phi, rng)
+        p_rows = _prior_rates_at_rows(spec, labels, eta, tau, phi, rng, tau_cell)
         data["p_study_covariates"] = (("sample", SUBGROUP), p_rows)
         quantities.append("p_study_covariates")
     rows = []
@@ -470,7 +496,11 @@ def replicated_probabilities(draws: RowDraws, method: ReplicationMethod,
         raise SpecError(f"posterior predictive method '{method}' is not one of mixed, "
                         "conditional")
     z = rng.standard_normal((draws.n_draws, len(draws.studies)))
-    return expit(base + draws.flat(draws.row_tau()) * z[:, draws.study_idx])
+    eta = base + draws.flat(draws.row_tau()) * z[:, draws.study_idx]
+    if draws.tau_cell is not None:  # a new effect for every cell as well
+        v = rng.standard_normal((draws.n_draws, int(draws.cell_idx.max()) + 1))
+        eta = eta + draws.flat(draws.tau_cell)[:, None] * v[:, draws.cell_idx]
+    return expit(eta)
 
 
 def posterior_predictive(fit: FitResult, *, method: ReplicationMethod = "mixed",

@@ -345,6 +345,11 @@ def _model_formulas(spec: ModelSpec) -> list[Formula]:
     if spec.moderators:
         terms += [_mo("+"), f"<msubsup>{_mi('x')}{_mi('i')}{_mo('⊤')}</msubsup>", _mi("β")]
         text_terms.append("x_i' beta")
+    cells = spec.cell_effects == "random"
+    if cells:
+        terms += [_mo("+"), _sub(_mi("τ"), _mtext("cell")),
+                  _sub(_mi("v"), _sub(_mi("c"), _mi("i")))]
+        text_terms.append("tau_cell * v[c_i]")
     formulas.append(Formula(_math(_fn("logit", p_i), _mo("="), *terms),
                             f"logit(p_i) = {' + '.join(text_terms)}"))
     if spec.study_effects == "random" and by_subgroup:
@@ -360,6 +365,12 @@ def _model_formulas(spec: ModelSpec) -> list[Formula]:
             _math(_sub(_mi("u"), _mi("s")), _mo("="), tau, w_s, _mo(","), _SPACE, w_s,
                   _mo("∼"), _fn("N", _mn("0"), _mn("1"))),
             "u_s = tau * w_s,  w_s ~ N(0, 1)   (random study effects, non-centred)"))
+    if cells:
+        v_c = _sub(_mi("v"), _mi("c"))
+        formulas.append(Formula(
+            _math(v_c, _mo("∼"), _fn("N", _mn("0"), _mn("1"))),
+            "v_c ~ N(0, 1)   (study x subgroup cell effects, non-centred; c_i: the cell of "
+            "row i)"))
     if spec.subgroup_effects == "random":
         z_d = _sub(_mi("z"), _mi("d"))
         formulas.append(Formula(
@@ -1097,6 +1108,8 @@ def _spec_toml(fit: FitResult, analysis: AnalysisSpec | None) -> str:
              "likelihood": likelihood_of(spec)}
     if spec.study_heterogeneity != "common":
         model["study_heterogeneity"] = spec.study_heterogeneity
+    if spec.cell_effects != "none":
+        model["cell_effects"] = spec.cell_effects
     if spec.moderators:
         from bayes_poem.specfile import _resolved_moderators
 
@@ -1216,6 +1229,8 @@ def _fitted_model(attrs: Mapping[str, Any], posterior_path: Path) -> dict[str, A
         raise DataError(f"{posterior_path}: attribute 'moderators' is not a JSON list")
     # Optional: posteriors written before tau[subgroup] existed had one tau.
     fitted["study_heterogeneity"] = str(attrs.get("study_heterogeneity", "common"))
+    # Optional: posteriors written before cell effects existed had none.
+    fitted["cell_effects"] = str(attrs.get("cell_effects", "none"))
     return fitted
 
 
@@ -1240,7 +1255,8 @@ def _check_same_model(fitted: Mapping[str, Any], analysis: AnalysisSpec,
         raise SpecError(f"{source}: {data_key}: the posterior was fitted to other data than "
                         f"spec.toml describes (data hash: fitted {fitted['data_hash']}, "
                         f"spec.toml {spec.table.data_hash()})")
-    for key in ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity"):
+    for key in ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity",
+                "cell_effects"):
         if fitted[key] != getattr(spec, key):
             raise differs(f"model.{key}", fitted[key], getattr(spec, key))
     coding = [m.to_dict() for m in spec.moderators]

@@ -43,6 +43,20 @@ Disorder-specific heterogeneity (``study_heterogeneity = "by_subgroup"``): every
 :math:`N(0, \tau_d^2)`, ``p_new`` uses :math:`\tau_d z_{\text{new}}` with the one
 shared :math:`z_{\text{new}}`), and ``heterogeneity`` reports ``tau[d]``,
 ``tau2[d]`` and ``i2[d]`` (``s^2`` from the rows of subgroup ``d``).
+
+Cell effects (``cell_effects = "random"``, a study's subgroups varying around its
+study effect with SD ``tau_cell``): a row of a typical study deviates from
+:math:`\mu + \alpha_d` by :math:`\tau z + \tau_{\text{cell}} v`, so ``p_mean``
+integrates over :math:`N(0, \tau^2 + \tau_{\text{cell}}^2)` (both terms
+integrated: one Gauss-Hermite integral at the total between-row SD
+:math:`\sqrt{\tau^2 + \tau_{\text{cell}}^2}`, or :math:`\sqrt{\tau_d^2 +
+\tau_{\text{cell}}^2}`), ``p_new`` adds :math:`\tau_{\text{cell}} v_{\text{new}, d}`
+with one :math:`v_{\text{new}, d} \sim N(0, 1)` per subgroup (each cell of the
+new study its own) to the shared :math:`\tau z_{\text{new}}`, and the between
+variance of :math:`I^2` is :math:`\tau^2 + \tau_{\text{cell}}^2`:
+:math:`I^2 = (\tau^2 + \tau_{\text{cell}}^2) / (\tau^2 + \tau_{\text{cell}}^2 + s^2)`.
+``heterogeneity`` adds ``tau_cell`` and ``tau_cell2``; ``study_estimates`` include
+each row's fitted ``u_cell[c_i]``.
 """
 
 from __future__ import annotations
@@ -62,7 +76,7 @@ from bayes_poem.diagnostics import Diagnostics
 from bayes_poem.dims import MODERATOR, SAMPLE_DIMS, SUBGROUP
 from bayes_poem.errors import SpecError
 from bayes_poem.intervals import IntervalSpec, describe
-from bayes_poem.model_math import moderator_effect, row_study_effect
+from bayes_poem.model_math import moderator_effect, row_random_effect, tau_cell
 from bayes_poem.moderators import code_values
 
 if TYPE_CHECKING:
@@ -139,6 +153,20 @@ class FitResult:
         post = self.posterior
         return post["tau"] if "tau" in post else xr.zeros_like(post["mu"])
 
+    def _tau_cell(self) -> xr.DataArray:
+        """``tau_cell`` (chain, draw), zeros without cell effects (``SpecError`` if the
+        posterior and the spec disagree about them)."""
+        post = self.posterior
+        values = tau_cell(post, self.spec)
+        return xr.DataArray(values, dims=post["mu"].dims, coords=post["mu"].coords)
+
+    def _between_sd(self) -> xr.DataArray:
+        """SD of a typical study's row around ``mu + alpha_d``: ``sqrt(tau^2 + tau_cell^2)``
+        (``tau[d]`` with ``study_heterogeneity = "by_subgroup"``)."""
+        if self.spec.cell_effects != "random":
+            return self._tau()
+        return np.sqrt(self._tau() ** 2 + self._tau_cell() ** 2)
+
     def subgroup_probabilities(self, at: Mapping[str, Any] | None = None) -> xr.Dataset:
         """Draws of ``p_pooled``, ``p_mean`` and ``p_new`` per subgroup, plus ``overall``.
 
@@ -148,6 +176,7 @@ class FitResult:
         """
         eta = self._linear_predictor(self.at if at is None else at)
         tau = self._tau()
+        tau_c = self._tau_cell()
         rng = np.random.default_rng([self.settings.seed, 1])
         if "phi" in self.posterior:
             p = expit(eta)
@@ -163,10 +192,16 @@ class FitResult:
             # tau or by each subgroup's tau[d] (study_heterogeneity = "by_subgroup").
             mu = self.posterior["mu"]
             z_new = xr.DataArray(rng.standard_normal(mu.shape), dims=mu.dims, coords=mu.coords)
+            new = eta + tau * z_new
+            if self.spec.cell_effects == "random":  # each cell of the new study its own v_new
+                eta_t = eta.transpose(*SAMPLE_DIMS, SUBGROUP)
+                v_new = xr.DataArray(rng.standard_normal(eta_t.shape), dims=eta_t.dims,
+                                     coords=eta_t.coords)
+                new = new + tau_c * v_new
             per_subgroup = xr.Dataset({
                 "p_pooled": expit(eta),
-                "p_mean": (expit(eta + tau * node) * weight).sum("gh_node"),
-                "p_new": expit(eta + tau * z_new),
+                "p_mean": (expit(eta + self._between_sd() * node) * weight).sum("gh_node"),
+                "p_new": expit(new),
             })
         w = self._subgroup_weights(per_subgroup[SUBGROUP].values.tolist())
         overall = (per_subgroup * w).sum(SUBGROUP).expand_dims({SUBGROUP: [OVERALL]})
@@ -236,6 +271,10 @@ class FitResult:
             rows.append({"parameter": "tau", **describe(tau, interval)})
             rows.append({"parameter": "tau2", **describe(tau**2, interval)})
             rows.append({"parameter": "i2", **describe(self.i_squared(), interval)})
+        if self.spec.cell_effects == "random":
+            t = self._tau_cell().values
+            rows.append({"parameter": "tau_cell", **describe(t, interval)})
+            rows.append({"parameter": "tau_cell2", **describe(t**2, interval)})
         if "phi" in post:
             phi = post["phi"].values
             rows.append({"parameter": "phi", **describe(phi, interval)})
@@ -251,7 +290,8 @@ class FitResult:
 
         Shape (chain, draw); (chain, draw, subgroup) with ``study_heterogeneity =
         "by_subgroup"``: ``tau[d]^2 / (tau[d]^2 + s_d^2)`` with ``s_d^2`` from the
-        rows of subgroup ``d`` (docs/model.md).
+        rows of subgroup ``d`` (docs/model.md). With cell effects the between
+        variance is ``tau^2 + tau_cell^2`` (``tau[d]^2 + tau_cell^2``).
         """
         if self.spec.study_heterogeneity == "by_subgroup":
             return self._i_squared_by_subgroup()
@@ -267,8 +307,8 @@ class FitResult:
         if k < 2:
             return np.full(eta.shape[:2], np.nan)
         s2 = (k - 1) * w.sum(-1) / (w.sum(-1) ** 2 - (w**2).sum(-1))
-        tau2 = self._tau().values ** 2
-        return tau2 / (tau2 + s2)
+        between = self._tau().values ** 2 + self._tau_cell().values ** 2
+        return between / (between + s2)
 
     def _i_squared_by_subgroup(self) -> np.ndarray:
         arrays = self.spec.arrays()
@@ -277,6 +317,7 @@ class FitResult:
         p = expit(eta[..., sub_idx] + moderator_effect(self.posterior, self.spec))
         tau = self._tau().sel({SUBGROUP: self.spec.subgroups}).transpose(
             *SAMPLE_DIMS, SUBGROUP).values
+        cell2 = self._tau_cell().values ** 2
         out = np.full(tau.shape, np.nan)
         for d in range(len(self.spec.subgroups)):
             rows = (sub_idx == d) & (arrays["total"] > 0)
@@ -285,7 +326,8 @@ class FitResult:
                 continue
             w = arrays["total"][rows] * p[..., rows] * (1.0 - p[..., rows])
             s2 = (k - 1) * w.sum(-1) / (w.sum(-1) ** 2 - (w**2).sum(-1))
-            out[..., d] = tau[..., d] ** 2 / (tau[..., d] ** 2 + s2)
+            between = tau[..., d] ** 2 + cell2
+            out[..., d] = between / (between + s2)
         return out
 
     def study_estimates(self, interval: IntervalSpec | None = None) -> pd.DataFrame:
@@ -296,7 +338,8 @@ class FitResult:
         sub_idx = arrays["subgroup_idx"] if eta.shape[-1] > 1 else np.zeros_like(
             arrays["subgroup_idx"])
         linear = eta[..., sub_idx] + moderator_effect(self.posterior, self.spec)
-        linear = linear + row_study_effect(self.posterior, self.spec)  # u[s_i] or tau[d_i] w
+        # u[s_i] (or tau[d_i] w[s_i]) + u_cell[c_i]
+        linear = linear + row_random_effect(self.posterior, self.spec)
         p = expit(linear)
         if "phi" in self.posterior:  # conditional posterior mean of each row's Beta rate
             kappa = 1.0 / self.posterior["phi"].values[..., None] ** 2
@@ -329,7 +372,7 @@ class FitResult:
     def parameter_summary(self, interval: IntervalSpec | None = None) -> pd.DataFrame:
         """Model parameters on the logit scale with R-hat and ESS."""
         interval = interval or self.interval
-        names = [n for n in ("mu", "tau", "sigma_subgroup", "alpha", "beta")
+        names = [n for n in ("mu", "tau", "sigma_subgroup", "alpha", "beta", "tau_cell")
                  if n in self.posterior]
         post = self.posterior[names]
         rhat, bulk, tail = az.rhat(post), az.ess(post, method="bulk"), az.ess(post, method="tail")

@@ -16,12 +16,15 @@ Model (one outcome; row :math:`i` belongs to study :math:`s_i` and subgroup :mat
         \quad (\text{"fixed"}: \textstyle\sum_d \alpha_d = 0) \\
     \alpha_d &= 0 \quad (\text{"none"}: \text{single-group model}) \\
     \beta_k &\sim N(0, s_\beta^2) \quad (\text{moderators; } x_i = 0
-        \text{ at the reference values, see } :mod:`bayes_poem.moderators`)
+        \text{ at the reference values, see } :mod:`bayes_poem.moderators`) \\
+    \operatorname{logit} p_i &\mathrel{+}= \tau_{\text{cell}}\, v_{c_i}, \quad v_c \sim N(0, 1)
+        \quad (\text{cell\_effects = "random"}; c_i \text{ the row's study x subgroup cell})
 
 with priors on :math:`\mu`, :math:`\tau`, :math:`\sigma_{\text{subgroup}}`,
-:math:`s_\alpha` and :math:`s_\beta` from :mod:`bayes_poem.priors`. ``H`` is the orthonormal Helmert
-basis of the sum-to-zero subspace, so fixed effects have the exchangeable
-prior ``ZeroSumNormal(s_alpha)`` and ``mu`` is the mean subgroup logit.
+:math:`s_\alpha`, :math:`s_\beta` and :math:`\tau_{\text{cell}}` from
+:mod:`bayes_poem.priors`. ``H`` is the orthonormal Helmert basis of the sum-to-zero
+subspace, so fixed effects have the exchangeable prior ``ZeroSumNormal(s_alpha)``
+and ``mu`` is the mean subgroup logit.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from bayes_poem import density, prior_families
-from bayes_poem.dims import MODERATOR, ROW, STUDY, SUBGROUP, SUBGROUP_CONTRAST
+from bayes_poem.dims import CELL, MODERATOR, ROW, STUDY, SUBGROUP, SUBGROUP_CONTRAST
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.moderators import Moderator, code_moderators, design_matrix, term_names
 from bayes_poem.priors import Prior, resolve_priors
@@ -55,6 +58,8 @@ STUDY_OPTIONS = ("random", "common")
 LIKELIHOOD_OPTIONS = ("binomial", "beta_binomial")
 StudyHeterogeneity = Literal["common", "by_subgroup"]
 HETEROGENEITY_OPTIONS = ("common", "by_subgroup")
+CellEffects = Literal["none", "random"]
+CELL_OPTIONS = ("none", "random")
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,14 @@ class ModelSpec:
         One between-study SD ``tau``, or one per subgroup (``tau[d]``; row
         ``i``'s study effect is ``tau[d_i] * w[s_i]``). "by_subgroup" needs
         random study effects and random or fixed subgroup effects.
+    cell_effects : {"none", "random"}
+        Study x subgroup cell effects: row ``i`` gets ``tau_cell * v[c_i]``,
+        ``v ~ N(0, 1)``, where ``c_i`` indexes the distinct (study, subgroup)
+        cells of the model's rows (:attr:`cell_labels`; zeroed rows included, so
+        the shape never changes between variants). "random" needs random study
+        effects (binomial likelihood), random or fixed subgroup effects, and a
+        study with rows in two or more subgroups (otherwise a cell effect is not
+        separable from the study effect).
     """
 
     table: StudyTable
@@ -100,6 +113,7 @@ class ModelSpec:
     zeroed_rows: tuple[int, ...] = ()
     moderators: tuple[Moderator, ...] = ()
     study_heterogeneity: StudyHeterogeneity = "common"
+    cell_effects: CellEffects = "none"
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -118,6 +132,7 @@ class ModelSpec:
         moderator_scale: bool | Mapping[str, float] = True,
         moderator_kinds: Mapping[str, str] | None = None,
         study_heterogeneity: StudyHeterogeneity = "common",
+        cell_effects: CellEffects = "none",
     ) -> ModelSpec:
         """Build a spec from a validated table.
 
@@ -165,7 +180,8 @@ class ModelSpec:
         if study_effects is None:
             study_effects = "common" if likelihood == "beta_binomial" else "random"
         spec = cls(rows, outcome, subgroup_effects, study_effects,
-                   resolve_priors(priors), likelihood, study_heterogeneity=study_heterogeneity)
+                   resolve_priors(priors), likelihood, study_heterogeneity=study_heterogeneity,
+                   cell_effects=cell_effects)
         spec._check()
         if moderators:
             spec = spec.with_moderators(*moderators, reference=moderator_reference,
@@ -173,7 +189,8 @@ class ModelSpec:
         return spec
 
     def _check(self) -> None:
-        for key in ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity"):
+        for key in ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity",
+                    "cell_effects"):
             if not isinstance(getattr(self, key), str):
                 raise SpecError(f"model.{key}: must be a string (got {getattr(self, key)!r})")
         if self.subgroup_effects not in SUBGROUP_OPTIONS:
@@ -200,12 +217,32 @@ class ModelSpec:
                 raise SpecError("model.study_heterogeneity = 'by_subgroup' needs "
                                 "model.subgroup_effects = 'random' or 'fixed' (a tau per "
                                 "subgroup with pooled subgroups has no subgroup results)")
+        self._check_cells()
         if self.subgroup_effects != "none" and len(self.subgroups) < 2:
             raise SpecError(
                 f"model.subgroup_effects = '{self.subgroup_effects}' needs at least 2 subgroups; "
                 f"the data have {len(self.subgroups)} ({', '.join(self.subgroups)}); "
                 "use 'none' for the single-group model"
             )
+
+    def _check_cells(self) -> None:
+        if self.cell_effects not in CELL_OPTIONS:
+            raise SpecError(f"model.cell_effects: '{self.cell_effects}' is not one of "
+                            f"{', '.join(CELL_OPTIONS)}")
+        if self.cell_effects == "none":
+            return
+        if self.study_effects != "random":
+            raise SpecError("model.cell_effects = 'random' varies a study's subgroups around "
+                            "its random study effect; it needs model.study_effects = 'random' "
+                            "(and the binomial likelihood)")
+        if self.subgroup_effects == "none":
+            raise SpecError("model.cell_effects = 'random' needs model.subgroup_effects = "
+                            "'random' or 'fixed' (cells are study x subgroup)")
+        per_study = self.table.frame.groupby("study")["subgroup"].nunique()
+        if not (per_study >= 2).any():
+            raise SpecError("model.cell_effects = 'random' needs a study with rows in two or "
+                            "more subgroups; in these data every study has one subgroup, so "
+                            "a cell effect is not separable from the study effect")
 
     # ------------------------------------------------------------------ variants
     def with_priors(self, **priors: Prior | Mapping[str, Any]) -> ModelSpec:
@@ -217,8 +254,10 @@ class ModelSpec:
     def with_options(self, *, subgroup_effects: SubgroupEffects | None = None,
                      study_effects: StudyEffects | None = None,
                      likelihood: Likelihood | None = None,
-                     study_heterogeneity: StudyHeterogeneity | None = None) -> ModelSpec:
-        """A copy with other subgroup effects, study effects, likelihood or heterogeneity.
+                     study_heterogeneity: StudyHeterogeneity | None = None,
+                     cell_effects: CellEffects | None = None) -> ModelSpec:
+        """A copy with other subgroup effects, study effects, likelihood, heterogeneity
+        or cell effects.
 
         Choosing ``likelihood="beta_binomial"`` without ``study_effects`` sets
         the study effects to "common" (the beta-binomial carries the
@@ -226,7 +265,9 @@ class ModelSpec:
         Without ``study_heterogeneity``, a change that leaves no random study
         effects or no subgroup effects (common effects, beta-binomial,
         ``subgroup_effects="none"``) sets it to "common" (one tau or none): the
-        variant then has no tau per subgroup to keep.
+        variant then has no tau per subgroup to keep; likewise ``cell_effects``
+        falls back to "none" (cells vary around random study effects, within
+        subgroups).
         """
         if study_effects is None and likelihood is not None and likelihood != self.likelihood:
             study_effects = "common" if likelihood == "beta_binomial" else "random"
@@ -234,6 +275,9 @@ class ModelSpec:
                                             or likelihood == "beta_binomial"
                                             or subgroup_effects == "none"):
             study_heterogeneity = "common"
+        if cell_effects is None and (study_effects == "common" or likelihood == "beta_binomial"
+                                     or subgroup_effects == "none"):
+            cell_effects = "none"
         spec = dataclasses.replace(  # None keeps a setting; anything else is checked
             self,
             subgroup_effects=self.subgroup_effects if subgroup_effects is None
@@ -242,6 +286,7 @@ class ModelSpec:
             likelihood=self.likelihood if likelihood is None else likelihood,
             study_heterogeneity=self.study_heterogeneity if study_heterogeneity is None
             else study_heterogeneity,
+            cell_effects=self.cell_effects if cell_effects is None else cell_effects,
         )
         spec._check()
         return spec
@@ -312,6 +357,7 @@ class ModelSpec:
             table, self.outcome, subgroup_effects=self.subgroup_effects,
             study_effects=self.study_effects, priors=dict(self.priors),
             likelihood=self.likelihood, study_heterogeneity=self.study_heterogeneity,
+            cell_effects=self.cell_effects,
         )
         if not self.moderators:
             return spec
@@ -350,7 +396,19 @@ class ModelSpec:
             coords[SUBGROUP_CONTRAST] = [f"helmert_{k}" for k in range(1, len(self.subgroups))]
         if self.moderators:
             coords[MODERATOR] = self.moderator_terms
+        if self.cell_effects == "random":
+            coords[CELL] = self.cell_labels
         return coords
+
+    @property
+    def cell_labels(self) -> list[str]:
+        """The distinct study x subgroup cells of the rows, ``"<study>:<subgroup>"``, in
+        order of first appearance (the ``cell`` coordinate; zeroed rows included)."""
+        return list(dict.fromkeys(self._cell_keys()))
+
+    def _cell_keys(self) -> list[str]:
+        frame = self.table.frame
+        return [f"{s}:{d}" for s, d in zip(frame["study"], frame["subgroup"], strict=True)]
 
     @property
     def moderator_terms(self) -> list[str]:
@@ -375,7 +433,12 @@ class ModelSpec:
             "total": total,
             "study_idx": frame["study"].map(study_pos).to_numpy(dtype=np.int64),
             "subgroup_idx": frame["subgroup"].map(sub_pos).to_numpy(dtype=np.int64),
+            "cell_idx": self._cell_index(),
         }
+
+    def _cell_index(self) -> np.ndarray:
+        cell_pos = {label: i for i, label in enumerate(self.cell_labels)}
+        return np.array([cell_pos[key] for key in self._cell_keys()], dtype=np.int64)
 
     def hyperparameters(self) -> dict[str, float]:
         """Prior hyperparameters that are data to the compiled model, by name."""
@@ -403,6 +466,8 @@ class ModelSpec:
             names.append("alpha")
         if self.moderators:
             names.append("beta")
+        if self.cell_effects == "random":
+            names.append("tau_cell")
         return names
 
     # ------------------------------------------------------------------ PyMC model
@@ -452,6 +517,12 @@ class ModelSpec:
                 design = pm.Data("design", self.design(), dims=(ROW, MODERATOR))
                 beta = _prior_rv(pm, "beta", self.priors["beta"], hyper, dims=MODERATOR)
                 eta = eta + pm.math.dot(design, beta)
+            if self.cell_effects == "random":
+                cell_idx = pm.Data("cell_idx", arrays["cell_idx"], dims=ROW)
+                tau_cell = _prior_rv(pm, "tau_cell", self.priors["tau_cell"], hyper)
+                v = pm.Normal("v", 0.0, 1.0, dims=CELL)
+                u_cell = pm.Deterministic("u_cell", tau_cell * v, dims=CELL)
+                eta = eta + u_cell[cell_idx]
             if self.likelihood == "beta_binomial":
                 p = pm.math.sigmoid(eta)
                 pm.BetaBinomial("y", alpha=p * kappa, beta=(1.0 - p) * kappa, n=total,
@@ -476,6 +547,8 @@ class ModelSpec:
             layout += [("alpha_raw", (len(self.subgroups) - 1,))]
         if self.moderators:
             layout += [("beta", (len(self.moderator_terms),))]
+        if self.cell_effects == "random":
+            layout += [("tau_cell_log__", ()), ("v", (len(self.cell_labels),))]
         return layout
 
     def expanded_layout(self) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
@@ -495,6 +568,9 @@ class ModelSpec:
             layout += [("alpha", (n_d,), (SUBGROUP,))]
         if self.moderators:
             layout += [("beta", (len(self.moderator_terms),), (MODERATOR,))]
+        if self.cell_effects == "random":
+            n_c = len(self.cell_labels)
+            layout += [("tau_cell", (), ()), ("v", (n_c,), (CELL,)), ("u_cell", (n_c,), (CELL,))]
         return layout
 
     def density_buffer(self) -> np.ndarray:
@@ -511,6 +587,9 @@ class ModelSpec:
         if n_terms:  # K = 0 leaves the buffer of the model without moderators
             parts += [np.full(n_terms, self.priors["beta"].params["sigma"]),
                       self.design().ravel()]
+        n_cells = len(self.cell_labels) if self.cell_effects == "random" else 0
+        if n_cells:  # C = 0 leaves the buffer of the model without cell effects
+            parts += [arrays["cell_idx"].astype(float)]
         body = np.concatenate(parts)
         head = np.zeros(density.HEADER)
         head[density.H_LENGTH] = density.HEADER + body.size
@@ -538,6 +617,10 @@ class ModelSpec:
         head[density.H_NDIM] = sum(int(np.prod(s)) for _, s in self.unconstrained_layout())
         head[density.H_NEXPANDED] = sum(int(np.prod(s)) for _, s, _ in self.expanded_layout())
         head[density.H_MODERATORS] = n_terms
+        head[density.H_CELLS] = n_cells
+        if n_cells:
+            _pack_prior(head, density.H_TAU_CELL_FAMILY, density.H_TAU_CELL_P,
+                        self.priors["tau_cell"], density.SCALE_CODES)
         buffer = np.concatenate([head, body])
         buffer.flags.writeable = False
         return buffer

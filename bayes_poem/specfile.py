@@ -16,6 +16,7 @@ Example::
     subgroup_effects = "random"        # random | fixed | none
     study_effects = "random"           # random | common
     study_heterogeneity = "common"     # common | by_subgroup (a tau per subgroup)
+    cell_effects = "none"              # none | random (study x subgroup cell effects)
     moderators = ["year", "quality"]   # meta-regression (optional)
     moderator_reference = { quality = "good" }
 
@@ -66,7 +67,7 @@ TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summa
 SECTION_KEYS = {
     "data": ("dataset", "path", "outcome", "subgroups"),
     "model": ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity",
-              "moderators",
+              "cell_effects", "moderators",
               "moderator_reference", "moderator_scale", "moderator_kinds"),
     "sampler": ("draws", "tune", "chains", "seed", "backend", "target_accept"),
     "summary": ("interval", "prob", "weights", "at"),
@@ -115,6 +116,7 @@ class AnalysisSpec:
                 moderator_kinds=self.model.get("moderator_kinds"),
                 study_heterogeneity=self.model.get(  # type: ignore[arg-type]
                     "study_heterogeneity", "common"),
+                cell_effects=self.model.get("cell_effects", "none"),  # type: ignore[arg-type]
             )
         except SpecError as err:
             raise SpecError(f"{self.source}: {err}") from None
@@ -142,6 +144,8 @@ class AnalysisSpec:
                       "study_effects": spec.study_effects, "likelihood": spec.likelihood,
                       **({"study_heterogeneity": spec.study_heterogeneity}
                          if spec.study_heterogeneity != "common" else {}),
+                      **({"cell_effects": spec.cell_effects}
+                         if spec.cell_effects != "none" else {}),
                       **_resolved_moderators(spec)},
             "priors": {name: spec.priors[name].to_dict() for name in spec.parameter_names()},
             "sampler": self.sampler.to_dict(),

@@ -69,3 +69,35 @@ def fake_moderator_fit(spec, seed: int = 0) -> FitResult:
     if not terms:  # as a fit without moderators stores it: no beta at all
         post = post.drop_vars("beta").drop_dims(MODERATOR, errors="ignore")
     return fit_over(spec, post)
+
+
+def fake_cell_fit(spec, seed: int = 0) -> FitResult:
+    """Hand-made draws (2 chains x 50) for a spec with ``cell_effects = "random"``:
+    mu, tau (or tau[subgroup]), w, u (one tau), alpha, beta (with moderators),
+    tau_cell, v and u_cell."""
+    from bayes_poem.dims import CELL, STUDY
+
+    rng = np.random.default_rng(seed)
+    shape = (2, 50)
+    n_s, n_d, n_c = len(spec.studies), len(spec.subgroups), len(spec.cell_labels)
+    by_subgroup = spec.study_heterogeneity == "by_subgroup"
+    tau = np.abs(rng.normal(0.5, 0.05, (*shape, n_d) if by_subgroup else shape))
+    w = rng.normal(0, 1, (*shape, n_s))
+    tau_cell = np.abs(rng.normal(0.4, 0.05, shape))
+    v = rng.normal(0, 1, (*shape, n_c))
+    post = xr.Dataset({
+        "mu": (("chain", "draw"), rng.normal(0.8, 0.1, shape)),
+        "tau": (("chain", "draw", SUBGROUP) if by_subgroup else ("chain", "draw"), tau),
+        "w": (("chain", "draw", STUDY), w),
+        "alpha": (("chain", "draw", SUBGROUP), rng.normal(0, 0.3, (*shape, n_d))),
+        "tau_cell": (("chain", "draw"), tau_cell),
+        "v": (("chain", "draw", CELL), v),
+        "u_cell": (("chain", "draw", CELL), tau_cell[..., None] * v),
+    }, coords={SUBGROUP: spec.subgroups, STUDY: spec.studies, CELL: spec.cell_labels})
+    if not by_subgroup:
+        post["u"] = (("chain", "draw", STUDY), tau[..., None] * w)
+    if spec.moderator_terms:
+        post["beta"] = (("chain", "draw", MODERATOR),
+                        rng.normal(0.3, 0.1, (*shape, len(spec.moderator_terms))))
+        post = post.assign_coords({MODERATOR: spec.moderator_terms})
+    return fit_over(spec, post)

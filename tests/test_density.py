@@ -318,3 +318,142 @@ def test_by_subgroup_heterogeneity_is_validated(sed_table, options):
     value = options.pop("study_heterogeneity_value", "by_subgroup")
     with pytest.raises(SpecError, match="model.study_heterogeneity"):
         ModelSpec.from_table(sed_table, "clinical_success", study_heterogeneity=value, **options)
+
+
+# ---------------------------------------------------------------------- cell effects
+TAU_CELL_PRIORS = {  # every scale family the tau_cell prior allows
+    "HalfNormal": {"dist": "HalfNormal", "sigma": 0.5},
+    "HalfCauchy": {"dist": "HalfCauchy", "beta": 0.3},
+    "HalfStudentT": {"dist": "HalfStudentT", "nu": 3, "sigma": 0.4},
+    "Exponential": {"dist": "Exponential", "lam": 2.5},
+    "LogNormalTau2": {"dist": "LogNormalTau2", "mu": -2.0, "sigma": 1.5},
+}
+# Every structure the kernel allows cell effects in: subgroups random/fixed x one tau or
+# tau[subgroup] x without/with moderators. Each is checked with two tau_cell families in
+# turn (16 PyMC graphs; every family in at least three structures), the defaults for the
+# other priors, and the first family also with the other priors of PRIOR_SETS.
+CELL_STRUCTURES = [(sg, het, mods) for sg in ("random", "fixed")
+                   for het in ("common", "by_subgroup")
+                   for mods in (None, "two_numeric_categorical")]
+CELL_CASES = [(structure, family)
+              for k, structure in enumerate(CELL_STRUCTURES)
+              for family in (list(TAU_CELL_PRIORS)[k % 5], list(TAU_CELL_PRIORS)[(k + 2) % 5])]
+
+
+def _cell_spec(table, subgroup_effects, heterogeneity, moderators, family="HalfNormal",
+               priors="defaults"):
+    merged = {**PRIOR_SETS[priors], "tau_cell": TAU_CELL_PRIORS[family]}
+    spec = ModelSpec.from_table(table, "clinical_success", subgroup_effects=subgroup_effects,
+                                study_heterogeneity=heterogeneity, cell_effects="random",
+                                priors=merged)
+    if moderators:
+        names, kwargs = MODERATOR_SETS[moderators]
+        spec = spec.with_moderators(*names, **kwargs)
+    return spec
+
+
+@pytest.mark.parametrize("case", CELL_CASES,
+                         ids=lambda c: "-".join([*map(str, c[0]), c[1]]))
+def test_cell_effects_match_pymc(mod_table, case):
+    (subgroup_effects, heterogeneity, moderators), family = case
+    spec = _cell_spec(mod_table, subgroup_effects, heterogeneity, moderators, family)
+    layout = spec.unconstrained_layout()
+    assert layout[-2:] == [("tau_cell_log__", ()), ("v", (len(spec.cell_labels),))]
+    buffer = spec.density_buffer()
+    assert buffer[density.H_CELLS] == len(spec.cell_labels)
+    assert buffer[density.H_TAU_CELL_FAMILY] == density.SCALE_CODES[family]
+    _check_against_pymc(spec, rtol=1e-9)  # PyMC's HalfStudentT: see tau[subgroup] above
+
+
+@pytest.mark.parametrize("priors", ["heavy_tails", "exponential", "turner"])
+def test_cell_effects_with_other_priors_match_pymc(mod_table, priors):
+    _check_against_pymc(_cell_spec(mod_table, "random", "common", None, priors=priors),
+                        rtol=1e-9)
+
+
+@pytest.mark.parametrize("structure", CELL_STRUCTURES, ids=lambda s: "-".join(map(str, s)))
+def test_cell_effects_gradient_matches_finite_differences(mod_table, structure):
+    k = CELL_STRUCTURES.index(structure)
+    spec = _cell_spec(mod_table, *structure, family=list(TAU_CELL_PRIORS)[k % 5])
+    _check_finite_differences(spec, seed=10 + k)
+
+
+def test_cell_effects_with_zeroed_rows_match_pymc(mod_table):
+    """Zeroed rows keep their cells (the shape never changes); only v's prior remains."""
+    spec = _cell_spec(mod_table, "random", "common", "two_numeric_categorical")
+    left = spec.leave_out("SYN-06")
+    assert left.cell_labels == spec.cell_labels
+    _check_against_pymc(left)
+    _check_against_pymc(spec.only_where("quality", ["good"]))
+
+
+def test_cell_effects_expand_appends_tau_cell_v_and_u_cell(mod_table):
+    spec = _cell_spec(mod_table, "fixed", "by_subgroup", "two_numeric_categorical")
+    buffer = spec.density_buffer()
+    x = np.random.default_rng(9).normal(size=int(buffer[density.H_NDIM]))
+    out = np.zeros(int(buffer[density.H_NEXPANDED]))
+    assert density.expand(x, buffer, out) == out.size
+    n_c, n_terms = len(spec.cell_labels), len(spec.moderator_terms)
+    assert [n for n, _, _ in spec.expanded_layout()][-4:] == ["beta", "tau_cell", "v", "u_cell"]
+    assert spec.expanded_layout()[-1] == ("u_cell", (n_c,), ("cell",))
+    tau_cell, v = np.exp(x[-n_c - 1]), x[-n_c:]
+    np.testing.assert_array_equal(out[-2 * n_c - 1 - n_terms:-2 * n_c - 1],
+                                  x[-n_c - 1 - n_terms:-n_c - 1])  # beta before the cells
+    np.testing.assert_allclose(out[-2 * n_c - 1], tau_cell)
+    np.testing.assert_array_equal(out[-2 * n_c:-n_c], v)
+    np.testing.assert_allclose(out[-n_c:], tau_cell * v)
+    # the PyMC model's stored variables in the same order and dims
+    model = spec.build()
+    assert model.named_vars_to_dims["u_cell"] == ("cell",)
+    assert model.named_vars_to_dims["v"] == ("cell",)
+
+
+def test_cell_labels_are_study_subgroup_pairs(sed_table):
+    spec = ModelSpec.from_table(sed_table, "clinical_success", cell_effects="random")
+    frame = spec.table.frame
+    keys = [f"{s}:{d}" for s, d in zip(frame["study"], frame["subgroup"], strict=True)]
+    expected = list(dict.fromkeys(keys))
+    assert spec.cell_labels == expected and spec.coords["cell"] == expected
+    idx = spec.arrays()["cell_idx"]
+    assert [spec.cell_labels[c] for c in idx] == keys
+
+
+def test_no_cell_effects_leave_the_buffer_body_unchanged(sed_table, mod_table):
+    """Option off: no cell index, C = 0, and turning it on and off gives the same bytes."""
+    for table in (sed_table, mod_table):
+        spec = ModelSpec.from_table(table, "clinical_success")
+        buffer = spec.density_buffer()
+        assert buffer[density.H_CELLS] == 0 and "cell" not in spec.coords
+        assert "tau_cell" not in spec.parameter_names()
+        n_rows = int(buffer[density.H_ROWS])
+        n_sub = int(buffer[density.H_SUBGROUPS])
+        assert buffer.size == density.HEADER + 5 * n_rows + n_sub * (n_sub - 1)
+        on = spec.with_options(cell_effects="random")
+        assert on.density_buffer().size == buffer.size + n_rows
+        assert (on.with_options(cell_effects="none").density_buffer().tobytes()
+                == buffer.tobytes())
+
+
+@pytest.mark.parametrize("options", [
+    {"likelihood": "beta_binomial"}, {"study_effects": "common"},
+    {"subgroup_effects": "none"}, {"cell_effects_value": "fixed"}])
+def test_cell_effects_are_validated(sed_table, options):
+    from bayes_poem.errors import SpecError
+
+    value = options.pop("cell_effects_value", "random")
+    with pytest.raises(SpecError, match=r"^model\.cell_effects"):
+        ModelSpec.from_table(sed_table, "clinical_success", cell_effects=value, **options)
+
+
+def test_cell_effects_need_a_study_with_two_subgroups():
+    from bayes_poem import load_table
+    from bayes_poem.errors import SpecError
+
+    table = load_dataset("sed_synthetic")
+    frame = table.frame[table.frame["outcome"] == "clinical_success"].drop_duplicates(
+        "study")  # one row (one subgroup) per study
+    one = load_table(frame, source="one-subgroup-per-study")
+    with pytest.raises(SpecError, match="model.cell_effects = 'random' needs a study with rows "
+                                        "in two or more subgroups"):
+        ModelSpec.from_table(one, "clinical_success", subgroup_effects="fixed",
+                             cell_effects="random")

@@ -36,6 +36,7 @@ REGISTRY_MODULES = {"prior_families.py", "priors.py", "density.py"}
 # variables of the non-centred parameterisations and likelihoods (module, call, variable).
 STRUCTURAL = Counter({
     "spec.py: pm.Normal('w')": 2,
+    "spec.py: pm.Normal('v')": 1,
     "spec.py: pm.Normal('z')": 1,
     "spec.py: pm.Normal('alpha_raw')": 1,
     "trials/meta.py: pm.Normal('w')": 2,

@@ -18,7 +18,7 @@ from bayes_poem.priors import (
     validate_prior,
 )
 
-PARAMETER_NAMES = ["mu", "tau", "sigma_subgroup", "alpha", "phi", "beta"]
+PARAMETER_NAMES = ["mu", "tau", "sigma_subgroup", "alpha", "phi", "beta", "tau_cell"]
 SCALE_FAMILIES = ["HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential", "LogNormalTau2"]
 ALLOWED = {
     "mu": ["Normal", "StudentT"],
@@ -27,6 +27,7 @@ ALLOWED = {
     "alpha": ["Normal"],
     "phi": SCALE_FAMILIES,
     "beta": ["Normal"],
+    "tau_cell": SCALE_FAMILIES,
 }
 # A valid parameter set for every family (mu = 0 so that it also suits 'alpha').
 VALID_PARAMS = {
@@ -76,6 +77,7 @@ def test_default_values():
     assert DEFAULT_PRIORS["tau"] == Prior("HalfNormal", {"sigma": 1.0})
     assert DEFAULT_PRIORS["sigma_subgroup"] == Prior("HalfNormal", {"sigma": 1.0})
     assert DEFAULT_PRIORS["alpha"] == Prior("Normal", {"mu": 0.0, "sigma": 1.5})
+    assert DEFAULT_PRIORS["tau_cell"] == Prior("HalfNormal", {"sigma": 0.5})
 
 
 def test_resolve_without_overrides_returns_the_defaults():
@@ -159,7 +161,7 @@ def test_unknown_prior_name_lists_valid_names(name):
     message = spec_error(name, {"dist": "HalfNormal", "sigma": 1.0})
     assert message == (
         f"prior '{name}': unknown prior name '{name}'; "
-        "valid names: mu, tau, sigma_subgroup, alpha, phi, beta"
+        "valid names: mu, tau, sigma_subgroup, alpha, phi, beta, tau_cell"
     )
 
 
@@ -321,7 +323,7 @@ def test_resolve_unknown_name_lists_valid_names():
         resolve_priors({"tua": {"dist": "HalfNormal", "sigma": 1.0}})
     assert str(excinfo.value) == (
         "priors.tua: unknown prior name 'tua'; valid names: mu, tau, sigma_subgroup, alpha, "
-        "phi, beta"
+        "phi, beta, tau_cell"
     )
 
 
