@@ -6,7 +6,8 @@ One case per markdown file runs its blocks in document order (a reader's session
   directory holding a copy of ``models/`` (the docs' relative paths are the
   repository root's; nothing is written into the repository). A ```` ```text ````
   block right after a python block (only blank lines between) is that block's
-  output: its captured stdout must equal it.
+  output: its captured stdout must equal it. A ``ConvergenceWarning`` fails the
+  block (an example whose fit warns would mislead its reader).
 - ```` ```bash ```` / ```` ```sh ````: each line is run as pasted, by bash, in that
   directory; ``bayes-poem`` and ``.venv/bin/bayes-poem`` are this worktree's CLI
   (run with this interpreter). Lines starting with an install command
@@ -43,6 +44,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -288,8 +290,12 @@ def _check_toml(block: Block) -> None:
 
 
 def _run_python(block: Block, shown: Block | None, namespace: dict) -> None:
+    from bayes_poem.errors import ConvergenceWarning
+
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    with contextlib.redirect_stdout(out), warnings.catch_warnings():
+        # an example that samples badly without saying so misleads its reader
+        warnings.simplefilter("error", ConvergenceWarning)
         exec(compile(block.body, f"{block.where} (docs)", "exec"), namespace)
     if shown is not None and not output_matches(shown.body, out.getvalue()):
         raise DocsError(f"{block.where}: the output shown at line {shown.line} is not what the "
