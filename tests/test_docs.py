@@ -3,16 +3,18 @@
 One case per markdown file runs its blocks in document order (a reader's session):
 
 - ```` ```python ````: executed in one namespace per file, in a temporary working
-  directory holding a copy of ``models/`` (the docs' relative paths are the
-  repository root's; nothing is written into the repository). A ```` ```text ````
-  block right after a python block (only blank lines between) is that block's
-  output: its captured stdout must equal it. A ``ConvergenceWarning`` fails the
-  block (an example whose fit warns would mislead its reader).
+  directory holding copies of ``models/`` and of the shipped CSVs
+  (``bayes_poem/datasets/*.csv``): the docs' relative paths are the repository
+  root's, and nothing is written into the repository. A ```` ```text ```` block
+  right after a python block (only blank lines between) is that block's output:
+  its captured stdout must equal it. A ``ConvergenceWarning`` fails the block (an
+  example whose fit warns would mislead its reader).
 - ```` ```bash ```` / ```` ```sh ````: each line is run as pasted, by bash, in that
   directory; ``bayes-poem`` and ``.venv/bin/bayes-poem`` are this worktree's CLI
-  (run with this interpreter). Lines starting with an install command
-  (:data:`NOT_RUN`) are not run; any other command fails the test. A line must
-  exit 0, unless it ends with the comment ``# exit status N``.
+  (run with this interpreter), and ``head``, ``cat`` and ``ls`` may show output
+  files. Lines starting with an install command (:data:`NOT_RUN`) are not run;
+  any other command fails the test. A line must exit 0, unless it ends with the
+  comment ``# exit status N``.
 - ```` ```console ````: a transcript. ``$ COMMAND`` lines run as above; the lines
   after one are what a terminal shows (stdout and stderr, merged).
 - ```` ```toml ````: parsed with ``tomllib``; a block with ``[data]`` (a complete
@@ -20,8 +22,9 @@ One case per markdown file runs its blocks in document order (a reader's session
 - Other ```` ```text ```` blocks (synopses, messages, formulas) are shown, not run;
   one that starts with ``$ `` looks like a transcript and must be ```` ```console ````.
 
-Output comparison: only trailing whitespace is normalised; a line ``...`` alone in a
-shown output stands for any number of lines (an elision the reader can see).
+Output comparison: only trailing whitespace is normalised; a line ``...`` alone
+(indented or not) in a shown output stands for any number of lines, an elision
+the reader can see.
 
 A block the test cannot run is opted out in the markdown by the line
 ``<!-- docs-test: skip (reason) -->`` right before its fence; each skip is its own
@@ -62,8 +65,10 @@ SAMPLING_FILES = frozenset({
 # Shell lines starting with these words are installation steps: shown, never run.
 NOT_RUN = (("make",), ("pip", "install"), ("git", "clone"))
 
-# What a shell line may run: the CLI, as a reader with the package installed would.
+# What a shell line may run: the CLI, as a reader with the package installed would,
+# and read-only commands that show its output files.
 CLI = (("bayes-poem",), (".venv/bin/bayes-poem",), ("python", "-m", "bayes_poem"))
+INSPECT = (("head",), ("cat",), ("ls",))
 
 COMMAND_TIMEOUT = 900  # seconds; a hung command fails instead of blocking the suite
 
@@ -172,12 +177,13 @@ def _lines(text: str) -> list[str]:
 
 
 def output_matches(shown: str, actual: str) -> bool:
-    """``actual`` equals ``shown`` up to trailing whitespace; a ``...`` line elides lines."""
+    """``actual`` equals ``shown`` up to trailing whitespace; a line ``...`` (indented or
+    not) stands for any number of lines."""
     want, got = _lines(shown), _lines(actual)
 
     def match(w: int, g: int) -> bool:
         while w < len(want):
-            if want[w] == "...":
+            if want[w].strip() == "...":
                 return any(match(w + 1, k) for k in range(g, len(got) + 1))
             if g >= len(got) or want[w] != got[g]:
                 return False
@@ -216,7 +222,11 @@ def classify(line: str, where: str) -> Command | None:
     status = EXIT_STATUS.search(line)
     if any(tuple(words[:len(p)]) == p for p in NOT_RUN):
         return Command(line, run=False)
-    if any(tuple(words[:len(p)]) == p for p in CLI):
+    if any(tuple(words[:len(p)]) == p for p in CLI + INSPECT):
+        absolute = [w for w in words[1:] if w.startswith(("/", "~"))]
+        if absolute:
+            raise DocsError(f"{where}: {line.strip()!r} uses the absolute path {absolute[0]}; "
+                            "docs commands run in a temporary directory: use a relative path")
         return Command(line, run=True, status=int(status.group(1)) if status else 0)
     raise DocsError(f"{where}: {line.strip()!r} is neither a bayes-poem command nor an install "
                     f"command (NOT_RUN in tests/test_docs.py); run it or skip the block with "
@@ -245,6 +255,9 @@ def parse_console(body: str, where: str) -> list[tuple[Command, str]]:
 def _workdir(tmp: Path) -> dict[str, str]:
     """Fill ``tmp`` with what the docs need and return the environment of their commands."""
     shutil.copytree(ROOT / "models", tmp / "models")
+    # the shipped CSVs at their repository paths (data only: no module shadows the package)
+    shutil.copytree(ROOT / "bayes_poem" / "datasets", tmp / "bayes_poem" / "datasets",
+                    ignore=lambda d, names: [n for n in names if not n.endswith(".csv")])
     bin_dir = tmp / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     cli = bin_dir / "bayes-poem"
@@ -449,6 +462,7 @@ def test_output_comparison_elision():
     assert output_matches("a\n...\nd\n", "a\nb\nc\nd\n")
     assert output_matches("a\n...\nd\n", "a\nd\n")
     assert not output_matches("a\n...\nd\n", "a\nb\nc\n")
+    assert output_matches("a\n    ...\n", "a\n    b\n    c\n")
     assert not output_matches("a ...\n", "a b\n")  # only a whole line elides
 
 
@@ -468,6 +482,17 @@ def test_shell_lines_are_the_cli_install_steps_or_an_error():
     assert classify("bayes-poem datasets", "w") == Command("bayes-poem datasets", run=True)
     with pytest.raises(DocsError, match="w: 'rm -rf results' is neither"):
         classify("rm -rf results", "w")
+    with pytest.raises(DocsError, match="absolute path /tmp/x; .* use a relative path"):
+        classify("bayes-poem run models/rat_tumors.toml --out /tmp/x", "w")
+
+
+def test_a_convergence_warning_fails_a_python_block():
+    from bayes_poem.errors import ConvergenceWarning
+
+    body = ("import warnings\nfrom bayes_poem.errors import ConvergenceWarning\n"
+            "warnings.warn('R-hat > 1.01', ConvergenceWarning)\n")
+    with pytest.raises(ConvergenceWarning):
+        _run_python(Block("t.md", 1, "python", body), None, {})
 
 
 def test_console_transcripts_pair_commands_with_outputs():
@@ -496,5 +521,6 @@ def test_transcripts_in_text_blocks_and_unknown_languages_fail(tmp_path, monkeyp
     (docs / "t.md").write_text("```text\n$ bayes-poem datasets\nsed_synthetic\n```\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     (tmp_path / "models").mkdir()
+    (tmp_path / "bayes_poem" / "datasets").mkdir(parents=True)
     with pytest.raises(DocsError, match="make it ```console"):
         run_file("docs/t.md", tmp_path / "work")
