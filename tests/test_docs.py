@@ -69,6 +69,9 @@ NOT_RUN = (("make",), ("pip", "install"), ("git", "clone"))
 # and read-only commands that show its output files.
 CLI = (("bayes-poem",), (".venv/bin/bayes-poem",), ("python", "-m", "bayes_poem"))
 INSPECT = (("head",), ("cat",), ("ls",))
+# CLI subcommands that never sample; any other one samples in a subprocess, where the
+# unit tier's guard (tests/conftest.py) cannot see it, so its file must be mcmc.
+NON_SAMPLING = frozenset({"check", "datasets", "--version", "--help", "-h"})
 
 COMMAND_TIMEOUT = 900  # seconds; a hung command fails instead of blocking the suite
 
@@ -209,6 +212,7 @@ class Command:
     line: str
     run: bool
     status: int = 0
+    samples: bool = False
 
 
 def classify(line: str, where: str) -> Command | None:
@@ -222,12 +226,16 @@ def classify(line: str, where: str) -> Command | None:
     status = EXIT_STATUS.search(line)
     if any(tuple(words[:len(p)]) == p for p in NOT_RUN):
         return Command(line, run=False)
-    if any(tuple(words[:len(p)]) == p for p in CLI + INSPECT):
+    prefix = next((p for p in CLI + INSPECT if tuple(words[:len(p)]) == p), None)
+    if prefix is not None:
         absolute = [w for w in words[1:] if w.startswith(("/", "~"))]
         if absolute:
             raise DocsError(f"{where}: {line.strip()!r} uses the absolute path {absolute[0]}; "
                             "docs commands run in a temporary directory: use a relative path")
-        return Command(line, run=True, status=int(status.group(1)) if status else 0)
+        rest = words[len(prefix):]
+        samples = prefix in CLI and (not rest or rest[0] not in NON_SAMPLING)
+        return Command(line, run=True, status=int(status.group(1)) if status else 0,
+                       samples=samples)
     raise DocsError(f"{where}: {line.strip()!r} is neither a bayes-poem command nor an install "
                     f"command (NOT_RUN in tests/test_docs.py); run it or skip the block with "
                     f"a reason")
@@ -321,6 +329,13 @@ def run_file(file: str, tmp: Path) -> list[str]:
     env = _workdir(tmp)
     namespace: dict = {"__name__": "__docs__"}
     checked = []
+
+    def run(command: Command, where: str) -> str:
+        if command.samples and file not in SAMPLING_FILES:
+            raise DocsError(f"{where}: {command.line.strip()!r} samples: add {file} to "
+                            "SAMPLING_FILES in tests/test_docs.py (the mcmc tier)")
+        return run_command(command, tmp, env, where)
+
     for block, shown in pair_outputs(extract_blocks(text, file), text):
         if block.skip:
             continue
@@ -330,12 +345,12 @@ def run_file(file: str, tmp: Path) -> list[str]:
             for n, line in enumerate(block.body.splitlines()):
                 command = classify(line, f"{file}:{block.line + 1 + n}")
                 if command is not None and command.run:
-                    run_command(command, tmp, env, f"{file}:{block.line + 1 + n}")
+                    run(command, f"{file}:{block.line + 1 + n}")
         elif block.lang == "console":
             for command, shown_out in parse_console(block.body, block.where):
                 if not command.run:
                     continue
-                actual = run_command(command, tmp, env, block.where)
+                actual = run(command, block.where)
                 if not output_matches(shown_out, actual):
                     raise DocsError(f"{block.where}: '$ {command.line.strip()}' does not print "
                                     f"what the docs show:\n{output_diff(shown_out, actual)}")
@@ -480,6 +495,10 @@ def test_shell_lines_are_the_cli_install_steps_or_an_error():
     assert classify("pip install -e .", "w").run is False
     assert classify(".venv/bin/bayes-poem check x.toml  # exit status 2", "w").status == 2
     assert classify("bayes-poem datasets", "w") == Command("bayes-poem datasets", run=True)
+    assert classify("bayes-poem run s.toml", "w").samples
+    assert classify(".venv/bin/bayes-poem sensitivity s.toml --jobs 2", "w").samples
+    assert not classify("bayes-poem check s.toml", "w").samples
+    assert not classify("head -n 2 results/x/summary.csv", "w").samples
     with pytest.raises(DocsError, match="w: 'rm -rf results' is neither"):
         classify("rm -rf results", "w")
     with pytest.raises(DocsError, match="absolute path /tmp/x; .* use a relative path"):
@@ -514,6 +533,17 @@ def test_a_failing_or_unexpected_exit_status_fails(tmp_path):
         run_command(classify("bayes-poem check bad.toml", "w"), tmp_path, env, "w")
 
 
+def test_an_unmarked_file_whose_command_samples_fails(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "bayes_poem" / "datasets").mkdir(parents=True)
+    (tmp_path / "docs" / "t.md").write_text("```bash\nbayes-poem run models/x.toml\n```\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    with pytest.raises(DocsError, match="docs/t.md:2: 'bayes-poem run models/x.toml' samples"):
+        run_file("docs/t.md", tmp_path / "work")
+
+
 def test_transcripts_in_text_blocks_and_unknown_languages_fail(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     docs = tmp_path / "docs"
@@ -524,3 +554,6 @@ def test_transcripts_in_text_blocks_and_unknown_languages_fail(tmp_path, monkeyp
     (tmp_path / "bayes_poem" / "datasets").mkdir(parents=True)
     with pytest.raises(DocsError, match="make it ```console"):
         run_file("docs/t.md", tmp_path / "work")
+    (docs / "t.md").write_text("```r\nrma(yi, vi)\n```\n")
+    with pytest.raises(DocsError, match="docs/t.md:1: no runner for ```r blocks"):
+        run_file("docs/t.md", tmp_path / "work2")
