@@ -55,7 +55,7 @@ import tomli_w
 
 from bayes_poem.contrasts import Contrast
 from bayes_poem.datasets import load_dataset
-from bayes_poem.errors import SpecError
+from bayes_poem.errors import DataError, SpecError
 from bayes_poem.intervals import IntervalSpec
 from bayes_poem.priors import PARAMETERS, Prior, resolve_priors
 from bayes_poem.sampling import SamplerSettings
@@ -101,6 +101,11 @@ class AnalysisSpec:
 
     def model_spec(self) -> ModelSpec:
         table = self.table()
+        outcome = self.data["outcome"]
+        if outcome not in table.outcomes:
+            raise DataError(f"{self.source}: data.outcome: outcome '{outcome}' is not in the "
+                            f"data ({table.source}); outcomes found: "
+                            f"{', '.join(table.outcomes)}")
         try:
             return ModelSpec.from_table(
                 table,

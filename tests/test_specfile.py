@@ -85,7 +85,9 @@ def test_invalid_specs_name_the_key(raw, message):
 def test_unknown_outcome_and_subgroup_are_data_errors():
     from bayes_poem import DataError
 
-    with pytest.raises(DataError, match="outcome 'success' is not in the data; outcomes found"):
+    # named by the spec file and key, then the data it is not in
+    with pytest.raises(DataError, match="^spec: data.outcome: outcome 'success' is not in the "
+                       "data \\(dataset 'sed_synthetic'\\); outcomes found: adverse_event"):
         parse_spec(_with(data={"dataset": "sed_synthetic", "outcome": "success"})).model_spec()
     raw = _with(data={"dataset": "sed_synthetic", "outcome": "clinical_success",
                       "subgroups": ["type_iii", "DES"]})
