@@ -264,6 +264,10 @@ def figures(analysis: BiasAnalysis, title: str = "") -> dict[str, tuple[str, Fig
         out[f"funnel_posterior_{safe_name(label)}"] = (
             f"{label}: posterior funnel, shrunken estimates against the observed {axis} "
             "(same axes as the frequentist funnel)", fig)
+    pairs = [k for label in dict.fromkeys([*analysis.funnels, *analysis.posterior_funnels])
+             for k in (f"funnel_{safe_name(label)}", f"funnel_posterior_{safe_name(label)}")
+             if k in out]
+    out = {k: out[k] for k in pairs}  # each subgroup's two funnels side by side
     for label in dict.fromkeys(analysis.cumulative.frame["subgroup"]):
         if label == "overall":
             continue
