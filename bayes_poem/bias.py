@@ -37,8 +37,8 @@ With ``slope="by_subgroup"`` each subgroup :math:`d` gets its own slope: the der
 columns ``sqrtninv[d]`` equal :math:`x_i` in subgroup :math:`d` and 0 elsewhere (all scaled
 by the same :math:`\operatorname{sd}(x)`, so the slopes are comparable).
 
-``P(b < 0)`` and ``P(b > 0)`` are posterior probabilities. A negative slope on the logit of
-a success rate means smaller studies (larger :math:`x`) report higher rates.
+``P(b < 0)`` and ``P(b > 0)`` are posterior probabilities. A positive slope means smaller
+studies (larger :math:`x`) report higher rates (higher logits), a negative one lower rates.
 
 *Why 1/sqrt(n) by default.* :math:`s_i` is a function of the row's own events, so as a
 covariate of a binomial likelihood it is part of the outcome: for rates far from 0.5 the

@@ -185,7 +185,7 @@ def render_text(analysis: BiasAnalysis, spec: ModelSpec, title: str = "") -> str
     lines += ["", f"Bayesian precision model: {PRECISION_LABELS[options.precision]} "
               f"({options.precision}) as a moderator, not centred (slope {options.slope}); "
               "'limit' is p_pooled at infinite precision, 'main' the analysis without it.",
-              "The slope is per unit of precision on the logit scale (negative: smaller "
+              "The slope is per unit of precision on the logit scale (positive: smaller "
               "studies report higher rates)."]
     table = analysis.precision_table()
     interval = table["interval"].iloc[0] if len(table) else ""

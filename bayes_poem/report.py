@@ -1048,7 +1048,7 @@ def _bias_section(fit: FitResult, bias: Any) -> Section:
     text = (f"Do smaller studies report other rates? The precision of each row "
             f"({axis}, computed from the data) is added to the model as a moderator, not "
             "centred, so the model's p_pooled is the limit estimate of a study of infinite "
-            "size; the slope is per unit of precision on the logit scale (negative: smaller "
+            "size; the slope is per unit of precision on the logit scale (positive: smaller "
             f"studies report higher rates; slope {options.slope}). The main estimate is the "
             "analysis itself. Beside them the frequentist tests of each subgroup (metafor's "
             f"regtest, ranktest and trimfill, {options.method}); the tests need 3 studies. "
