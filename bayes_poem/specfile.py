@@ -63,7 +63,7 @@ from bayes_poem.spec import ModelSpec
 from bayes_poem.table import StudyTable, load_table, read_text
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
-            "contrasts", "sensitivity")
+            "contrasts", "sensitivity", "bias")
 SECTION_KEYS = {
     "data": ("dataset", "path", "outcome", "subgroups"),
     "model": ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity",
@@ -91,6 +91,13 @@ class AnalysisSpec:
     contrasts: tuple[Contrast, ...] = field(default_factory=tuple)
     sensitivity: Mapping[str, Any] = field(default_factory=dict)
     at: Mapping[str, Any] | None = None  # [summary] at: moderator values of the summaries
+    bias: Mapping[str, Any] | None = None  # [bias]: None when the spec has no such section
+
+    def bias_options(self):
+        """The ``[bias]`` options (defaults without the section); see :mod:`bayes_poem.bias`."""
+        from bayes_poem.bias import parse_bias
+
+        return parse_bias(self.bias, self.source)
 
     def table(self) -> StudyTable:
         """The data named by ``[data]`` (validated)."""
@@ -170,6 +177,8 @@ class AnalysisSpec:
             out["summary"]["weights"] = dict(self.weights)
         if self.at is not None:
             out["summary"]["at"] = dict(self.at)
+        if self.bias is not None:
+            out["bias"] = self.bias_options().to_dict()
         return out
 
     def resolved_toml(self, spec: ModelSpec | None = None) -> str:
@@ -319,6 +328,13 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
     from bayes_poem.sensitivity import parse_sensitivity
 
     parse_sensitivity(sensitivity, source)  # validated now, used by 'bayes-poem sensitivity'
+    bias = raw.get("bias")
+    if bias is not None:
+        if not isinstance(bias, Mapping):
+            raise SpecError(f"{source}: [bias] must be a table (got {_shown(bias)})")
+        from bayes_poem.bias import parse_bias
+
+        parse_bias(bias, source)  # validated now, used by 'bayes-poem bias' and 'report'
     return AnalysisSpec(
         source=source,
         base_dir=base_dir or Path.cwd(),
@@ -333,6 +349,7 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
         contrasts=tuple(contrasts),
         sensitivity=dict(sensitivity),
         at=dict(at) if at is not None else None,
+        bias=dict(bias) if bias is not None else None,
     )
 
 
