@@ -1,7 +1,7 @@
 """Sampling a :class:`~bayes_poem.spec.ModelSpec`: nutpie by default, PyMC as an option.
 
 The nutpie backend drives the disk-cached compiled density of
-:mod:`bayes_poem.density`: a fit costs no compilation at all, whatever the data,
+:mod:`bayes_poem.backends.density`: a fit costs no compilation at all, whatever the data,
 structure or priors (see that module). The PyMC backend samples the reference
 ``pm.Model`` from :meth:`ModelSpec.build` with ``pm.sample``.
 
@@ -127,7 +127,7 @@ def fit(spec: ModelSpec, settings: SamplerSettings | None = None, **kwargs: Any)
 # ---------------------------------------------------------------------- nutpie
 def compiled_model(spec: ModelSpec, seed: int) -> Any:
     """A nutpie model over the cached compiled density, for this spec's buffer."""
-    from bayes_poem import density
+    from bayes_poem.backends import density
     from bayes_poem.backends.nutpie_adapter import nutpie_model
 
     unconstrained = spec.unconstrained_layout()

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from scipy.special import gammaln
 
-from bayes_poem import density, prior_families
+from bayes_poem import prior_families
+from bayes_poem.backends import density
 from bayes_poem.dims import CELL, MODERATOR, ROW, STUDY, SUBGROUP, SUBGROUP_CONTRAST
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.moderators import Moderator, code_moderators, design_matrix, term_names

@@ -7,7 +7,8 @@ import pytest
 from scipy.special import expit
 from scipy.stats import binom
 
-from bayes_poem import ModelSpec, density, load_dataset
+from bayes_poem import ModelSpec, load_dataset
+from bayes_poem.backends import density
 from bayes_poem.dims import ROW, STUDY, SUBGROUP
 
 PRIOR_SETS = {

@@ -107,7 +107,7 @@ def test_no_moderators_give_exactly_the_buffer_before_moderators_existed(sed_spe
     The header has since grown by the cell-effect slots (24-27, all 0 without cell
     effects); without them the buffer is byte for byte the old one.
     """
-    from bayes_poem import density
+    from bayes_poem.backends import density
 
     before = {"random": "3f969e09169a8985", "fixed": "32ff9fd1b76afe39",
               "beta_binomial": "f8efd85ded195cc4", "leave_out": "b202dd1d7343c97e"}

@@ -24,7 +24,8 @@ from scipy import stats
 from scipy.integrate import trapezoid
 from scipy.special import expit
 
-from bayes_poem import ModelSpec, Prior, SpecError, density, load_dataset, load_table
+from bayes_poem import ModelSpec, Prior, SpecError, load_dataset, load_table
+from bayes_poem.backends import density
 from bayes_poem.diagnostics import Diagnostics
 from bayes_poem.dims import MODERATOR, ROW, STUDY, SUBGROUP
 from bayes_poem.loglik import log_prior, pointwise_log_likelihood, power_scaling

@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from nutpie.compile_pymc import CompiledPyMCModel
 
-from bayes_poem import density
-from bayes_poem.backends import nutpie_adapter
+from bayes_poem.backends import density, nutpie_adapter
 from bayes_poem.sampling import compiled_model
 
 PACKAGE = Path(nutpie_adapter.__file__).resolve().parents[1]

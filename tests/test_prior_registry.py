@@ -22,7 +22,8 @@ import pytest
 from scipy import stats
 
 import bayes_poem
-from bayes_poem import density, prior_families
+from bayes_poem import prior_families
+from bayes_poem.backends import density
 from bayes_poem.prior_families import LOCATION, REGISTRY, SCALE, Family
 from bayes_poem.priors import PARAMETERS, Prior, validate_prior
 from bayes_poem.trials import _pymc
@@ -31,7 +32,7 @@ PACKAGE = Path(bayes_poem.__file__).parent
 DOCS = PACKAGE.parent / "docs"
 # The modules allowed to know families by name: the registry, the priors as named
 # data (defaults, presets, sensitivity variants) and the compiled kernel.
-REGISTRY_MODULES = {"prior_families.py", "priors.py", "density.py"}
+REGISTRY_MODULES = {"prior_families.py", "priors.py", "backends/density.py"}
 # PyMC variables that are model structure, not priors: the standard-normal latent
 # variables of the non-centred parameterisations and likelihoods (module, call, variable).
 STRUCTURAL = Counter({

@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bayes_poem import ModelSpec, Prior, SpecError, density, load_dataset
+from bayes_poem import ModelSpec, Prior, SpecError, load_dataset
+from bayes_poem.backends import density
 from bayes_poem.dims import STUDY, SUBGROUP
 
 
