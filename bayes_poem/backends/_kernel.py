@@ -1,4 +1,7 @@
-"""Shared by the trial kernels: prior families packed into a buffer header, C signatures.
+"""Shared by every kernel's buffer: prior families packed into a header, C signatures.
+
+:func:`pack_prior` is the one packer of a prior into a kernel header, used by the core
+model's buffer (:mod:`bayes_poem.backends.compiled`) and the trials' kernels alike.
 
 The prior log-densities themselves are the core kernel's
 (:func:`bayes_poem.backends.density._location_logp`,
