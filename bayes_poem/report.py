@@ -1384,6 +1384,8 @@ def _prior_text(prior: Any) -> str:
 def _check_draws(idata: Any, fitted: Mapping[str, Any], spec: ModelSpec,
                  posterior_path: Path) -> None:
     """The stored draws and data are those of the model the attributes describe."""
+    from bayes_poem.backends.compiled import expanded_layout
+
     post = idata.posterior
 
     def refuse(problem: str) -> DataError:
@@ -1398,7 +1400,7 @@ def _check_draws(idata: Any, fitted: Mapping[str, Any], spec: ModelSpec,
     if shape != (sampler.get("chains"), sampler.get("draws")):
         raise refuse(f"{shape[0]} chains x {shape[1]} draws stored, but sampled with "
                      f"{sampler.get('chains')} x {sampler.get('draws')}")
-    for name, dims_shape, dims in spec.expanded_layout():
+    for name, dims_shape, dims in expanded_layout(spec):
         if name not in post:
             raise refuse(f"variable '{name}' missing")
         if (tuple(post[name].dims) != ("chain", "draw", *dims)

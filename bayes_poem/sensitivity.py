@@ -1,7 +1,7 @@
 """Sensitivity analyses: a grid of model variants, fitted fast, flagged when conclusions move.
 
 A :class:`Variant` is a named :class:`~bayes_poem.spec.ModelSpec`. Every variant
-of one analysis reuses the same compiled log-density (:mod:`bayes_poem.density`):
+of one analysis reuses the same compiled log-density (:mod:`bayes_poem.backends.density`):
 priors are data, leave-one-out and subsets zero counts (the model keeps its
 shape), other likelihoods or structures are flags in the same buffer. Nothing
 recompiles, so a variant costs one sampling run (a fraction of a second here).

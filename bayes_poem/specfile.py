@@ -42,15 +42,12 @@ Example::
 
 from __future__ import annotations
 
-import math
-import numbers
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tomli_w
 
 from bayes_poem.contrasts import Contrast
@@ -61,6 +58,7 @@ from bayes_poem.priors import PARAMETERS, Prior, resolve_priors
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.spec import ModelSpec
 from bayes_poem.table import StudyTable, load_table, read_text
+from bayes_poem.weights import check_weights
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
             "contrasts", "sensitivity", "bias")
@@ -357,45 +355,6 @@ def _shown(value: Any, width: int = 60) -> str:
     """``repr`` of a value for a message, cut to one short line."""
     text = repr(value)
     return text if len(text) <= width else f"{text[:width]}..."
-
-
-def check_weights(weights: Any, source: str | None = None) -> dict[str, float]:
-    """Subgroup weights of the ``overall`` rows: finite numbers >= 0 with a finite, positive sum.
-
-    The one check of ``summary.weights``, used by :func:`parse_spec` (``source``
-    is the spec file) and by :class:`~bayes_poem.results.FitResult` (the Python
-    API). NaN, infinities and values whose sum overflows (``1e308`` twice) would
-    turn every ``overall`` row into 0 or NaN; ``SpecError`` names the key and the
-    value instead.
-    """
-    key = "summary.weights"
-    where = f"{source}: {key}" if source else key
-    if not isinstance(weights, Mapping) or not weights:
-        raise SpecError(f"{where}: must be a non-empty table subgroup = number "
-                        f"(got {_shown(weights)})")
-    out = {}
-    for label, value in weights.items():
-        if not isinstance(label, str):
-            raise SpecError(f"{where}: subgroup labels must be strings (got {label!r})")
-        name = f"{key}.{label}" if label.isprintable() else f"{key}[{label!r}]"
-        try:
-            number = (float(value) if isinstance(value, numbers.Real)
-                      and not isinstance(value, bool | np.bool_) else math.nan)
-        except OverflowError:  # an int beyond float range
-            number = math.inf
-        if not math.isfinite(number):
-            raise SpecError(f"{where.removesuffix(key)}{name}: must be a finite number >= 0 "
-                            f"(got {_shown(value)})")
-        if number < 0:
-            raise SpecError(f"{where} must be >= 0 with a positive sum ({name} = {number:g})")
-        out[label] = number
-    total = sum(out.values())
-    if not math.isfinite(total):
-        raise SpecError(f"{where}: the sum of the weights overflows ({total}); only their "
-                        "ratios matter, so use smaller numbers")
-    if total <= 0:
-        raise SpecError(f"{where} must be >= 0 with a positive sum (all are 0)")
-    return out
 
 
 def _check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], source: str,
