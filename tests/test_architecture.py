@@ -153,3 +153,18 @@ def test_the_cli_row_names_every_command():
     row = next(line for line in ARCHITECTURE.splitlines() if line.startswith("| `cli.py` |"))
     missing = [name for name in commands if f"`{name}`" not in row]
     assert missing == []
+
+
+def test_docs_cli_documents_every_command_and_no_other():
+    """docs/cli.md: the synopsis and one section per command, equal to the parser's."""
+    from bayes_poem.cli import build_parser
+
+    parser = build_parser()
+    commands = set(next(action for action in parser._actions
+                        if action.__class__.__name__ == "_SubParsersAction").choices)
+    text = (ROOT / "docs" / "cli.md").read_text()
+    synopsis = text.split("```text\n", 1)[1].split("```", 1)[0]
+    in_synopsis = set(re.findall(r"^bayes-poem (\w+)", synopsis, flags=re.MULTILINE))
+    sections = set(re.findall(r"^## `bayes-poem (\w+)", text, flags=re.MULTILINE))
+    assert in_synopsis == commands
+    assert sections == commands
