@@ -604,9 +604,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from bayes_poem.datasets import list_datasets
+    from bayes_poem.datasets import catalog  # the registry's metadata: no pandas
 
-    for row in list_datasets().itertuples(index=False):
+    for row in catalog():
         flag = "  [SYNTHETIC]" if row.synthetic else ""
         print(f"{row.name}{flag}\n    {row.title}\n    {row.citation}")
     return EXIT_OK
@@ -615,7 +615,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bayes-poem",
                      description="Bayesian hierarchical meta-analysis of POEM outcomes.")
-    from bayes_poem import __version__
+    from bayes_poem._version import __version__
 
     parser.add_argument("--version", action="version", version=f"bayes-poem {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -688,9 +688,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_library_warnings() -> None:
+    """Keep warnings a user of the command cannot act on off the terminal.
+
+    Each filter names one library's warning by category, module and the start of
+    its message, so any other warning, the package's ``ConvergenceWarning``
+    included, still shows. Installed by :func:`main` before any command imports
+    a library; the grid's worker processes inherit them (fork).
+    """
+    # ArviZ 0.23 announces its 1.0 refactor on import, once a day; the message starts
+    # with a line break.
+    warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor",
+                            category=FutureWarning, module=r"arviz(\.|$)")
+    # PyTensor (imported with PyMC) without a BLAS library: only its PyMC-backend C
+    # code is slower; the default nutpie backend samples a compiled density.
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS",
+                            category=UserWarning, module=r"pytensor(\.|$)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    # ArviZ 0.23 announces its 1.0 refactor on import; not a message for our users.
-    warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
+    quiet_library_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     from bayes_poem import signals

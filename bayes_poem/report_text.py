@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
-from bayes_poem.results import FitResult
+if TYPE_CHECKING:  # FitResult.summary() imports this module: no import back at run time
+    from bayes_poem.results import FitResult
 
 SYNTHETIC_BANNER = (
     "*** SYNTHETIC DATA: simulated to match published aggregates; "

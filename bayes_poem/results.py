@@ -479,6 +479,35 @@ class FitResult:
                 })
         return pd.DataFrame(rows, columns=columns)
 
+    # ------------------------------------------------------------------ views
+    def summary(self, contrasts: Sequence[Contrast] | None = None, *, title: str = "",
+                explained: pd.DataFrame | None = None) -> str:
+        """The text ``bayes-poem run`` prints for this fit (``print(fit.summary())``).
+
+        ``contrasts`` as for :meth:`contrasts`; ``title``: the spec's title line.
+        With moderators and random study effects, the share of tau^2 they explain
+        is ``explained`` (a :func:`bayes_poem.explained.tau2_explained` table) or,
+        if not given, computed as ``run`` does: a refit without the moderators
+        (same settings and seed; its failed diagnostics are ``WARNING`` lines).
+        """
+        import warnings
+
+        from bayes_poem.errors import ConvergenceWarning
+        from bayes_poem.explained import is_defined, tau2_explained
+        from bayes_poem.report_text import render
+
+        if explained is None and is_defined(self):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the text
+                explained = tau2_explained(self)
+        return render(self, self.contrasts(contrasts), title=title, explained=explained)
+
+    def _repr_html_(self) -> str:
+        """A compact HTML view for notebooks (``bayes_poem.result_html``); no refit."""
+        from bayes_poem.result_html import fit_html
+
+        return fit_html(self)
+
 
 def with_summary_options(result: FitResult, *, interval: IntervalSpec | None = None,
                          weights: Mapping[str, float] | None = None,

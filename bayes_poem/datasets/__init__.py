@@ -3,76 +3,40 @@
 ``load_dataset(name)`` returns a validated :class:`~bayes_poem.table.StudyTable`
 whose ``metadata`` holds the title, citation and whether the data are synthetic.
 The CSV files of published data are shipped exactly as published (wide form) and
-reshaped to the canonical long table here. See ``docs/datasets.md``.
+reshaped to the canonical long table by :mod:`bayes_poem.datasets.reshape`. See
+``docs/datasets.md``.
+
+The registry (names, titles, citations, the synthetic flag: :func:`catalog`,
+:func:`dataset_names`) imports no numerical library, so ``bayes-poem datasets``
+starts at once; pandas is imported by :func:`list_datasets` and
+:func:`load_dataset` only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from bayes_poem.errors import DataError
-from bayes_poem.table import StudyTable, load_table, wide_to_long
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bayes_poem.table import StudyTable
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """One embedded dataset: its provenance and shipped file (reshaped by
+    :mod:`bayes_poem.datasets.reshape` under the same ``name``)."""
+
     name: str
     title: str
     citation: str
     synthetic: bool
-    reshape: Callable[[pd.DataFrame], pd.DataFrame]
     filename: str
     note: str = ""
-
-
-def _identity(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame
-
-
-def _rat_tumors(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.rename(columns={"experiment": "study"})
-    return wide_to_long(frame, {"tumor": "tumors"}, total="rats")
-
-
-def _two_arm(arms: tuple[str, str], id_column: str, outcome: str | None):
-    def reshape(frame: pd.DataFrame) -> pd.DataFrame:
-        parts = []
-        for arm in arms:
-            part = frame.rename(columns={id_column: "study"}).copy()
-            part["subgroup"] = arm
-            if outcome is not None:
-                part["outcome"] = outcome
-            part["events"] = frame[f"{arm}_events"]
-            part["total"] = frame[f"{arm}_total"]
-            drop = [f"{a}_{kind}" for a in arms for kind in ("events", "total")]
-            parts.append(part.drop(columns=drop))
-        return pd.concat(parts, ignore_index=True)
-
-    return reshape
-
-
-def _debruin2009(frame: pd.DataFrame) -> pd.DataFrame:
-    """metadat's ``dat.debruin2009`` (one row per trial) -> the long table.
-
-    ``author`` -> ``study``, ``xi`` -> ``events``, ``ni`` -> ``total``, one outcome
-    ``undetectable_viral_load``, no subgroup; ``mi`` (= ``ni - xi``) is checked and
-    dropped; ``year``, ``scq``, ``ethnicity``, ``patients``, ``select``, ``sens`` are
-    kept as covariates (text, as every CSV cell).
-    """
-    bad = [i for i, (x, n, m) in enumerate(zip(frame["xi"], frame["ni"], frame["mi"],
-                                                 strict=True), start=1)
-           if int(n) - int(x) != int(m)]
-    if bad:
-        raise DataError(f"debruin2009.csv: row {bad[0]}: mi is not ni - xi")
-    long = frame.rename(columns={"author": "study", "xi": "events", "ni": "total"})
-    long.insert(1, "outcome", "undetectable_viral_load")
-    columns = ["study", "outcome", "events", "total", "year", "scq", "ethnicity",
-               "patients", "select", "sens"]
-    return long[columns]
 
 
 _DATASETS = {
@@ -87,7 +51,6 @@ _DATASETS = {
                 "2017;62:35-44, doi:10.1007/s10620-016-4373-1. NOT the real per-study counts."
             ),
             synthetic=True,
-            reshape=_identity,
             filename="sed_synthetic.csv",
             note="8 studies, 179 patients (116 type III, 18 DES, 37 JH, 8 unassigned)",
         ),
@@ -99,7 +62,6 @@ _DATASETS = {
                 "Kumbhari V et al., Endosc Int Open 2015;3:E195-201"
             ),
             synthetic=False,
-            reshape=_identity,
             filename="sed_published_studies.csv",
             note="counts derived from verified percentages; may be off by one",
         ),
@@ -109,7 +71,6 @@ _DATASETS = {
             citation=("Gelman A et al., Bayesian Data Analysis, 3rd ed. (BDA3), section 5.3; "
                       "Tarone RE, Biometrics 1982;38:215-20"),
             synthetic=False,
-            reshape=_rat_tumors,
             filename="rat_tumors.csv",
         ),
         DatasetInfo(
@@ -119,7 +80,6 @@ _DATASETS = {
                       "2007;60:1244-50; results in Stijnen T, Hamza TH, Ozdemir P, Stat Med "
                       "2010;29:3046-67"),
             synthetic=False,
-            reshape=_two_arm(("treated", "control"), "study", "catheter_infection"),
             filename="nielweise2007.csv",
         ),
         DatasetInfo(
@@ -128,7 +88,6 @@ _DATASETS = {
             citation=("Khashab MA et al., Gastrointest Endosc 2020;91:288-297; Endoscopy 2021 "
                       "(2-year follow-up); Tan Y et al., Gastrointest Endosc 2018;88:46-54"),
             synthetic=False,
-            reshape=_two_arm(("anterior", "posterior"), "trial", None),
             filename="poem_anterior_posterior_rcts.csv",
         ),
         DatasetInfo(
@@ -138,7 +97,6 @@ _DATASETS = {
             citation=("de Bruin M et al., Health Psychol 2009;28:668-674, as distributed in "
                       "the metadat package (dat.debruin2009) that accompanies metafor"),
             synthetic=False,
-            reshape=_debruin2009,
             filename="debruin2009.csv",
             note=("real published data; the meta-regression reference of "
                   "tests/test_frequentist_metareg.py (metafor 3.8-1)"),
@@ -147,8 +105,15 @@ _DATASETS = {
 }
 
 
+def catalog() -> tuple[DatasetInfo, ...]:
+    """Every embedded dataset's metadata, in the registry's order (no pandas)."""
+    return tuple(_DATASETS.values())
+
+
 def list_datasets() -> pd.DataFrame:
     """Names, titles, citations and the synthetic flag of every embedded dataset."""
+    import pandas as pd
+
     return pd.DataFrame(
         [{"name": i.name, "title": i.title, "synthetic": i.synthetic, "citation": i.citation}
          for i in _DATASETS.values()]
@@ -165,6 +130,11 @@ def load_dataset(name: str) -> StudyTable:
         raise DataError(
             f"unknown dataset '{name}'; embedded datasets: {', '.join(_DATASETS)}"
         )
+    import pandas as pd
+
+    from bayes_poem.datasets.reshape import reshape
+    from bayes_poem.table import load_table
+
     info = _DATASETS[name]
     with resources.files(__name__).joinpath(info.filename).open("r") as handle:
         frame = pd.read_csv(handle, dtype=str, keep_default_na=False)
@@ -175,4 +145,4 @@ def load_dataset(name: str) -> StudyTable:
         "synthetic": str(info.synthetic).lower(),
         "note": info.note,
     }
-    return load_table(info.reshape(frame), source=f"dataset '{name}'", metadata=metadata)
+    return load_table(reshape(name, frame), source=f"dataset '{name}'", metadata=metadata)
