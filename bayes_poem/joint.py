@@ -388,8 +388,14 @@ def fit(spec: JointSpec, settings: SamplerSettings | None = None, **kwargs: Any)
     idata = run_nutpie(spec.compiled_model(settings.seed), settings)
     check_complete(idata, settings)
     idata = _finish(idata, spec, settings, time.perf_counter() - started)
+    checked = idata
+    if spec.rho_fixed is not None:  # a constant has no R-hat: diagnose the sampled variables
+        import arviz as az
+
+        checked = az.InferenceData(posterior=idata.posterior.drop_vars("rho"),
+                                   sample_stats=idata.sample_stats)
     return JointResult(spec=spec, idata=idata, settings=settings,
-                       diagnostics=check_fit(idata))
+                       diagnostics=check_fit(checked))
 
 
 def _finish(idata: az.InferenceData, spec: JointSpec, settings: SamplerSettings,
