@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("bayes-poem")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0+unknown"
-
-from bayes_poem.datasets import list_datasets, load_dataset  # noqa: E402
-from bayes_poem.errors import (  # noqa: E402
+from bayes_poem._version import __version__
+from bayes_poem.datasets import list_datasets, load_dataset
+from bayes_poem.errors import (
     BayesPoemError,
     ConvergenceWarning,
     DataError,
@@ -18,9 +12,9 @@ from bayes_poem.errors import (  # noqa: E402
     SamplingError,
     SpecError,
 )
-from bayes_poem.priors import DEFAULT_PRIORS, Prior  # noqa: E402
-from bayes_poem.spec import ModelSpec  # noqa: E402
-from bayes_poem.table import StudyTable, load_table, wide_to_long  # noqa: E402
+from bayes_poem.priors import DEFAULT_PRIORS, Prior
+from bayes_poem.spec import ModelSpec
+from bayes_poem.table import StudyTable, load_table, wide_to_long
 
 __all__ = [
     "DEFAULT_PRIORS",

@@ -1,8 +1,9 @@
 """Figures of small-study effects: the funnel plot and the cumulative meta-analysis.
 
-Drawing only: the data come from :func:`bayes_poem.frequentist.funnel_data` and
-:func:`bayes_poem.frequentist.cumulative`. As in :mod:`bayes_poem.plots`, every
-function takes keyword arguments only and returns a
+Drawing only: the data come from :func:`bayes_poem.frequentist.funnel_data`,
+:func:`bayes_poem.frequentist.cumulative` and, for the posterior versions,
+:func:`bayes_poem.bias.posterior_funnel` and :func:`bayes_poem.bias.bayes_cumulative`.
+As in :mod:`bayes_poem.plots`, every function takes keyword arguments only and returns a
 :class:`matplotlib.figure.Figure` on an Agg canvas (no pyplot, nothing global);
 save it with ``fig.savefig(path)`` or :func:`bayes_poem.plots.to_png`.
 """
@@ -14,10 +15,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy.special import expit
 
+from bayes_poem.bias import BayesCumulative, PosteriorFunnel
 from bayes_poem.frequentist.bias import CumulativeResult, FunnelData
-from bayes_poem.plots import OBSERVED, POOLED, ROW_HEIGHT, SHRUNK, _figure, _title
+from bayes_poem.plots import OBSERVED, POOLED, PREDICTION, ROW_HEIGHT, SHRUNK, _figure, _title
 
-__all__ = ["cumulative_plot", "funnel_plot"]
+__all__ = ["bayes_cumulative_plot", "cumulative_plot", "funnel_plot", "posterior_funnel_plot"]
 
 _SCALE_LABELS = {"logit": "logit of the proportion", "double_arcsine": "double arcsine",
                  "proportion": "proportion"}
@@ -120,5 +122,112 @@ def cumulative_plot(*, cumulative: CumulativeResult, back_transform: bool = True
               Line2D([], [], color=POOLED, linestyle="--", label="all studies")]
     fig.legend(handles=legend, fontsize=8, frameon=False, loc="outside lower center", ncol=2)
     ax.set_title(f"cumulative meta-analysis, ordered by {cumulative.order_by}", fontsize=9)
+    _title(fig, title)
+    return fig
+
+
+def posterior_funnel_plot(*, funnel: PosteriorFunnel, title: str = "") -> Figure:
+    """The posterior funnel: each row's shrunken logit (posterior median, filled) joined to
+    its observed logit (open) at the frequentist funnel's vertical coordinate (SE of the
+    observed logit, or 1/sqrt(n)), with the posterior pooled estimate and its
+    pseudo-confidence region.
+
+    Parameters
+    ----------
+    funnel : PosteriorFunnel
+        From :func:`~bayes_poem.bias.posterior_funnel`.
+    title : str
+    """
+    fig = _figure(6.4, 4.8)
+    ax = fig.add_subplot()
+    contours = funnel.contours
+    for level, rows in sorted(contours.groupby("level"), reverse=True):
+        ax.fill_betweenx(rows["y"], rows["lower"], rows["upper"], color=SHRUNK, alpha=0.12,
+                         linewidth=0, label=f"{100 * level:g}% pseudo-confidence region")
+        ax.plot(rows["lower"], rows["y"], color=SHRUNK, linewidth=0.6, linestyle="--")
+        ax.plot(rows["upper"], rows["y"], color=SHRUNK, linewidth=0.6, linestyle="--")
+    ax.axvline(funnel.reference, color=POOLED, linewidth=1.4,
+               label="posterior pooled estimate (median)")
+    points = funnel.points
+    for row in points.itertuples(index=False):
+        ax.plot([row.observed, row.shrunk], [row.y, row.y], color="#999999", linewidth=0.7,
+                zorder=2)
+    ax.scatter(points["observed"], points["y"], s=30, facecolor="white", edgecolor=OBSERVED,
+               linewidth=1.0, zorder=3, label="observed (0.5 added to zero cells)")
+    ax.scatter(points["shrunk"], points["y"], s=34, color=SHRUNK, edgecolor="white",
+               linewidth=0.6, zorder=4, label="shrunken (posterior median)")
+    heights = [points["y"].to_numpy(float), contours["y"].to_numpy(float)]
+    y_max = float(np.nanmax(np.concatenate(heights))) if len(points) else 1.0
+    ax.set_ylim(y_max * 1.04, 0.0)
+    ax.set_xlabel(_SCALE_LABELS["logit"])
+    ax.set_ylabel(_YAXIS_LABELS[funnel.yaxis] + " (observed)")
+    top = ax.secondary_xaxis("top", functions=(lambda v: 100.0 * expit(v), _logit))
+    top.set_xlabel("proportion (%)")
+    ax.grid(color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    fig.legend(fontsize=8, frameon=False, loc="outside lower center", ncol=2)
+    _title(fig, title)
+    return fig
+
+
+def bayes_cumulative_plot(*, cumulative: BayesCumulative, subgroup: str,
+                          frequentist: CumulativeResult | None = None,
+                          title: str = "") -> Figure:
+    """Posterior ``p_pooled`` of one subgroup after each added study (median and
+    interval), first study at the top, with the frequentist cumulative estimate and CI of
+    the same subgroup beside it (at the steps that added a study to the subgroup).
+
+    Steps before the subgroup has any study are left out (their estimate is the model's
+    prediction for an unobserved subgroup).
+
+    Parameters
+    ----------
+    cumulative : BayesCumulative
+        From :func:`~bayes_poem.bias.bayes_cumulative`.
+    subgroup : str
+        A label of its ``subgroup`` column.
+    frequentist : CumulativeResult, optional
+        From :func:`~bayes_poem.frequentist.cumulative` for the same subgroup and order.
+    title : str
+    """
+    frame = cumulative.frame
+    rows = frame[(frame["subgroup"] == subgroup) & (frame["n_studies"] > 0)]
+    n = len(rows)
+    fig = _figure(7.5, 1.6 + ROW_HEIGHT * 1.4 * max(n, 1))
+    ax = fig.add_subplot()
+    ys = np.arange(n, 0, -1, dtype=float)
+    offset = 0.17 if frequentist is not None else 0.0
+    median = 100 * rows["median"].to_numpy(float)
+    ax.hlines(ys + offset, 100 * rows["lower"].to_numpy(float),
+              100 * rows["upper"].to_numpy(float), color=SHRUNK, linewidth=1.6)
+    ax.scatter(median, ys + offset, s=28, color=SHRUNK, zorder=3, marker="o")
+    if n:
+        ax.axvline(median[-1], color=POOLED, linewidth=0.9, linestyle="--")
+    handles = [Line2D([], [], color=SHRUNK, marker="o", linewidth=1.6,
+                      label=f"Bayesian p_pooled ({rows['interval'].iloc[0] if n else ''})"),
+               Line2D([], [], color=POOLED, linestyle="--", label="all studies (Bayesian)")]
+    if frequentist is not None:
+        freq = frequentist.to_frame().set_index("study")
+        position = {study: y for study, y in zip(rows["study"], ys, strict=True)}
+        shown = [s for s in freq.index if s in position]
+        fy = np.array([position[s] for s in shown]) - offset
+        est = 100 * freq.loc[shown, "back_estimate"].to_numpy(float)
+        ax.hlines(fy, 100 * freq.loc[shown, "back_ci_lower"].to_numpy(float),
+                  100 * freq.loc[shown, "back_ci_upper"].to_numpy(float), color=PREDICTION,
+                  linewidth=1.4)
+        ax.scatter(est, fy, s=24, color=PREDICTION, zorder=3, marker="s")
+        level = 100 * frequentist.steps[-1].level
+        handles.append(Line2D([], [], color=PREDICTION, marker="s", linewidth=1.4,
+                              label=f"frequentist ({frequentist.method}, {level:g}% CI)"))
+    labels = [f"+ {row.study} ({row.order})" if cumulative.order_by != "table order"
+              else f"+ {row.study}" for row in rows.itertuples(index=False)]
+    ax.set_yticks(ys, labels, fontsize=8)
+    ax.set_ylim(0.4, n + 0.6)
+    ax.set_xlabel("pooled proportion (%)")
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    fig.legend(handles=handles, fontsize=8, frameon=False, loc="outside lower center", ncol=3)
+    ax.set_title(f"{subgroup}: cumulative meta-analysis, ordered by {cumulative.order_by}",
+                 fontsize=9)
     _title(fig, title)
     return fig

@@ -1,4 +1,4 @@
-"""Command-line interface: ``bayes-poem run|compare|report|check|datasets``.
+"""Command-line interface: ``bayes-poem run|compare|sensitivity|bias|report|trial|check|datasets``.
 
 Exit status (``docs/cli.md``): 0 success; 2 a user error, OS errors included
 (one line on stderr, nothing written); 3 the fit finished and its results were
@@ -90,7 +90,21 @@ def _validated_spec(analysis):
         except SpecError as err:
             raise SpecError(f"{analysis.source}: {err}") from None
     spec_grid(analysis.sensitivity, spec, analysis.source)
+    if analysis.bias is not None:  # a [bias] section: used by 'bias' and 'report'
+        _check_bias(analysis, spec)
     return spec
+
+
+def _check_bias(analysis, spec):
+    """The ``[bias]`` options against the data (precision column, ordering column)."""
+    from bayes_poem.bias_analysis import check_bias
+
+    options = analysis.bias_options()
+    try:
+        check_bias(spec, options)
+    except SpecError as err:
+        raise SpecError(f"{analysis.source}: {err}") from None
+    return options
 
 
 def _fit_analysis(analysis, spec, quiet: bool):
@@ -230,6 +244,43 @@ def cmd_compare(args: argparse.Namespace) -> int:
             **({"comparison_moderators.csv": _csv(comparison.moderators)}
                if not comparison.moderators.empty else {}),
             "comparison.txt": write_text(text + "\n"),
+        })
+    print(text)
+    print(f"\nResults written to {out}/")
+    return EXIT_OK
+
+
+def cmd_bias(args: argparse.Namespace) -> int:
+    """Small-study effects: frequentist tests, the Bayesian precision model, cumulative
+    analyses and funnel plots (docs/cli.md)."""
+    from bayes_poem.bias_analysis import analyse_bias, figures, render_text
+    from bayes_poem.outputs import check_target, reserve, write_text
+    from bayes_poem.plots import to_png
+    from bayes_poem.specfile import load_spec
+
+    analysis = load_spec(args.spec)
+    out = _out_path(args, Path("results") / f"{Path(args.spec).stem}_bias")
+    inputs = _inputs(analysis, args.spec)
+    check_target(out, force=args.force, protect=inputs)
+    spec = _validated_spec(analysis)
+    options = _check_bias(analysis, spec)  # without a [bias] section: the defaults, checked
+    resolved = dataclasses.replace(analysis, bias=options.to_dict())
+    with reserve(out, force=args.force, protect=inputs, command="bias") as target:
+        result = _fit_analysis(analysis, spec, args.quiet)
+        bias = analyse_bias(result, options, progress=lambda m: _progress(m, args.quiet))
+        text = render_text(bias, spec, analysis.title)
+        pngs = {f"{stem}.png": to_png(fig) for stem, (_, fig) in
+                figures(bias, analysis.title).items()}
+        target.commit({
+            "precision.csv": _csv(bias.precision_table()),
+            "regtest.csv": _csv(bias.regtest),
+            "ranktest.csv": _csv(bias.ranktest),
+            "trimfill.csv": _csv(bias.trimfill),
+            "cumulative_bayes.csv": _csv(bias.cumulative_table()),
+            "cumulative_frequentist.csv": _csv(bias.cumulative_frequentist()),
+            **{name: (lambda path, png=png: path.write_bytes(png)) for name, png in pngs.items()},
+            "spec.toml": write_text(resolved.resolved_toml(spec)),
+            "bias.txt": write_text(text + "\n"),
         })
     print(text)
     print(f"\nResults written to {out}/")
@@ -617,6 +668,15 @@ def build_parser() -> argparse.ArgumentParser:
     sens.add_argument("--scheduler", type=_scheduler_address,
                       help="Dask scheduler address, e.g. tcp://host:8786")
     sens.set_defaults(func=cmd_sensitivity)
+
+    bias = sub.add_parser("bias", help="small-study effects: funnel plots, Egger, rank and "
+                          "trim-and-fill tests, the Bayesian precision model, cumulative "
+                          "meta-analysis")
+    bias.add_argument("spec", help="TOML analysis spec (its [bias] section, if any)")
+    bias.add_argument("--out", help="results directory (default: results/<spec name>_bias)")
+    bias.add_argument("--force", action="store_true", help="replace an existing results dir")
+    bias.add_argument("--quiet", action="store_true", help="no progress messages")
+    bias.set_defaults(func=cmd_bias)
 
     rep = sub.add_parser("report", help="write a self-contained HTML (and Markdown) report")
     rep.add_argument("target", metavar="SPEC|RESULTS_DIR",

@@ -43,7 +43,7 @@ from scipy.special import logit
 
 from bayes_poem import __version__, prior_families
 from bayes_poem.backends import joint_density
-from bayes_poem.density import helmert_basis
+from bayes_poem.backends.density import helmert_basis
 from bayes_poem.dims import OUTCOME, ROW, STUDY, SUBGROUP, SUBGROUP_CONTRAST
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.priors import PARAMETERS, Prior, resolve_priors

@@ -43,7 +43,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bayes_poem import __version__, signals
+from bayes_poem import signals
+from bayes_poem._version import __version__
 from bayes_poem.errors import OutputError
 
 Writer = Callable[[Path], None]

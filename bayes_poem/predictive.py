@@ -75,7 +75,7 @@ from scipy import stats
 from scipy.signal import fftconvolve
 from scipy.special import betaln, expit, gammaln, log_expit
 
-from bayes_poem.density import helmert_basis
+from bayes_poem.backends.density import helmert_basis
 from bayes_poem.dims import SAMPLE_DIMS, SUBGROUP
 from bayes_poem.errors import SpecError
 from bayes_poem.intervals import IntervalSpec, describe

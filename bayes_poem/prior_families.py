@@ -6,7 +6,7 @@ Everything the package knows about a family of prior distributions is one
 positive and which may be omitted, the PyMC builder, the scipy distribution on
 the natural scale (log-densities for the rebuilt ``log_prior``), the numpy
 sampler (prior predictive checks), the integer code the compiled kernel of
-:mod:`bayes_poem.density` dispatches on, and its one-line description.
+:mod:`bayes_poem.backends.density` dispatches on, and its one-line description.
 
 Adding a family touches this registry and the kernel's branch for its code
 (``density._location_logp`` or ``density._scale_logp``), nothing else;

@@ -164,6 +164,7 @@ def build_report(
     loo_refit: bool = True,
     compare_models: bool = True,
     progress: Callable[[str], None] | None = None,
+    bias: Any = None,
 ) -> Report:
     """Compute everything the report shows and assemble its sections.
 
@@ -189,6 +190,10 @@ def build_report(
         Fit the other likelihood variants and compare them by LOO.
     progress : callable, optional
         Called with a short message before each slow step.
+    bias : BiasOptions, optional
+        Adds the "Small-study effects" section (:mod:`bayes_poem.bias_analysis`: the
+        precision model and the cumulative posteriors are fitted here); default: the
+        spec's ``[bias]`` section, if it has one.
     """
     say = progress or (lambda message: None)
     spec = fit.spec
@@ -223,6 +228,13 @@ def build_report(
     sections.append(_prediction_section(fit, new_centre_n))
     if sensitivity is not None:
         sections.append(_sensitivity_section(sensitivity))
+    if bias is None and analysis is not None and analysis.bias is not None:
+        bias = analysis.bias_options()
+    if bias is not None:
+        from bayes_poem.bias_analysis import analyse_bias
+
+        say("small-study effects (precision model, cumulative refits, frequentist tests)")
+        sections.append(_bias_section(fit, analyse_bias(fit, bias, progress=say)))
     say("frequentist side-by-side")
     sections.append(_frequentist_section(fit, contrasts))
     subtitle = (f"Outcome {spec.outcome} | data {spec.table.source} | "
@@ -986,6 +998,80 @@ def _sensitivity_section(frame: pd.DataFrame) -> Section:
                    anchor="sensitivity")
 
 
+def _bias_section(fit: FitResult, bias: Any) -> Section:
+    """Small-study effects: the precision model beside the main estimate, the frequentist
+    tests, funnel plots (frequentist and posterior) and cumulative plots."""
+    from bayes_poem.bias import PRECISION_LABELS
+    from bayes_poem.bias_analysis import figures
+
+    options = bias.options
+    axis = PRECISION_LABELS[options.precision]
+    prec = bias.precision_table()
+    label = fit.interval.label
+    table = pd.DataFrame({
+        "subgroup": prec["subgroup"],
+        f"slope per unit {axis} [{label}]": [
+            _ci_num(m, lo, hi) if isinstance(t, str) and t else "" for m, lo, hi, t in zip(
+                prec["slope_median"], prec["slope_lower"], prec["slope_upper"], prec["term"],
+                strict=True)],
+        "P(slope < 0)": [_p(x) for x in prec["p_slope_lt_0"]],
+        "P(slope > 0)": [_p(x) for x in prec["p_slope_gt_0"]],
+        f"limit estimate [{label}]": [_ci_pct(m, lo, hi) for m, lo, hi in zip(
+            prec["limit_median"], prec["limit_lower"], prec["limit_upper"], strict=True)],
+        f"main estimate [{label}]": [_ci_pct(m, lo, hi) for m, lo, hi in zip(
+            prec["main_median"], prec["main_lower"], prec["main_upper"], strict=True)],
+    })
+    reg = bias.regtest
+    tests = []
+    for d in dict.fromkeys(reg["label"]):
+        rows = reg[reg["label"] == d].set_index("predictor")
+        rank = bias.ranktest[bias.ranktest["label"] == d]
+        fill = bias.trimfill[(bias.trimfill["label"] == d)
+                             & (bias.trimfill["analysis"] == "trim-and-fill")]
+        tests.append({
+            "subgroup": d, "k": _num(rows["k"].iloc[0], ".0f"),
+            "Egger (SE) p": _p(rows.loc["sei", "p_value"]),
+            "1/sqrt(n) p": _p(rows.loc["sqrtninv", "p_value"]),
+            "1/n p": _p(rows.loc["ninv", "p_value"]),
+            "rank test p": _p(rank["p_value"].iloc[0]) if len(rank) else "",
+            "trim and fill": (f"{int(fill['k0'].iloc[0])} filled ({fill['side'].iloc[0]}), "
+                              + _ci_pct(fill["back_estimate"].iloc[0],
+                                        fill["back_ci_lower"].iloc[0],
+                                        fill["back_ci_upper"].iloc[0])
+                              if len(fill) else "fewer than 3 studies"),
+        })
+    drawn = figures(bias)
+    funnels = tuple(_figure(stem, caption, fig) for stem, (caption, fig) in drawn.items()
+                    if stem.startswith("funnel"))
+    cumulative = tuple(_figure(stem, caption, fig) for stem, (caption, fig) in drawn.items()
+                       if stem.startswith("cumulative"))
+    text = (f"Do smaller studies report other rates? The precision of each row "
+            f"({axis}, computed from the data) is added to the model as a moderator, not "
+            "centred, so the model's p_pooled is the limit estimate of a study of infinite "
+            "size; the slope is per unit of precision on the logit scale (positive: smaller "
+            f"studies report higher rates; slope {options.slope}). The main estimate is the "
+            "analysis itself. Beside them the frequentist tests of each subgroup (metafor's "
+            f"regtest, ranktest and trimfill, {options.method}); the tests need 3 studies. "
+            "bayes_poem.bias, docs/model.md.")
+    return Section(
+        "Small-study effects", text, table=table,
+        table_caption="Bayesian precision model (limit) beside the main estimate",
+        subsections=(
+            Section("Frequentist tests of funnel asymmetry", "Two-sided p-values of Egger's "
+                    "regression test (predictor: SE of the observed logit) and its sample-size "
+                    "versions, Begg's rank correlation test, and the trim-and-fill estimate.",
+                    table=pd.DataFrame(tests)),
+            Section("Funnel plots", "Frequentist: observed logits (0.5 added to zero cells) "
+                    "against their precision, with the trim-and-fill studies. Posterior: each "
+                    "row's shrunken estimate joined to its observed logit, on the same axes.",
+                    figures=funnels),
+            Section("Cumulative meta-analysis", f"The pooled estimate as studies accrue, "
+                    f"ordered by {bias.order_by}: the posterior after each added study (the "
+                    "model refitted with later studies' counts zeroed) beside the frequentist "
+                    "cumulative meta-analysis (metafor cumul).", figures=cumulative)),
+        anchor="small-study-effects")
+
+
 def _frequentist_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -> Section:
     from bayes_poem.compare import compare
 
@@ -1298,6 +1384,8 @@ def _prior_text(prior: Any) -> str:
 def _check_draws(idata: Any, fitted: Mapping[str, Any], spec: ModelSpec,
                  posterior_path: Path) -> None:
     """The stored draws and data are those of the model the attributes describe."""
+    from bayes_poem.backends.compiled import expanded_layout
+
     post = idata.posterior
 
     def refuse(problem: str) -> DataError:
@@ -1312,7 +1400,7 @@ def _check_draws(idata: Any, fitted: Mapping[str, Any], spec: ModelSpec,
     if shape != (sampler.get("chains"), sampler.get("draws")):
         raise refuse(f"{shape[0]} chains x {shape[1]} draws stored, but sampled with "
                      f"{sampler.get('chains')} x {sampler.get('draws')}")
-    for name, dims_shape, dims in spec.expanded_layout():
+    for name, dims_shape, dims in expanded_layout(spec):
         if name not in post:
             raise refuse(f"variable '{name}' missing")
         if (tuple(post[name].dims) != ("chain", "draw", *dims)

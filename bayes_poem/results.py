@@ -78,6 +78,7 @@ from bayes_poem.errors import SpecError
 from bayes_poem.intervals import IntervalSpec, describe
 from bayes_poem.model_math import moderator_effect, row_random_effect, tau_cell
 from bayes_poem.moderators import code_values
+from bayes_poem.weights import check_weights
 
 if TYPE_CHECKING:
     from bayes_poem.sampling import SamplerSettings
@@ -210,8 +211,6 @@ class FitResult:
     def _subgroup_weights(self, labels: list[str]) -> xr.DataArray:
         frame = self.spec.active_frame()
         if self.weights is not None:
-            from bayes_poem.specfile import check_weights
-
             weights = check_weights(self.weights)
             unknown = [k for k in weights if k not in labels]
             if unknown:

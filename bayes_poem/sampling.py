@@ -1,9 +1,11 @@
 """Sampling a :class:`~bayes_poem.spec.ModelSpec`: nutpie by default, PyMC as an option.
 
 The nutpie backend drives the disk-cached compiled density of
-:mod:`bayes_poem.density`: a fit costs no compilation at all, whatever the data,
-structure or priors (see that module). The PyMC backend samples the reference
-``pm.Model`` from :meth:`ModelSpec.build` with ``pm.sample``.
+:mod:`bayes_poem.backends.density` (the spec's buffer and nutpie model:
+:mod:`bayes_poem.backends.compiled`): a fit costs no compilation at all, whatever
+the data, structure or priors (see that module). The PyMC backend samples the
+reference ``pm.Model`` (:func:`bayes_poem.backends.pymc_model.build_model`) with
+``pm.sample``.
 
 Both return the same variables with the same names and dims, a
 ``constant_data``/``observed_data`` group, and ``attrs`` recording the priors,
@@ -23,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import arviz as az
 import numpy as np
 import xarray as xr
-from scipy.special import logit
 
-from bayes_poem import __version__, signals
+from bayes_poem import signals
+from bayes_poem._version import __version__
 from bayes_poem.diagnostics import MIN_DRAWS
 from bayes_poem.dims import MODERATOR, ROW
 from bayes_poem.errors import SamplingError, SpecError
@@ -109,6 +111,7 @@ def fit(spec: ModelSpec, settings: SamplerSettings | None = None, **kwargs: Any)
     FitResult
         Holds the ``InferenceData`` and computes summaries on demand.
     """
+    from bayes_poem.backends.compiled import compiled_model
     from bayes_poem.diagnostics import check_fit
     from bayes_poem.results import FitResult
 
@@ -125,33 +128,6 @@ def fit(spec: ModelSpec, settings: SamplerSettings | None = None, **kwargs: Any)
 
 
 # ---------------------------------------------------------------------- nutpie
-def compiled_model(spec: ModelSpec, seed: int) -> Any:
-    """A nutpie model over the cached compiled density, for this spec's buffer."""
-    from bayes_poem import density
-    from bayes_poem.backends.nutpie_adapter import nutpie_model
-
-    unconstrained = spec.unconstrained_layout()
-    n_dim = sum(int(np.prod(shape)) for _, shape in unconstrained)
-    centre = _crude_logit(spec)
-
-    def initial_point(chain_seed: int) -> np.ndarray:
-        rng = np.random.default_rng([seed, int(chain_seed)])
-        point = rng.uniform(-1.0, 1.0, size=n_dim)
-        point[0] += centre
-        return point
-
-    return nutpie_model(logp_cfunc=density.logp_cfunc, expand_cfunc=density.expand_cfunc,
-                        buffer=spec.density_buffer(), expanded=spec.expanded_layout(),
-                        coords=spec.coords, unconstrained=unconstrained,
-                        initial_point=initial_point)
-
-
-def _crude_logit(spec: ModelSpec) -> float:
-    arrays = spec.arrays()
-    rate = (arrays["events"].sum() + 0.5) / (arrays["total"].sum() + 1.0)
-    return float(logit(rate))
-
-
 def run_nutpie(model: Any, settings: SamplerSettings) -> az.InferenceData:
     """Sample a compiled nutpie model; an interrupt or error never returns draws.
 
@@ -186,8 +162,11 @@ def run_nutpie(model: Any, settings: SamplerSettings) -> az.InferenceData:
 def _sample_pymc(spec: ModelSpec, settings: SamplerSettings) -> az.InferenceData:
     import pymc as pm
 
-    model = spec.build()
-    keep = [name for name, _, _ in spec.expanded_layout()]
+    from bayes_poem.backends.compiled import expanded_layout
+    from bayes_poem.backends.pymc_model import build_model
+
+    model = build_model(spec)
+    keep = [name for name, _, _ in expanded_layout(spec)]
     # pm.sample returns the draws so far on Ctrl-C: the watch turns that into Interrupted.
     with model, signals.watch():
         idata = pm.sample(
@@ -214,7 +193,9 @@ def check_memory(spec: ModelSpec, settings: SamplerSettings) -> None:
     a request beyond half the physical memory would abort in the sampler's
     allocator (or swap for hours) instead of failing with a message.
     """
-    n_values = sum(int(np.prod(shape)) for _, shape, _ in spec.expanded_layout())
+    from bayes_poem.backends.compiled import expanded_layout
+
+    n_values = sum(int(np.prod(shape)) for _, shape, _ in expanded_layout(spec))
     needed = settings.chains * settings.draws * (n_values + STATS_PER_DRAW) * 8
     try:
         available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

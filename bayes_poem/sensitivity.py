@@ -1,7 +1,7 @@
 """Sensitivity analyses: a grid of model variants, fitted fast, flagged when conclusions move.
 
 A :class:`Variant` is a named :class:`~bayes_poem.spec.ModelSpec`. Every variant
-of one analysis reuses the same compiled log-density (:mod:`bayes_poem.density`):
+of one analysis reuses the same compiled log-density (:mod:`bayes_poem.backends.density`):
 priors are data, leave-one-out and subsets zero counts (the model keeps its
 shape), other likelihoods or structures are flags in the same buffer. Nothing
 recompiles, so a variant costs one sampling run (a fraction of a second here).
@@ -87,6 +87,7 @@ class GridOptions:
     leave_one_out: bool = True
     subsets: Sequence[tuple[str, str, tuple[str, ...]]] = ()  # (name, column, values)
     moderator_sets: Sequence[tuple[str, ...]] = ()  # covariate columns; () = none
+    precision_moderator: str | None = None  # "sqrtninv" or "sei": the precision model
 
 
 def build_variants(spec: ModelSpec, options: GridOptions | None = None) -> list[Variant]:
@@ -174,7 +175,24 @@ def build_variants(spec: ModelSpec, options: GridOptions | None = None) -> list[
                          _with_moderator_set(spec, tuple(names), key),
                          "moderators " + (", ".join(names) if names else "none")
                          + f" (main: {', '.join(m.name for m in spec.moderators) or 'none'})"))
+    if options.precision_moderator is not None:
+        add("sensitivity.precision_moderator",
+            Variant(f"with precision moderator ({options.precision_moderator})", "moderators",
+                    _with_precision(spec, options.precision_moderator),
+                    "precision moderator " + options.precision_moderator + ", not centred: "
+                    "p_pooled is the limit estimate at infinite precision (bayes_poem.bias)"))
     return variants
+
+
+def _with_precision(spec: ModelSpec, precision: str) -> ModelSpec:
+    """``spec`` with the precision moderator of :func:`bayes_poem.bias.with_precision`
+    (one common slope); a failure is a ``SpecError`` naming the key."""
+    from bayes_poem.bias import with_precision
+
+    try:
+        return with_precision(spec, precision)
+    except (SpecError, DataError) as err:
+        raise SpecError(f"sensitivity.precision_moderator: {str(err).splitlines()[0]}") from None
 
 
 def moderator_set_name(names: Sequence[str]) -> str:
@@ -428,7 +446,7 @@ def _flag(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
 # ---------------------------------------------------------------------- spec section
 SENSITIVITY_KEYS = ("tau_priors", "turner", "mu_priors", "sigma_subgroup_priors",
                     "subgroup_effects", "likelihoods", "leave_one_out", "subsets",
-                    "decision_threshold", "psens", "moderator_sets")
+                    "decision_threshold", "psens", "moderator_sets", "precision_moderator")
 
 
 @dataclass(frozen=True)
@@ -540,6 +558,10 @@ def parse_sensitivity(raw: Mapping[str, Any] | None, source: str) -> Sensitivity
                             f"[{same}] ({', '.join(entry) or 'none'})")
         moderator_sets.append(tuple(entry))
 
+    precision = raw.get("precision_moderator", False)
+    if precision is not False and precision not in ("sqrtninv", "sei"):
+        raise SpecError(f"{source}: sensitivity.precision_moderator must be \"sqrtninv\", "
+                        f"\"sei\" or false (got {precision!r})")
     leave_one_out = raw.get("leave_one_out", True)
     psens = raw.get("psens", True)
     threshold = raw.get("decision_threshold", 0.95)
@@ -560,6 +582,7 @@ def parse_sensitivity(raw: Mapping[str, Any] | None, source: str) -> Sensitivity
         leave_one_out=leave_one_out,
         subsets=tuple(subsets),
         moderator_sets=tuple(moderator_sets),
+        precision_moderator=precision or None,
     )
     return SensitivityConfig(grid, float(threshold), psens)
 

@@ -1,4 +1,4 @@
-r"""The model specification: a frozen description that builds models and fits.
+r"""The model specification: a frozen description of a model, its variants and its data.
 
 Model (one outcome; row :math:`i` belongs to study :math:`s_i` and subgroup :math:`d_i`)
 
@@ -25,6 +25,12 @@ with priors on :math:`\mu`, :math:`\tau`, :math:`\sigma_{\text{subgroup}}`,
 :mod:`bayes_poem.priors`. ``H`` is the orthonormal Helmert basis of the sum-to-zero
 subspace, so fixed effects have the exchangeable prior ``ZeroSumNormal(s_alpha)``
 and ``mu`` is the mean subgroup logit.
+
+The spec describes; the backends build and run it: the PyMC reference model is
+:func:`bayes_poem.backends.pymc_model.build_model`, the compiled kernel's buffer and
+layouts are in :mod:`bayes_poem.backends.compiled`, sampling is
+:func:`bayes_poem.sampling.fit`. :meth:`ModelSpec.build` and :meth:`ModelSpec.fit`
+are conveniences that delegate to them.
 """
 
 from __future__ import annotations
@@ -35,9 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from scipy.special import gammaln
 
-from bayes_poem import density, prior_families
 from bayes_poem.dims import CELL, MODERATOR, ROW, STUDY, SUBGROUP, SUBGROUP_CONTRAST
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.moderators import Moderator, code_moderators, design_matrix, term_names
@@ -470,177 +474,19 @@ class ModelSpec:
             names.append("tau_cell")
         return names
 
-    # ------------------------------------------------------------------ PyMC model
+    # ------------------------------------------------------------------ conveniences
     def build(self) -> pm.Model:
         """A fresh PyMC model of this spec (the reference definition).
 
-        Data and prior hyperparameters are ``pm.Data`` so that the model can be
-        refitted with ``pm.set_data`` without rebuilding.
+        See :func:`bayes_poem.backends.pymc_model.build_model`.
         """
-        import pymc as pm
+        from bayes_poem.backends.pymc_model import build_model
 
-        arrays = self.arrays()
-        with pm.Model(coords=self.coords) as model:
-            events = pm.Data("events", arrays["events"], dims=ROW)
-            total = pm.Data("total", arrays["total"], dims=ROW)
-            study_idx = pm.Data("study_idx", arrays["study_idx"], dims=ROW)
-            subgroup_idx = pm.Data("subgroup_idx", arrays["subgroup_idx"], dims=ROW)
-            hyper = {k: pm.Data(k, v) for k, v in self.hyperparameters().items()}
+        return build_model(self)
 
-            mu = _prior_rv(pm, "mu", self.priors["mu"], hyper)
-            eta = mu
-            if self.study_effects == "random" and self.study_heterogeneity == "by_subgroup":
-                tau = _prior_rv(pm, "tau", self.priors["tau"], hyper, dims=SUBGROUP)
-                w = pm.Normal("w", 0.0, 1.0, dims=STUDY)
-                eta = eta + tau[subgroup_idx] * w[study_idx]
-            elif self.study_effects == "random":
-                tau = _prior_rv(pm, "tau", self.priors["tau"], hyper)
-                w = pm.Normal("w", 0.0, 1.0, dims=STUDY)
-                u = pm.Deterministic("u", tau * w, dims=STUDY)
-                eta = eta + u[study_idx]
-            if self.likelihood == "beta_binomial":
-                phi = _prior_rv(pm, "phi", self.priors["phi"], hyper)
-                kappa = 1.0 / phi**2
-            if self.subgroup_effects == "random":
-                sigma = _prior_rv(pm, "sigma_subgroup", self.priors["sigma_subgroup"], hyper)
-                z = pm.Normal("z", 0.0, 1.0, dims=SUBGROUP)
-                alpha = pm.Deterministic("alpha", sigma * z, dims=SUBGROUP)
-                eta = eta + alpha[subgroup_idx]
-            elif self.subgroup_effects == "fixed":
-                basis = density.helmert_basis(len(self.subgroups))
-                raw = pm.Normal("alpha_raw", 0.0, 1.0, dims=SUBGROUP_CONTRAST)
-                alpha = pm.Deterministic(
-                    "alpha", hyper["prior_alpha_sigma"] * pm.math.dot(basis, raw), dims=SUBGROUP
-                )
-                eta = eta + alpha[subgroup_idx]
-            if self.moderators:
-                design = pm.Data("design", self.design(), dims=(ROW, MODERATOR))
-                beta = _prior_rv(pm, "beta", self.priors["beta"], hyper, dims=MODERATOR)
-                eta = eta + pm.math.dot(design, beta)
-            if self.cell_effects == "random":
-                cell_idx = pm.Data("cell_idx", arrays["cell_idx"], dims=ROW)
-                tau_cell = _prior_rv(pm, "tau_cell", self.priors["tau_cell"], hyper)
-                v = pm.Normal("v", 0.0, 1.0, dims=CELL)
-                u_cell = pm.Deterministic("u_cell", tau_cell * v, dims=CELL)
-                eta = eta + u_cell[cell_idx]
-            if self.likelihood == "beta_binomial":
-                p = pm.math.sigmoid(eta)
-                pm.BetaBinomial("y", alpha=p * kappa, beta=(1.0 - p) * kappa, n=total,
-                                observed=events, dims=ROW)
-            else:
-                pm.Binomial("y", n=total, logit_p=eta, observed=events, dims=ROW)
-        return model
-
-    # ------------------------------------------------------------------ compiled density
-    def unconstrained_layout(self) -> list[tuple[str, tuple[int, ...]]]:
-        """Free parameters in the order of the compiled density's vector."""
-        layout: list[tuple[str, tuple[int, ...]]] = [("mu", ())]
-        if self.study_effects == "random":
-            n_tau = len(self.subgroups) if self.study_heterogeneity == "by_subgroup" else None
-            layout += [("tau_log__", () if n_tau is None else (n_tau,)),
-                       ("w", (len(self.studies),))]
-        if self.likelihood == "beta_binomial":
-            layout += [("phi_log__", ())]
-        if self.subgroup_effects == "random":
-            layout += [("sigma_subgroup_log__", ()), ("z", (len(self.subgroups),))]
-        elif self.subgroup_effects == "fixed":
-            layout += [("alpha_raw", (len(self.subgroups) - 1,))]
-        if self.moderators:
-            layout += [("beta", (len(self.moderator_terms),))]
-        if self.cell_effects == "random":
-            layout += [("tau_cell_log__", ()), ("v", (len(self.cell_labels),))]
-        return layout
-
-    def expanded_layout(self) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
-        """Variables stored per draw: name, shape, dims (see :func:`density.expand`)."""
-        n_s, n_d = len(self.studies), len(self.subgroups)
-        layout: list[tuple[str, tuple[int, ...], tuple[str, ...]]] = [("mu", (), ())]
-        if self.study_effects == "random" and self.study_heterogeneity == "by_subgroup":
-            layout += [("tau", (n_d,), (SUBGROUP,)), ("w", (n_s,), (STUDY,))]
-        elif self.study_effects == "random":
-            layout += [("tau", (), ()), ("w", (n_s,), (STUDY,)), ("u", (n_s,), (STUDY,))]
-        if self.likelihood == "beta_binomial":
-            layout += [("phi", (), ())]
-        if self.subgroup_effects == "random":
-            layout += [("sigma_subgroup", (), ()), ("z", (n_d,), (SUBGROUP,)),
-                       ("alpha", (n_d,), (SUBGROUP,))]
-        elif self.subgroup_effects == "fixed":
-            layout += [("alpha", (n_d,), (SUBGROUP,))]
-        if self.moderators:
-            layout += [("beta", (len(self.moderator_terms),), (MODERATOR,))]
-        if self.cell_effects == "random":
-            n_c = len(self.cell_labels)
-            layout += [("tau_cell", (), ()), ("v", (n_c,), (CELL,)), ("u_cell", (n_c,), (CELL,))]
-        return layout
-
-    def density_buffer(self) -> np.ndarray:
-        """Structure, data and hyperparameters packed for :mod:`bayes_poem.density`."""
-        arrays = self.arrays()
-        n_rows, n_sub = len(arrays["events"]), len(self.subgroups)
-        events = arrays["events"].astype(float)
-        total = arrays["total"].astype(float)
-        log_binom = gammaln(total + 1) - gammaln(events + 1) - gammaln(total - events + 1)
-        basis = density.helmert_basis(n_sub).ravel()
-        parts = [events, total, log_binom, arrays["study_idx"].astype(float),
-                 arrays["subgroup_idx"].astype(float), basis]
-        n_terms = len(self.moderator_terms)
-        if n_terms:  # K = 0 leaves the buffer of the model without moderators
-            parts += [np.full(n_terms, self.priors["beta"].params["sigma"]),
-                      self.design().ravel()]
-        n_cells = len(self.cell_labels) if self.cell_effects == "random" else 0
-        if n_cells:  # C = 0 leaves the buffer of the model without cell effects
-            parts += [arrays["cell_idx"].astype(float)]
-        body = np.concatenate(parts)
-        head = np.zeros(density.HEADER)
-        head[density.H_LENGTH] = density.HEADER + body.size
-        head[density.H_ROWS] = n_rows
-        head[density.H_STUDIES] = len(self.studies)
-        head[density.H_SUBGROUPS] = n_sub
-        head[density.H_STUDY_MODE] = (
-            density.STUDY_COMMON if self.study_effects != "random"
-            else density.STUDY_BY_SUBGROUP if self.study_heterogeneity == "by_subgroup"
-            else density.STUDY_RANDOM)
-        head[density.H_SUBGROUP_MODE] = {
-            "none": density.SUBGROUP_NONE, "random": density.SUBGROUP_RANDOM,
-            "fixed": density.SUBGROUP_FIXED,
-        }[self.subgroup_effects]
-        _pack_prior(head, density.H_MU_FAMILY, density.H_MU_P, self.priors["mu"],
-                    density.LOCATION_CODES)
-        _pack_prior(head, density.H_TAU_FAMILY, density.H_TAU_P, self.priors["tau"],
-                    density.SCALE_CODES)
-        _pack_prior(head, density.H_SG_FAMILY, density.H_SG_P, self.priors["sigma_subgroup"],
-                    density.SCALE_CODES)
-        head[density.H_ALPHA_SIGMA] = self.priors["alpha"].params["sigma"]
-        head[density.H_LIKELIHOOD] = density.LIKELIHOOD_CODES[self.likelihood]
-        _pack_prior(head, density.H_PHI_FAMILY, density.H_PHI_P, self.priors["phi"],
-                    density.SCALE_CODES)
-        head[density.H_NDIM] = sum(int(np.prod(s)) for _, s in self.unconstrained_layout())
-        head[density.H_NEXPANDED] = sum(int(np.prod(s)) for _, s, _ in self.expanded_layout())
-        head[density.H_MODERATORS] = n_terms
-        head[density.H_CELLS] = n_cells
-        if n_cells:
-            _pack_prior(head, density.H_TAU_CELL_FAMILY, density.H_TAU_CELL_P,
-                        self.priors["tau_cell"], density.SCALE_CODES)
-        buffer = np.concatenate([head, body])
-        buffer.flags.writeable = False
-        return buffer
-
-    # ------------------------------------------------------------------ fitting
     def fit(self, settings: SamplerSettings | None = None, **kwargs: Any) -> FitResult:
         """Sample the posterior; see :func:`bayes_poem.sampling.fit`."""
         from bayes_poem.sampling import fit
 
         return fit(self, settings, **kwargs)
 
-
-def _prior_rv(pm: Any, name: str, prior: Prior, hyper: Mapping[str, Any], **kwargs: Any) -> Any:
-    """The prior's random variable (the registry's builder), hyperparameters from ``hyper``."""
-    params = {key: hyper[f"prior_{name}_{key}"] for key in prior.params}
-    return prior_families.build(pm, name, prior.dist, params, **kwargs)
-
-
-def _pack_prior(head: np.ndarray, family_at: int, params_at: int, prior: Prior,
-                codes: Mapping[str, int]) -> None:
-    head[family_at] = codes[prior.dist]
-    for k, value in enumerate(prior.params.values()):
-        head[params_at + k] = value

@@ -42,15 +42,12 @@ Example::
 
 from __future__ import annotations
 
-import math
-import numbers
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tomli_w
 
 from bayes_poem.contrasts import Contrast
@@ -61,9 +58,10 @@ from bayes_poem.priors import PARAMETERS, Prior, resolve_priors
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.spec import ModelSpec
 from bayes_poem.table import StudyTable, load_table, read_text
+from bayes_poem.weights import check_weights
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
-            "contrasts", "sensitivity")
+            "contrasts", "sensitivity", "bias")
 SECTION_KEYS = {
     "data": ("dataset", "path", "outcome", "subgroups"),
     "model": ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity",
@@ -91,6 +89,13 @@ class AnalysisSpec:
     contrasts: tuple[Contrast, ...] = field(default_factory=tuple)
     sensitivity: Mapping[str, Any] = field(default_factory=dict)
     at: Mapping[str, Any] | None = None  # [summary] at: moderator values of the summaries
+    bias: Mapping[str, Any] | None = None  # [bias]: None when the spec has no such section
+
+    def bias_options(self):
+        """The ``[bias]`` options (defaults without the section); see :mod:`bayes_poem.bias`."""
+        from bayes_poem.bias import parse_bias
+
+        return parse_bias(self.bias, self.source)
 
     def table(self) -> StudyTable:
         """The data named by ``[data]`` (validated)."""
@@ -170,6 +175,8 @@ class AnalysisSpec:
             out["summary"]["weights"] = dict(self.weights)
         if self.at is not None:
             out["summary"]["at"] = dict(self.at)
+        if self.bias is not None:
+            out["bias"] = self.bias_options().to_dict()
         return out
 
     def resolved_toml(self, spec: ModelSpec | None = None) -> str:
@@ -327,6 +334,13 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
     from bayes_poem.sensitivity import parse_sensitivity
 
     parse_sensitivity(sensitivity, source)  # validated now, used by 'bayes-poem sensitivity'
+    bias = raw.get("bias")
+    if bias is not None:
+        if not isinstance(bias, Mapping):
+            raise SpecError(f"{source}: [bias] must be a table (got {_shown(bias)})")
+        from bayes_poem.bias import parse_bias
+
+        parse_bias(bias, source)  # validated now, used by 'bayes-poem bias' and 'report'
     return AnalysisSpec(
         source=source,
         base_dir=base_dir or Path.cwd(),
@@ -341,6 +355,7 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
         contrasts=tuple(contrasts),
         sensitivity=dict(sensitivity),
         at=dict(at) if at is not None else None,
+        bias=dict(bias) if bias is not None else None,
     )
 
 
@@ -348,45 +363,6 @@ def _shown(value: Any, width: int = 60) -> str:
     """``repr`` of a value for a message, cut to one short line."""
     text = repr(value)
     return text if len(text) <= width else f"{text[:width]}..."
-
-
-def check_weights(weights: Any, source: str | None = None) -> dict[str, float]:
-    """Subgroup weights of the ``overall`` rows: finite numbers >= 0 with a finite, positive sum.
-
-    The one check of ``summary.weights``, used by :func:`parse_spec` (``source``
-    is the spec file) and by :class:`~bayes_poem.results.FitResult` (the Python
-    API). NaN, infinities and values whose sum overflows (``1e308`` twice) would
-    turn every ``overall`` row into 0 or NaN; ``SpecError`` names the key and the
-    value instead.
-    """
-    key = "summary.weights"
-    where = f"{source}: {key}" if source else key
-    if not isinstance(weights, Mapping) or not weights:
-        raise SpecError(f"{where}: must be a non-empty table subgroup = number "
-                        f"(got {_shown(weights)})")
-    out = {}
-    for label, value in weights.items():
-        if not isinstance(label, str):
-            raise SpecError(f"{where}: subgroup labels must be strings (got {label!r})")
-        name = f"{key}.{label}" if label.isprintable() else f"{key}[{label!r}]"
-        try:
-            number = (float(value) if isinstance(value, numbers.Real)
-                      and not isinstance(value, bool | np.bool_) else math.nan)
-        except OverflowError:  # an int beyond float range
-            number = math.inf
-        if not math.isfinite(number):
-            raise SpecError(f"{where.removesuffix(key)}{name}: must be a finite number >= 0 "
-                            f"(got {_shown(value)})")
-        if number < 0:
-            raise SpecError(f"{where} must be >= 0 with a positive sum ({name} = {number:g})")
-        out[label] = number
-    total = sum(out.values())
-    if not math.isfinite(total):
-        raise SpecError(f"{where}: the sum of the weights overflows ({total}); only their "
-                        "ratios matter, so use smaller numbers")
-    if total <= 0:
-        raise SpecError(f"{where} must be >= 0 with a positive sum (all are 0)")
-    return out
 
 
 def _check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], source: str,

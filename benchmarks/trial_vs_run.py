@@ -7,7 +7,7 @@ models/sed_clinical_success.toml`` (one SED fit on SYNTHETIC data, 4 chains x
 1000 draws), as a user runs them: wall time includes interpreter start-up,
 imports, sampling, figures and writing results. Both sample compiled kernels
 loaded from numba's disk cache (bayes_poem.backends.arm_density and
-bayes_poem.density); nothing compiles per process. Each command is run once
+bayes_poem.backends.density); nothing compiles per process. Each command is run once
 untimed to warm the caches, then REPEATS times, alternating, and the medians
 are compared.
 

@@ -22,6 +22,7 @@ from scipy.special import expit, logit
 from scipy.stats import norm
 
 from bayes_poem import ModelSpec, SpecError, load_table
+from bayes_poem.backends import compiled
 from bayes_poem.dims import CELL, SUBGROUP
 from bayes_poem.loglik import _prior_logpdf, log_prior, power_scaling
 from bayes_poem.loo import (
@@ -72,7 +73,7 @@ def test_option_layouts_and_variants(table):
     assert spec.cell_labels == ["A:x", "B:x", "E:x", "A:y", "C:y", "D:y", "D:z", "E:z", "F:z"]
     assert spec.coords[CELL] == spec.cell_labels
     assert spec.parameter_names()[-1] == "tau_cell"
-    assert [n for n, _, _ in spec.expanded_layout()][-3:] == ["tau_cell", "v", "u_cell"]
+    assert [n for n, _, _ in compiled.expanded_layout(spec)][-3:] == ["tau_cell", "v", "u_cell"]
     assert spec.without_study("F").cell_effects == "random"
     assert spec.leave_out("A").cell_labels == spec.cell_labels  # shape kept
     # variants without random study effects or subgroups have no cells to keep
@@ -120,7 +121,7 @@ def test_toml_key_prior_errors_and_resolved_round_trip(tmp_path):
     (tmp_path / "resolved.toml").write_text(text)
     again = load_spec(tmp_path / "resolved.toml").model_spec()
     assert again.cell_effects == "random" and dict(again.priors) == dict(spec.priors)
-    assert again.density_buffer().tobytes() == spec.density_buffer().tobytes()
+    assert compiled.density_buffer(again).tobytes() == compiled.density_buffer(spec).tobytes()
     # errors: one line naming the file and the key
     path.write_text(MODEL + 'cell_effects = "random"\nstudy_effects = "common"\n' + SAMPLER)
     with pytest.raises(SpecError, match=r"s\.toml: model\.cell_effects = 'random'"):

@@ -7,7 +7,8 @@ import pytest
 from scipy.special import expit
 from scipy.stats import binom
 
-from bayes_poem import ModelSpec, density, load_dataset
+from bayes_poem import ModelSpec, load_dataset
+from bayes_poem.backends import compiled, density
 from bayes_poem.dims import ROW, STUDY, SUBGROUP
 
 PRIOR_SETS = {
@@ -34,7 +35,7 @@ STRUCTURES = [(sg, st) for sg in ("random", "fixed", "none") for st in ("random"
 
 def _point(spec, x):
     point, k = {}, 0
-    for name, shape in spec.unconstrained_layout():
+    for name, shape in compiled.unconstrained_layout(spec):
         size = int(np.prod(shape))
         point[name] = x[k:k + size].reshape(shape)
         k += size
@@ -43,11 +44,11 @@ def _point(spec, x):
 
 def _check_against_pymc(spec, n_points=4, seed=0, rtol=1e-10):
     model = spec.build()
-    assert [v.name for v in model.value_vars] == [n for n, _ in spec.unconstrained_layout()]
+    assert [v.name for v in model.value_vars] == [n for n, _ in compiled.unconstrained_layout(spec)]
     # A handful of evaluations: the Python linker beats compiling C for each graph.
     logp = model.compile_logp(mode="FAST_COMPILE")
     dlogp = model.compile_dlogp(mode="FAST_COMPILE")
-    buffer = spec.density_buffer()
+    buffer = compiled.density_buffer(spec)
     n_dim = int(buffer[density.H_NDIM])
     rng = np.random.default_rng(seed)
     arrays = spec.arrays()
@@ -104,7 +105,7 @@ def test_density_matches_pymc_single_group_rat_tumors():
 
 def _check_finite_differences(spec: ModelSpec, seed: int) -> None:
     """The compiled gradient against central differences (h = 1e-6) at a random point."""
-    buffer = spec.density_buffer()
+    buffer = compiled.density_buffer(spec)
     n_dim = int(buffer[density.H_NDIM])
     x = np.random.default_rng(seed).normal(size=n_dim)
     grad = np.zeros(n_dim)
@@ -124,7 +125,7 @@ def test_gradient_matches_finite_differences(sed_spec):
 
 def test_zero_total_rows_contribute_nothing(sed_spec):
     """Zeroing a row's counts removes exactly its binomial term (used for leave-one-out)."""
-    buffer = np.array(sed_spec.density_buffer())
+    buffer = np.array(compiled.density_buffer(sed_spec))
     n_rows = int(buffer[density.H_ROWS])
     x = np.random.default_rng(4).normal(size=int(buffer[density.H_NDIM]))
     full = density.logp_grad(x, buffer, np.zeros(x.size))
@@ -161,7 +162,7 @@ def test_helmert_basis_is_orthonormal_and_sums_to_zero():
 def test_extreme_points_give_non_finite_values_not_exceptions(sed_table):
     """A probability underflowing to 0 must not raise inside the C callback."""
     spec = ModelSpec.from_table(sed_table, "clinical_success", likelihood="beta_binomial")
-    buffer = spec.density_buffer()
+    buffer = compiled.density_buffer(spec)
     x = np.zeros(int(buffer[density.H_NDIM]))
     x[0] = -800.0
     grad = np.zeros(x.size)
@@ -218,7 +219,7 @@ def test_density_with_moderators_matches_pymc(mod_table, structure, moderators, 
                            subgroup_effects=subgroup_effects, study_effects=study_effects)
     if prior_kind == "defaults":
         spec = spec.with_priors(beta={"dist": "Normal", "sigma": 0.7})
-    assert spec.unconstrained_layout()[-1] == ("beta", (len(spec.moderator_terms),))
+    assert compiled.unconstrained_layout(spec)[-1] == ("beta", (len(spec.moderator_terms),))
     _check_against_pymc(spec)
 
 
@@ -248,13 +249,13 @@ def test_moderator_gradient_matches_finite_differences(mod_table, moderators):
 
 def test_moderator_expand_appends_beta(mod_table):
     spec = _moderator_spec(mod_table, "two_numeric_categorical")
-    buffer = spec.density_buffer()
+    buffer = compiled.density_buffer(spec)
     x = np.random.default_rng(6).normal(size=int(buffer[density.H_NDIM]))
     out = np.zeros(int(buffer[density.H_NEXPANDED]))
     assert density.expand(x, buffer, out) == out.size
     n_terms = len(spec.moderator_terms)
     np.testing.assert_array_equal(out[-n_terms:], x[-n_terms:])
-    assert spec.expanded_layout()[-1] == ("beta", (n_terms,), ("moderator",))
+    assert compiled.expanded_layout(spec)[-1] == ("beta", (n_terms,), ("moderator",))
 
 
 # ---------------------------------------------------------------------- tau[subgroup]
@@ -263,8 +264,8 @@ def test_moderator_expand_appends_beta(mod_table):
 def test_by_subgroup_heterogeneity_matches_pymc(sed_table, subgroup_effects, priors):
     spec = ModelSpec.from_table(sed_table, "clinical_success", subgroup_effects=subgroup_effects,
                                 priors=PRIOR_SETS[priors], study_heterogeneity="by_subgroup")
-    assert spec.unconstrained_layout()[1] == ("tau_log__", (len(spec.subgroups),))
-    assert spec.density_buffer()[density.H_STUDY_MODE] == density.STUDY_BY_SUBGROUP
+    assert compiled.unconstrained_layout(spec)[1] == ("tau_log__", (len(spec.subgroups),))
+    assert compiled.density_buffer(spec)[density.H_STUDY_MODE] == density.STUDY_BY_SUBGROUP
     # PyMC's HalfStudentT log-density is off by ~2e-8 per term (scipy agrees with the
     # kernel to 1e-15); with D such terms the value tolerance is 1e-9.
     _check_against_pymc(spec, rtol=1e-9)
@@ -286,15 +287,15 @@ def test_by_subgroup_gradient_matches_finite_differences(mod_table):
 
 def test_by_subgroup_expand_stores_tau_per_subgroup_and_no_u(sed_table):
     spec = ModelSpec.from_table(sed_table, "clinical_success", study_heterogeneity="by_subgroup")
-    buffer = spec.density_buffer()
+    buffer = compiled.density_buffer(spec)
     x = np.random.default_rng(8).normal(size=int(buffer[density.H_NDIM]))
     out = np.zeros(int(buffer[density.H_NEXPANDED]))
     assert density.expand(x, buffer, out) == out.size
     n_d, n_s = len(spec.subgroups), len(spec.studies)
-    assert [n for n, _, _ in spec.expanded_layout()][:3] == ["mu", "tau", "w"]
+    assert [n for n, _, _ in compiled.expanded_layout(spec)][:3] == ["mu", "tau", "w"]
     np.testing.assert_allclose(out[1:1 + n_d], np.exp(x[1:1 + n_d]))
     np.testing.assert_array_equal(out[1 + n_d:1 + n_d + n_s], x[1 + n_d:1 + n_d + n_s])
-    assert "u" not in [n for n, _, _ in spec.expanded_layout()]
+    assert "u" not in [n for n, _, _ in compiled.expanded_layout(spec)]
 
 
 def test_common_heterogeneity_leaves_the_buffer_unchanged(sed_table, mod_table):
@@ -302,11 +303,11 @@ def test_common_heterogeneity_leaves_the_buffer_unchanged(sed_table, mod_table):
     for table, outcome in ((sed_table, "clinical_success"), (mod_table, "clinical_success")):
         spec = ModelSpec.from_table(table, outcome)
         same = ModelSpec.from_table(table, outcome, study_heterogeneity="common")
-        assert spec.density_buffer().tobytes() == same.density_buffer().tobytes()
-        assert spec.density_buffer()[density.H_STUDY_MODE] == density.STUDY_RANDOM
-        assert (spec.with_options(study_heterogeneity="by_subgroup")
-                .with_options(study_heterogeneity="common").density_buffer().tobytes()
-                == spec.density_buffer().tobytes())
+        assert compiled.density_buffer(spec).tobytes() == compiled.density_buffer(same).tobytes()
+        assert compiled.density_buffer(spec)[density.H_STUDY_MODE] == density.STUDY_RANDOM
+        assert (compiled.density_buffer(spec.with_options(study_heterogeneity="by_subgroup")
+                .with_options(study_heterogeneity="common")).tobytes()
+                == compiled.density_buffer(spec).tobytes())
 
 
 @pytest.mark.parametrize("options", [
@@ -357,9 +358,9 @@ def _cell_spec(table, subgroup_effects, heterogeneity, moderators, family="HalfN
 def test_cell_effects_match_pymc(mod_table, case):
     (subgroup_effects, heterogeneity, moderators), family = case
     spec = _cell_spec(mod_table, subgroup_effects, heterogeneity, moderators, family)
-    layout = spec.unconstrained_layout()
+    layout = compiled.unconstrained_layout(spec)
     assert layout[-2:] == [("tau_cell_log__", ()), ("v", (len(spec.cell_labels),))]
-    buffer = spec.density_buffer()
+    buffer = compiled.density_buffer(spec)
     assert buffer[density.H_CELLS] == len(spec.cell_labels)
     assert buffer[density.H_TAU_CELL_FAMILY] == density.SCALE_CODES[family]
     _check_against_pymc(spec, rtol=1e-9)  # PyMC's HalfStudentT: see tau[subgroup] above
@@ -389,13 +390,14 @@ def test_cell_effects_with_zeroed_rows_match_pymc(mod_table):
 
 def test_cell_effects_expand_appends_tau_cell_v_and_u_cell(mod_table):
     spec = _cell_spec(mod_table, "fixed", "by_subgroup", "two_numeric_categorical")
-    buffer = spec.density_buffer()
+    buffer = compiled.density_buffer(spec)
     x = np.random.default_rng(9).normal(size=int(buffer[density.H_NDIM]))
     out = np.zeros(int(buffer[density.H_NEXPANDED]))
     assert density.expand(x, buffer, out) == out.size
     n_c, n_terms = len(spec.cell_labels), len(spec.moderator_terms)
-    assert [n for n, _, _ in spec.expanded_layout()][-4:] == ["beta", "tau_cell", "v", "u_cell"]
-    assert spec.expanded_layout()[-1] == ("u_cell", (n_c,), ("cell",))
+    names = [n for n, _, _ in compiled.expanded_layout(spec)]
+    assert names[-4:] == ["beta", "tau_cell", "v", "u_cell"]
+    assert compiled.expanded_layout(spec)[-1] == ("u_cell", (n_c,), ("cell",))
     tau_cell, v = np.exp(x[-n_c - 1]), x[-n_c:]
     np.testing.assert_array_equal(out[-2 * n_c - 1 - n_terms:-2 * n_c - 1],
                                   x[-n_c - 1 - n_terms:-n_c - 1])  # beta before the cells
@@ -422,15 +424,15 @@ def test_no_cell_effects_leave_the_buffer_body_unchanged(sed_table, mod_table):
     """Option off: no cell index, C = 0, and turning it on and off gives the same bytes."""
     for table in (sed_table, mod_table):
         spec = ModelSpec.from_table(table, "clinical_success")
-        buffer = spec.density_buffer()
+        buffer = compiled.density_buffer(spec)
         assert buffer[density.H_CELLS] == 0 and "cell" not in spec.coords
         assert "tau_cell" not in spec.parameter_names()
         n_rows = int(buffer[density.H_ROWS])
         n_sub = int(buffer[density.H_SUBGROUPS])
         assert buffer.size == density.HEADER + 5 * n_rows + n_sub * (n_sub - 1)
         on = spec.with_options(cell_effects="random")
-        assert on.density_buffer().size == buffer.size + n_rows
-        assert (on.with_options(cell_effects="none").density_buffer().tobytes()
+        assert compiled.density_buffer(on).size == buffer.size + n_rows
+        assert (compiled.density_buffer(on.with_options(cell_effects="none")).tobytes()
                 == buffer.tobytes())
 
 

@@ -21,6 +21,7 @@ from scipy.special import expit
 from scipy.stats import binom, norm
 
 from bayes_poem import ModelSpec, SpecError, load_table
+from bayes_poem.backends import compiled
 from bayes_poem.dims import STUDY, SUBGROUP
 from bayes_poem.loglik import log_prior
 from bayes_poem.loo import integrated_study_log_likelihood, study_log_likelihood
@@ -75,8 +76,8 @@ def test_option_layouts_and_defaults(table):
     assert common.study_heterogeneity == "common"
     spec = common.with_options(study_heterogeneity="by_subgroup")
     assert spec.study_heterogeneity == "by_subgroup"
-    assert ("tau", (3,), (SUBGROUP,)) in spec.expanded_layout()
-    assert "u" not in [name for name, _, _ in spec.expanded_layout()]
+    assert ("tau", (3,), (SUBGROUP,)) in compiled.expanded_layout(spec)
+    assert "u" not in [name for name, _, _ in compiled.expanded_layout(spec)]
     assert spec.without_study("F").study_heterogeneity == "by_subgroup"
     # variants without random study effects or subgroups have no tau[subgroup] to keep
     assert spec.with_options(study_effects="common").study_heterogeneity == "common"

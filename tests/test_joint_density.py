@@ -164,7 +164,7 @@ def test_rho_zero_separates_the_outcomes():
         w = point["w"][j][[pos[s] for s in single.studies]]
         x1 = np.concatenate([[point[f"mu_{j}"]], [point[f"tau_{j}_log__"]], w,
                              [point[f"sigma_subgroup_{j}_log__"]], point["z"][j]])
-        from bayes_poem import density
+        from bayes_poem.backends import density
 
         parts += density.logp_grad(x1, single.density_buffer(), np.zeros(x1.size))
         missing = [s for s in joint.studies if s not in single.studies]

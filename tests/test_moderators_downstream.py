@@ -24,7 +24,8 @@ from scipy import stats
 from scipy.integrate import trapezoid
 from scipy.special import expit
 
-from bayes_poem import ModelSpec, Prior, SpecError, density, load_dataset, load_table
+from bayes_poem import ModelSpec, Prior, SpecError, load_dataset, load_table
+from bayes_poem.backends import compiled, density
 from bayes_poem.diagnostics import Diagnostics
 from bayes_poem.dims import MODERATOR, ROW, STUDY, SUBGROUP
 from bayes_poem.loglik import log_prior, pointwise_log_likelihood, power_scaling
@@ -57,7 +58,7 @@ def _draws(spec, n_draws=6, seed=0, scale=0.8, chains=1):
     """Posterior-shaped draws from the compiled ``expand`` at random points.
 
     Returns the dataset and the unconstrained points (for the PyMC model)."""
-    buffer = spec.density_buffer()
+    buffer = compiled.density_buffer(spec)
     n_dim, n_out = int(buffer[density.H_NDIM]), int(buffer[density.H_NEXPANDED])
     rng = np.random.default_rng(seed)
     points = rng.normal(scale=scale, size=(n_draws, n_dim))
@@ -68,12 +69,12 @@ def _draws(spec, n_draws=6, seed=0, scale=0.8, chains=1):
         density.expand(points[j], buffer, out[j])
     variables, k = {}, 0
     coords = spec.coords
-    for name, shape, dims in spec.expanded_layout():
+    for name, shape, dims in compiled.expanded_layout(spec):
         size = int(np.prod(shape))
         values = out[:, k:k + size].reshape(chains, n_draws // chains, *shape)
         variables[name] = (("chain", "draw", *dims), values)
         k += size
-    used = {d for _, _, dims in spec.expanded_layout() for d in dims}
+    used = {d for _, _, dims in compiled.expanded_layout(spec) for d in dims}
     post = xr.Dataset(variables, coords={d: coords[d] for d in used})
     return post, points
 
@@ -87,7 +88,7 @@ def _fit(spec, post):
 
 def _point(spec, x):
     point, k = {}, 0
-    for name, shape in spec.unconstrained_layout():
+    for name, shape in compiled.unconstrained_layout(spec):
         size = int(np.prod(shape))
         point[name] = x[k:k + size].reshape(shape)
         k += size

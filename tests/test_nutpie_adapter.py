@@ -18,9 +18,8 @@ import numpy as np
 import pytest
 from nutpie.compile_pymc import CompiledPyMCModel
 
-from bayes_poem import density
-from bayes_poem.backends import nutpie_adapter
-from bayes_poem.sampling import compiled_model
+from bayes_poem.backends import compiled, density, nutpie_adapter
+from bayes_poem.backends.compiled import compiled_model
 
 PACKAGE = Path(nutpie_adapter.__file__).resolve().parents[1]
 FILLED = {"dims", "_n_dim", "_coords", "_shapes", "compiled_logp_func", "compiled_expand_func",
@@ -47,8 +46,8 @@ def core_model(request):
 
 def test_adapter_model_is_built_by_nutpie_without_sampling(core_model):
     spec, model = core_model
-    assert model.n_dim == sum(int(np.prod(s)) for _, s in spec.unconstrained_layout())
-    assert model.n_expanded == sum(int(np.prod(s)) for _, s, _ in spec.expanded_layout())
+    assert model.n_dim == sum(int(np.prod(s)) for _, s in compiled.unconstrained_layout(spec))
+    assert model.n_expanded == sum(int(np.prod(s)) for _, s, _ in compiled.expanded_layout(spec))
     assert list(model.coords[nutpie_adapter.UNCONSTRAINED])[:3] == ["mu", "tau_log__", "w_0"]
     x0 = model.initial_point_func(0)
     assert x0.shape == (model.n_dim,)
@@ -61,7 +60,7 @@ def test_adapter_model_is_built_by_nutpie_without_sampling(core_model):
 
 def test_kernel_through_the_pointers_nutpie_is_given(core_model):
     spec, model = core_model
-    buffer = spec.density_buffer()
+    buffer = compiled.density_buffer(spec)
     np.testing.assert_array_equal(model.user_data, buffer)
     rng = np.random.default_rng(1)
     for _ in range(3):
@@ -81,7 +80,7 @@ def test_expand_writes_the_layout_in_order(core_model):
     x = np.random.default_rng(2).normal(size=model.n_dim)
     values, status = nutpie_adapter.expand(model, x)
     assert status == 0
-    assert list(values) == [name for name, _, _ in spec.expanded_layout()]
+    assert list(values) == [name for name, _, _ in compiled.expanded_layout(spec)]
     assert values["mu"] == x[0]
     assert values["tau"] == pytest.approx(np.exp(x[1]))
     n_s = len(spec.studies)

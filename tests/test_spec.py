@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bayes_poem import ModelSpec, Prior, SpecError, density, load_dataset
+from bayes_poem import ModelSpec, Prior, SpecError, load_dataset
+from bayes_poem.backends import compiled, density
 from bayes_poem.dims import STUDY, SUBGROUP
 
 
@@ -67,7 +68,7 @@ def test_coords_come_from_labels(sed_spec):
 
 def test_buffer_header_encodes_structure_and_priors(sed_spec):
     spec = sed_spec.with_priors(tau=Prior("HalfCauchy", {"beta": 0.3}))
-    buffer = spec.density_buffer()
+    buffer = compiled.density_buffer(spec)
     assert not buffer.flags.writeable
     assert buffer[density.H_LENGTH] == buffer.size
     assert buffer[density.H_STUDY_MODE] == density.STUDY_RANDOM
@@ -76,6 +77,19 @@ def test_buffer_header_encodes_structure_and_priors(sed_spec):
     assert buffer[density.H_TAU_P] == 0.3
     n_dim = 1 + 1 + len(spec.studies) + 1 + len(spec.subgroups)
     assert buffer[density.H_NDIM] == n_dim
+
+
+def test_buffer_packs_prior_parameters_in_the_registrys_order(sed_spec):
+    """The kernel reads StudentT's slots as (nu, mu, sigma) whatever order the Prior
+    was written in: a Prior placed without resolve_priors keeps its own dict order."""
+    shuffled = Prior("StudentT", {"sigma": 2.0, "mu": 0.5, "nu": 4.0})
+    assert list(shuffled.params) == ["sigma", "mu", "nu"]
+    spec = dataclasses.replace(sed_spec, priors={**sed_spec.priors, "mu": shuffled})
+    buffer = compiled.density_buffer(spec)
+    assert buffer[density.H_MU_FAMILY] == density.LOCATION_CODES["StudentT"]
+    assert list(buffer[density.H_MU_P:density.H_MU_P + 3]) == [4.0, 0.5, 2.0]
+    resolved = sed_spec.with_priors(mu=shuffled)
+    assert compiled.density_buffer(resolved).tobytes() == buffer.tobytes()
 
 
 def test_hyperparameters_are_named_data(sed_spec):

@@ -1,7 +1,11 @@
-"""Shared by the trial kernels: prior families packed into a buffer header, C signatures.
+"""Shared by every kernel's buffer: prior families packed into a header, C signatures.
+
+:func:`pack_prior` is the one packer of a prior into a kernel header, used by the core
+model's buffer (:mod:`bayes_poem.backends.compiled`) and the trials' kernels alike.
 
 The prior log-densities themselves are the core kernel's
-(:func:`bayes_poem.density._location_logp`, :func:`bayes_poem.density._scale_logp`);
+(:func:`bayes_poem.backends.density._location_logp`,
+:func:`bayes_poem.backends.density._scale_logp`);
 they read a family code and up to three parameters in the order of
 :data:`PARAMETER_ORDER`.
 """
@@ -12,7 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from bayes_poem.density import _EXPAND_SIG, _LOGP_SIG, LOCATION_CODES, SCALE_CODES
+from bayes_poem.backends.density import _EXPAND_SIG, _LOGP_SIG, LOCATION_CODES, SCALE_CODES
 from bayes_poem.prior_families import REGISTRY
 from bayes_poem.priors import Prior
 

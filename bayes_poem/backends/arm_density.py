@@ -59,7 +59,7 @@ from bayes_poem.backends._kernel import (
     SCALE_CODES,
     pack_prior,
 )
-from bayes_poem.density import _location_logp, _log_sigmoid, _scale_logp, _sigmoid
+from bayes_poem.backends.density import _location_logp, _log_sigmoid, _scale_logp, _sigmoid
 from bayes_poem.dims import STUDY
 from bayes_poem.priors import Prior
 

@@ -20,7 +20,7 @@ With ``rho`` pinned (header slot :data:`H_RHO_MODE` = :data:`RHO_FIXED`) the
 vector has no ``y_rho`` and ``rho = buf[H_RHO_VALUE]``.
 
 Subgroup effects, per outcome, as in the one-outcome kernel
-(:mod:`bayes_poem.density`): random, ``alpha[o, d] = sigma_subgroup[o] * z[o, d]``,
+(:mod:`bayes_poem.backends.density`): random, ``alpha[o, d] = sigma_subgroup[o] * z[o, d]``,
 ``z ~ N(0, 1)``; fixed (sum to zero), ``alpha[o] = s_alpha[o] * H @ alpha_raw[o]``
 with ``H`` the orthonormal Helmert basis (``density.helmert_basis``),
 ``alpha_raw ~ N(0, I)``; or none. Priors per outcome on ``mu[o]`` (a location
@@ -84,7 +84,7 @@ from bayes_poem.backends._kernel import (
     SCALE_CODES,
     pack_prior,
 )
-from bayes_poem.density import (
+from bayes_poem.backends.density import (
     _location_logp,
     _log_sigmoid,
     _scale_logp,

@@ -45,7 +45,7 @@ from bayes_poem.backends._kernel import (
     SCALE_CODES,
     pack_prior,
 )
-from bayes_poem.density import _location_logp, _scale_logp
+from bayes_poem.backends.density import _location_logp, _scale_logp
 from bayes_poem.dims import STUDY
 from bayes_poem.priors import Prior
 

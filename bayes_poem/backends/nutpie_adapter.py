@@ -6,7 +6,7 @@ gradient, and the expansion of an unconstrained point into the stored variables
 such a model only by compiling a PyMC graph (seconds per process); the class it
 builds, ``nutpie.compile_pymc.CompiledPyMCModel``, is not exported, and this
 module is the only place in the package that imports it. The kernels
-(:mod:`bayes_poem.density`, :mod:`bayes_poem.backends.arm_density`,
+(:mod:`bayes_poem.backends.density`, :mod:`bayes_poem.backends.arm_density`,
 :mod:`bayes_poem.backends.normal_density`) are numba C callbacks
 (``numba.cfunc``) compiled once per installation; everything that varies
 between fits travels in one ``float64`` buffer passed as ``user_data``.

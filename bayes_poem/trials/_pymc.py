@@ -26,7 +26,8 @@ from typing import Any
 import arviz as az
 import numpy as np
 
-from bayes_poem import __version__, prior_families, signals
+from bayes_poem import prior_families, signals
+from bayes_poem._version import __version__
 from bayes_poem.priors import Prior, validate_prior
 from bayes_poem.sampling import SamplerSettings, check_complete, run_nutpie
 

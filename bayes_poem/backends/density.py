@@ -11,9 +11,10 @@ Everything that varies between fits -- the model's structure flags, the data
 and every prior hyperparameter -- travels in one ``float64`` buffer passed to
 the C callback as nutpie's ``user_data``. No fit ever recompiles.
 
-The PyMC model from :meth:`ModelSpec.build` remains the reference definition:
-``tests/test_density.py`` checks log-density and gradient against it at random
-points for every structure and prior family.
+The PyMC model from :func:`bayes_poem.backends.pymc_model.build_model` remains the
+reference definition: ``tests/test_density.py`` checks log-density and gradient
+against it at random points for every structure and prior family. A spec's buffer
+and layouts are packed by :mod:`bayes_poem.backends.compiled`.
 
 Unconstrained parameter vector ``x`` (in this order, matching the PyMC model's
 free variables)::
@@ -347,7 +348,7 @@ def logp_grad(x, buf, grad):
 
 @numba.njit(cache=True)
 def expand(x, buf, out):
-    """Constrained and derived quantities stored per draw (see :func:`expanded_layout`)."""
+    """Constrained and derived quantities stored per draw (:func:`.compiled.expanded_layout`)."""
     n_studies = int(buf[H_STUDIES])
     n_sub = int(buf[H_SUBGROUPS])
     n_rows = int(buf[H_ROWS])
