@@ -39,11 +39,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import logit
 
-from bayes_poem import __version__, prior_families
-from bayes_poem.backends import joint_density
-from bayes_poem.backends.density import helmert_basis
+from bayes_poem._version import __version__
 from bayes_poem.dims import OUTCOME, ROW, STUDY, SUBGROUP, SUBGROUP_CONTRAST
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.priors import PARAMETERS, Prior, resolve_priors
@@ -230,104 +227,18 @@ class JointSpec:
         out["rho"] = rho_prior_description(self.rho_eta, self.rho_fixed)
         return out
 
-    # ------------------------------------------------------------------ PyMC reference
+    # ------------------------------------------------------------------ backends
     def build(self) -> pm.Model:
-        """A fresh PyMC model of this spec: the reference definition of the kernel."""
-        import pymc as pm
-        import pytensor.tensor as pt
+        """A fresh PyMC model of this spec: the reference definition of the kernel
+        (:func:`bayes_poem.backends.joint_pymc.build_model`)."""
+        from bayes_poem.backends.joint_pymc import build_model
 
-        a = self.arrays()
-        o_idx, s_idx, d_idx = a["outcome_idx"], a["study_idx"], a["subgroup_idx"]
-        priors = [self.priors[o] for o in self.outcomes]
-        with pm.Model(coords=self.coords) as model:
-            mus = [_rv(pm, f"mu_{j}", priors[j]["mu"]) for j in range(2)]
-            taus = [_rv(pm, f"tau_{j}", priors[j]["tau"]) for j in range(2)]
-            mu = pm.Deterministic("mu", pt.stack(mus), dims=OUTCOME)
-            tau = pm.Deterministic("tau", pt.stack(taus), dims=OUTCOME)
-            if self.rho_fixed is None:
-                y_rho = pm.Flat("rho_atanh")
-                rho = pm.Deterministic("rho", pt.tanh(y_rho))
-                # (1 + rho) / 2 ~ Beta(eta, eta), with the Jacobians of the two maps
-                # (written out: PyMC's Beta logp is 2e-8 off in its constant)
-                e = self.rho_eta
-                log_beta = 2.0 * math.lgamma(e) - math.lgamma(2.0 * e)
-                pm.Potential("rho_prior", (e - 1.0) * (pt.log1p(rho) + pt.log1p(-rho))
-                             - (2.0 * e - 1.0) * math.log(2.0) - log_beta
-                             + pt.log1p(-rho**2))
-            else:
-                rho = pm.Deterministic("rho", pt.as_tensor(float(self.rho_fixed)))
-            w = pm.Normal("w", 0.0, 1.0, dims=(OUTCOME, STUDY))
-            u = pm.Deterministic("u", pt.stack([
-                tau[0] * w[0], tau[1] * (rho * w[0] + pt.sqrt(1.0 - rho**2) * w[1])]),
-                dims=(OUTCOME, STUDY))
-            eta = mu[o_idx] + u[o_idx, s_idx]
-            if self.subgroup_effects == "random":
-                sig = pt.stack([_rv(pm, f"sigma_subgroup_{j}", priors[j]["sigma_subgroup"])
-                                for j in range(2)])
-                pm.Deterministic("sigma_subgroup", sig, dims=OUTCOME)
-                z = pm.Normal("z", 0.0, 1.0, dims=(OUTCOME, SUBGROUP))
-                alpha = pm.Deterministic("alpha", sig[:, None] * z, dims=(OUTCOME, SUBGROUP))
-                eta = eta + alpha[o_idx, d_idx]
-            elif self.subgroup_effects == "fixed":
-                basis = helmert_basis(len(self.subgroups))
-                s_alpha = np.array([p["alpha"].params["sigma"] for p in priors])
-                raw = pm.Normal("alpha_raw", 0.0, 1.0, dims=(OUTCOME, SUBGROUP_CONTRAST))
-                alpha = pm.Deterministic("alpha", s_alpha[:, None] * pt.dot(raw, basis.T),
-                                         dims=(OUTCOME, SUBGROUP))
-                eta = eta + alpha[o_idx, d_idx]
-            pm.Binomial("y", n=a["total"], logit_p=eta, observed=a["events"], dims=ROW)
-        return model
-
-    # ------------------------------------------------------------------ compiled kernel
-    def unconstrained_layout(self) -> list[tuple[str, tuple[int, ...]]]:
-        return joint_density.unconstrained_layout(len(self.studies), len(self.subgroups),
-                                                  self.subgroup_effects, self.rho_fixed is None)
-
-    def expanded_layout(self) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
-        return joint_density.expanded_layout(len(self.studies), len(self.subgroups),
-                                             self.subgroup_effects)
-
-    def density_buffer(self) -> np.ndarray:
-        a = self.arrays()
-        return joint_density.buffer(
-            events=a["events"], total=a["total"], outcome_idx=a["outcome_idx"],
-            study_idx=a["study_idx"], subgroup_idx=a["subgroup_idx"],
-            n_studies=len(self.studies), n_subgroups=len(self.subgroups),
-            subgroup_effects=self.subgroup_effects,
-            priors=[self.priors[o] for o in self.outcomes], rho_eta=self.rho_eta,
-            rho_fixed=self.rho_fixed)
-
-    def compiled_model(self, seed: int) -> Any:
-        """The nutpie model over the cached compiled kernel, for this spec's buffer."""
-        from bayes_poem.backends.nutpie_adapter import nutpie_model
-
-        layout = self.unconstrained_layout()
-        n_dim = sum(int(np.prod(shape)) for _, shape in layout)
-        a = self.arrays()
-        centres = [float(logit((a["events"][a["outcome_idx"] == j].sum() + 0.5)
-                               / (a["total"][a["outcome_idx"] == j].sum() + 1.0)))
-                   for j in range(2)]
-
-        def initial_point(chain_seed: int) -> np.ndarray:
-            rng = np.random.default_rng([seed, int(chain_seed)])
-            point = rng.uniform(-1.0, 1.0, size=n_dim)
-            point[:2] += centres
-            return point
-
-        return nutpie_model(logp_cfunc=joint_density.logp_cfunc,
-                            expand_cfunc=joint_density.expand_cfunc,
-                            buffer=self.density_buffer(), expanded=self.expanded_layout(),
-                            coords=self.coords, unconstrained=layout,
-                            initial_point=initial_point)
+        return build_model(self)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, settings: SamplerSettings | None = None, **kwargs: Any) -> JointResult:
         """Sample the posterior with nutpie (never a partial trace); see :func:`fit`."""
         return fit(self, settings, **kwargs)
-
-
-def _rv(pm: Any, name: str, prior: Prior) -> Any:
-    return prior_families.build(pm, name, prior.dist, dict(prior.params))
 
 
 def check_outcomes(outcomes: Any, key: str) -> tuple[str, str]:
@@ -385,7 +296,9 @@ def fit(spec: JointSpec, settings: SamplerSettings | None = None, **kwargs: Any)
         raise SpecError("sampler.backend: the joint model samples with nutpie only "
                         f"(got {settings.backend!r})")
     started = time.perf_counter()
-    idata = run_nutpie(spec.compiled_model(settings.seed), settings)
+    from bayes_poem.backends.joint_compiled import compiled_model
+
+    idata = run_nutpie(compiled_model(spec, settings.seed), settings)
     check_complete(idata, settings)
     idata = _finish(idata, spec, settings, time.perf_counter() - started)
     checked = idata

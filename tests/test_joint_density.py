@@ -17,7 +17,7 @@ from scipy import stats
 from scipy.special import logit
 
 from bayes_poem import load_table
-from bayes_poem.backends import joint_density, nutpie_adapter
+from bayes_poem.backends import joint_compiled, joint_density, nutpie_adapter
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.joint import JointSpec
 from bayes_poem.priors import Prior
@@ -69,7 +69,7 @@ def _point(layout, x):
 
 
 def _random_points(spec, n_points, seed):
-    n_dim = sum(int(np.prod(s)) for _, s in spec.unconstrained_layout())
+    n_dim = sum(int(np.prod(s)) for _, s in joint_compiled.unconstrained_layout(spec))
     rng = np.random.default_rng(seed)
     for _ in range(n_points):
         x = rng.normal(scale=0.9, size=n_dim)
@@ -88,11 +88,11 @@ CASES = [(sub, priors, rho, eta)
 def test_kernel_matches_pymc(subgroup_effects, priors, rho_fixed, eta):
     spec = _spec(subgroup_effects, priors, rho_fixed, eta)
     model = spec.build()
-    layout = spec.unconstrained_layout()
+    layout = joint_compiled.unconstrained_layout(spec)
     assert [v.name for v in model.value_vars] == [name for name, _ in layout]
     logp = model.compile_logp(mode="FAST_COMPILE")
     dlogp = model.compile_dlogp(mode="FAST_COMPILE")
-    buffer = spec.density_buffer()
+    buffer = joint_compiled.density_buffer(spec)
     for x in _random_points(spec, n_points=3, seed=len(CASES)):
         grad = np.zeros(x.size)
         value = joint_density.logp_grad(x, buffer, grad)
@@ -107,7 +107,7 @@ def test_kernel_matches_pymc(subgroup_effects, priors, rho_fixed, eta):
 @pytest.mark.parametrize("rho_fixed", [None, 0.4])
 def test_gradient_matches_finite_differences(subgroup_effects, rho_fixed):
     spec = _spec(subgroup_effects, "families", rho_fixed)
-    buffer = spec.density_buffer()
+    buffer = joint_compiled.density_buffer(spec)
     h = 1e-6
     for x in _random_points(spec, n_points=2, seed=7):
         grad = np.zeros(x.size)
@@ -136,8 +136,8 @@ def test_rho_prior_is_the_lkj_beta(eta):
 def test_a_study_with_one_outcome_leaves_its_other_w_prior_only():
     """S4 has no adverse-event rows: the likelihood does not depend on w[1, S4]."""
     spec = _spec("random")
-    buffer = spec.density_buffer()
-    layout = spec.unconstrained_layout()
+    buffer = joint_compiled.density_buffer(spec)
+    layout = joint_compiled.unconstrained_layout(spec)
     names = nutpie_adapter.flat_names(layout)
     s4 = spec.studies.index("S4")
     k = names.index(f"w_{len(spec.studies) + s4}")  # w[1, S4], row-major
@@ -153,8 +153,8 @@ def test_rho_zero_separates_the_outcomes():
 
     joint = _spec("random", "families", rho_fixed=0.0)
     x = next(_random_points(joint, 1, seed=5))
-    point = _point(joint.unconstrained_layout(), x)
-    total = joint_density.logp_grad(x, joint.density_buffer(), np.zeros(x.size))
+    point = _point(joint_compiled.unconstrained_layout(joint), x)
+    total = joint_density.logp_grad(x, joint_compiled.density_buffer(joint), np.zeros(x.size))
     parts = 0.0
     for j, outcome in enumerate(joint.outcomes):
         single = ModelSpec.from_table(_table(), outcome, subgroup_effects="random",
@@ -164,9 +164,9 @@ def test_rho_zero_separates_the_outcomes():
         w = point["w"][j][[pos[s] for s in single.studies]]
         x1 = np.concatenate([[point[f"mu_{j}"]], [point[f"tau_{j}_log__"]], w,
                              [point[f"sigma_subgroup_{j}_log__"]], point["z"][j]])
-        from bayes_poem.backends import density
+        from bayes_poem.backends import compiled, density
 
-        parts += density.logp_grad(x1, single.density_buffer(), np.zeros(x1.size))
+        parts += density.logp_grad(x1, compiled.density_buffer(single), np.zeros(x1.size))
         missing = [s for s in joint.studies if s not in single.studies]
         parts += sum(stats.norm.logpdf(point["w"][j][pos[s]]) for s in missing)
     assert total == pytest.approx(parts, rel=1e-12)
@@ -175,20 +175,20 @@ def test_rho_zero_separates_the_outcomes():
 @pytest.mark.parametrize(("subgroup_effects", "rho_fixed"), [("fixed", None), ("random", 0.3)])
 def test_kernel_through_the_nutpie_adapter(subgroup_effects, rho_fixed):
     spec = _spec(subgroup_effects, "families", rho_fixed)
-    model = spec.compiled_model(seed=1)
-    n_dim = sum(int(np.prod(s)) for _, s in spec.unconstrained_layout())
+    model = joint_compiled.compiled_model(spec, seed=1)
+    n_dim = sum(int(np.prod(s)) for _, s in joint_compiled.unconstrained_layout(spec))
     assert model._make_model(np.zeros(n_dim)) is not None
     x = next(_random_points(spec, 1, seed=4))
     value, grad, status = nutpie_adapter.evaluate(model, x)
     expected = np.zeros(x.size)
     assert status == 0
-    assert value == joint_density.logp_grad(x, spec.density_buffer(), expected)
+    assert value == joint_density.logp_grad(x, joint_compiled.density_buffer(spec), expected)
     np.testing.assert_array_equal(grad, expected)
     assert nutpie_adapter.evaluate(model, x[:-1])[2] == -1
     values, status = nutpie_adapter.expand(model, x)
     assert status == 0
-    assert list(values) == [name for name, _, _ in spec.expanded_layout()]
-    point = _point(spec.unconstrained_layout(), x)
+    assert list(values) == [name for name, _, _ in joint_compiled.expanded_layout(spec)]
+    point = _point(joint_compiled.unconstrained_layout(spec), x)
     # the expansion equals the PyMC model's deterministics at the same point
     pymc_model = spec.build()
     outputs = pymc_model.replace_rvs_by_values([pymc_model[n] for n in values])
