@@ -75,6 +75,10 @@ def _validated_spec(analysis):
     """
     from bayes_poem.sensitivity import spec_grid
 
+    if getattr(analysis, "is_joint", False):
+        raise SpecError(f"{analysis.source}: the joint model (data.outcomes) runs with "
+                        "'bayes-poem run' and 'check'; this command takes one outcome "
+                        "(data.outcome)")
     spec = analysis.model_spec()
     _check_contrast_labels(analysis, spec)
     _check_weight_labels(analysis, spec)
@@ -178,6 +182,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
+    if getattr(analysis, "is_joint", False):  # [data] outcomes: the joint model
+        from bayes_poem.joint_cli import run_joint
+
+        return run_joint(args, analysis)
     out = _out_path(args, Path("results") / Path(args.spec).stem)
     inputs = _inputs(analysis, args.spec)
     check_target(out, force=args.force, protect=inputs)
@@ -594,6 +602,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(path)
+    if getattr(analysis, "is_joint", False):
+        joint = analysis.model_spec()
+        flag = " (SYNTHETIC data)" if joint.table.is_synthetic else ""
+        print(f"OK: {path}: joint model of {' and '.join(joint.outcomes)}, "
+              f"{len(joint.table.frame)} rows, {len(joint.studies)} studies, subgroups "
+              f"{', '.join(joint.subgroups)}{flag}; model subgroup_effects="
+              f"{joint.subgroup_effects}, rho {joint.describe_priors()['rho']}")
+        return EXIT_OK
     spec = _validated_spec(analysis)
     synthetic = " (SYNTHETIC data)" if spec.table.is_synthetic else ""
     print(f"OK: {path}: outcome {spec.outcome}, {len(spec.table.frame)} rows, "

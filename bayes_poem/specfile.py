@@ -248,6 +248,14 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
     if "analysis" in raw:
         raise SpecError(f"{source}: a trial spec (analysis = {raw['analysis']!r}); run it with "
                         f"'bayes-poem trial {source}'")
+    data = raw.get("data")
+    if isinstance(data, Mapping) and "outcomes" in data:  # the joint (two-outcome) model
+        from bayes_poem.joint_specfile import parse_joint_spec
+
+        return parse_joint_spec(raw, source=source, base_dir=base_dir)  # type: ignore[return-value]
+    if "benefit_risk" in raw:
+        raise SpecError(f"{source}: [benefit_risk] needs the joint model: data.outcomes = "
+                        "[\"clinical_success\", \"adverse_event\"] instead of data.outcome")
     _check_keys(raw, TOP_KEYS, source, "")
     sections = {}
     for name, allowed in SECTION_KEYS.items():

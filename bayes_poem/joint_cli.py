@@ -1,0 +1,158 @@
+"""``bayes-poem run`` for a joint spec (``[data] outcomes = [...]``): fit, tables, figures.
+
+The same results-directory writer as the one-outcome ``run``
+(:func:`bayes_poem.outputs.reserve` before the work, ``Target.commit`` at its
+end: a failed or interrupted fit writes nothing). Files: ``posterior.nc``,
+``summary.csv`` (per outcome x subgroup x quantity), ``heterogeneity.csv``
+(``tau`` per outcome, ``rho``), ``benefit_risk.csv``, ``joint_contrasts.csv``,
+``diagnostics.csv``, ``spec.toml`` (resolved), ``summary.txt`` and one
+``joint_<subgroup>.png`` per subgroup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from bayes_poem.errors import ConvergenceWarning
+from bayes_poem.joint_results import JointResult, with_options
+
+__all__ = ["render", "run_joint"]
+
+
+def run_joint(args: argparse.Namespace, analysis) -> int:
+    from bayes_poem.cli import EXIT_DIAGNOSTICS, EXIT_OK, _csv, _inputs, _out_path, _progress
+    from bayes_poem.joint_plots import joint_figure
+    from bayes_poem.outputs import check_target, reserve, write_netcdf, write_text
+    from bayes_poem.plots import to_png
+
+    out = _out_path(args, Path("results") / Path(args.spec).stem)
+    inputs = _inputs(analysis, args.spec)
+    check_target(out, force=args.force, protect=inputs)
+    spec = analysis.model_spec()
+    with reserve(out, force=args.force, protect=inputs, command="run") as target:
+        _progress(f"data loaded from {spec.table.source}: {len(spec.studies)} studies, "
+                  f"outcomes {' and '.join(spec.outcomes)} (joint model)", args.quiet)
+        settings = dataclasses.replace(analysis.sampler, progress=not args.quiet)
+        _progress(f"sampling {settings.chains} chains x {settings.draws} draws "
+                  f"({settings.tune} tuning), seed {settings.seed}", args.quiet)
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the summary
+            result = spec.fit(settings)
+        _progress(f"sampling done in {time.perf_counter() - started:.1f} s", args.quiet)
+        result = with_options(result, interval=analysis.interval,
+                              benefit_risk=analysis.benefit_risk)
+        benefit_risk = result.benefit_risk_table()
+        contrasts = result.joint_contrasts(list(analysis.pairs) or None)
+        text = render(result, benefit_risk, contrasts, title=analysis.title)
+        writers = {
+            "posterior.nc": write_netcdf(result.idata),
+            "summary.csv": _csv(result.outcome_summary()),
+            "heterogeneity.csv": _csv(result.heterogeneity()),
+            "benefit_risk.csv": _csv(benefit_risk),
+            "joint_contrasts.csv": _csv(contrasts),
+            "diagnostics.csv": _csv(result.diagnostics.table, index=True),
+            "spec.toml": write_text(analysis.resolved_toml(spec)),
+            "summary.txt": write_text(text + "\n"),
+        }
+        writers.update(_figure_writers(result, benefit_risk, analysis.title, joint_figure,
+                                       to_png))
+        target.commit(writers)
+    print(text)
+    print(f"\nResults written to {out}/")
+    problems = list(result.diagnostics.problems)
+    if problems and args.strict:
+        sys.stderr.write("bayes-poem: sampler diagnostics failed (--strict): "
+                         + "; ".join(problems) + "\n")
+        return EXIT_DIAGNOSTICS
+    return EXIT_OK
+
+
+def _figure_writers(result: JointResult, benefit_risk: pd.DataFrame, title: str, joint_figure,
+                    to_png) -> dict:
+    """``joint_<subgroup>.png`` per subgroup, drawn now."""
+    br = result.benefit_risk
+    probs = result.probabilities()[br.quantity]
+    benefit, harm = result.spec.outcomes
+    writers = {}
+    for label in result.spec.subgroups:
+        row = benefit_risk[(benefit_risk.subgroup == label)
+                           & (benefit_risk.quantity == br.quantity)].iloc[0]
+        fig = joint_figure(benefit=probs.sel(outcome=benefit, subgroup=label).values,
+                           harm=probs.sel(outcome=harm, subgroup=label).values,
+                           benefit_min=br.benefit_min, harm_max=br.harm_max,
+                           p_both=float(row.p_both), subgroup=label,
+                           outcomes=result.spec.outcomes, quantity=br.quantity, title=title)
+        png = to_png(fig)
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
+        writers[f"joint_{safe}.png"] = lambda path, png=png: path.write_bytes(png)
+    return writers
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:5.1f}%"
+
+
+def render(result: JointResult, benefit_risk: pd.DataFrame, contrasts: pd.DataFrame, *,
+           title: str = "") -> str:
+    """The plain-text summary of a joint fit (formatting only)."""
+    from bayes_poem.report_text import SYNTHETIC_BANNER
+
+    spec = result.spec
+    br = result.benefit_risk
+    lines = [SYNTHETIC_BANNER] if spec.table.is_synthetic else []
+    if title:
+        lines.append(title)
+    benefit, harm = spec.outcomes
+    lines.append(f"Joint model of {benefit} (benefit) and {harm} (harm): "
+                 f"{len(spec.studies)} studies, subgroups {', '.join(spec.subgroups)}; "
+                 f"subgroup_effects={spec.subgroup_effects}; rho prior "
+                 f"{spec.describe_priors()['rho']}")
+    summary = result.outcome_summary()
+    interval = summary["interval"].iloc[0]
+    lines += ["", f"Population-averaged rates (p_mean), posterior median [{interval}]",
+              f"{'subgroup':<12} {benefit:>32} {harm:>32}"]
+    for label in [*spec.subgroups, "overall"]:
+        cells = []
+        for outcome in spec.outcomes:
+            row = summary[(summary.outcome == outcome) & (summary.subgroup == label)
+                          & (summary.quantity == "p_mean")].iloc[0]
+            cells.append(f"{_pct(row['median'])} [{_pct(row['lower'])}, {_pct(row['upper'])}]")
+        lines.append(f"{label:<12} {cells[0]:>32} {cells[1]:>32}")
+    het = result.heterogeneity()
+    lines += ["", f"Between-study SDs and correlation, posterior median [{interval}]"]
+    for row in het[het.parameter.isin(["tau", "rho"])].itertuples(index=False):
+        name = "rho" if row.parameter == "rho" else f"tau[{row.outcome}]"
+        lines.append(f"  {name:<26} {row.median:6.3f} [{row.lower:6.3f}, {row.upper:6.3f}]")
+    lines += ["", f"Benefit-risk ({br.quantity}): P({benefit} >= {br.benefit_min:g}), "
+                  f"P({harm} <= {br.harm_max:g}), both; net benefit "
+                  f"{br.benefit_weight:g} x {benefit} - {br.harm_weight:g} x {harm}",
+              f"{'subgroup':<12} {'P(benefit)':>10} {'P(harm)':>8} {'P(both)':>8}   "
+              f"net benefit [{interval}]"]
+    for row in benefit_risk[benefit_risk.quantity == br.quantity].itertuples(index=False):
+        lines.append(f"{row.subgroup:<12} {row.p_benefit_ok:10.3f} {row.p_harm_ok:8.3f} "
+                     f"{row.p_both:8.3f}   {row.net_benefit_median:6.3f} "
+                     f"[{row.net_benefit_lower:6.3f}, {row.net_benefit_upper:6.3f}]")
+    lines += ["", f"Subgroups compared on both outcomes ({br.quantity}): P(A better on both) "
+                  "= P(higher benefit and lower harm)",
+              f"{'A vs B':<26} {'P(better both)':>14} {'P(worse both)':>13}   "
+              f"net benefit A - B [{interval}]"]
+    for row in contrasts.itertuples(index=False):
+        lines.append(f"{row.a + ' vs ' + row.b:<26} {row.p_better_both:14.3f} "
+                     f"{row.p_worse_both:13.3f}   {row.net_benefit_difference_median:6.3f} "
+                     f"[{row.net_benefit_difference_lower:6.3f}, "
+                     f"{row.net_benefit_difference_upper:6.3f}]")
+    lines += ["", f"Sampler: {result.diagnostics.summary_line()}"]
+    if result.diagnostics.problems:
+        lines.append("WARNING: " + "; ".join(result.diagnostics.problems))
+    if spec.table.is_synthetic:
+        lines += ["", SYNTHETIC_BANNER]
+    return "\n".join(lines)
