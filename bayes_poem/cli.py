@@ -20,16 +20,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from bayes_poem.cli_support import (
+    EXIT_DIAGNOSTICS,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USER_ERROR,
+)
+from bayes_poem.cli_support import csv_writer as _csv
+from bayes_poem.cli_support import out_path as _out_path
+from bayes_poem.cli_support import progress as _progress
+from bayes_poem.cli_support import spec_inputs as _inputs
 from bayes_poem.errors import (
     BayesPoemError,
     ConvergenceWarning,
     Interrupted,
-    OutputError,
     SamplingError,
     SpecError,
 )
-
-EXIT_OK, EXIT_USER_ERROR, EXIT_DIAGNOSTICS, EXIT_FAILED = 0, 2, 3, 4
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,27 +47,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USER_ERROR)
 
 
-def _progress(message: str, quiet: bool) -> None:
-    if not quiet:
-        sys.stderr.write(f"[bayes-poem] {message}\n")
-        sys.stderr.flush()
 
-
-def _out_path(args: argparse.Namespace, default: Path) -> Path:
-    """``--out`` if given (an empty one is an error, not the default), else ``default``."""
-    if args.out is None:
-        return default
-    if not args.out.strip():
-        raise OutputError("--out: empty path; give a directory or leave --out out")
-    return Path(args.out)
-
-
-def _inputs(analysis, spec_path: str | Path) -> list[Path]:
-    """Files a command reads: a results directory replaced by --force must hold none."""
-    paths = [Path(spec_path)]
-    if "path" in analysis.data:
-        paths.append(analysis.base_dir / analysis.data["path"])
-    return paths
 
 
 def _validated_spec(analysis):
@@ -155,9 +142,6 @@ def _tau2_explained(result, quiet: bool):
     _progress(f"fit without moderators done in {time.perf_counter() - started:.1f} s", quiet)
     return table
 
-
-def _csv(frame, index: bool = False):
-    return lambda path: frame.to_csv(path, index=index)
 
 
 def _bubble_writers(result, title: str) -> dict:

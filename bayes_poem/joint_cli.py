@@ -28,7 +28,11 @@ __all__ = ["render", "run_joint"]
 
 
 def run_joint(args: argparse.Namespace, analysis) -> int:
-    from bayes_poem.cli import EXIT_DIAGNOSTICS, EXIT_OK, _csv, _inputs, _out_path, _progress
+    from bayes_poem.cli_support import EXIT_DIAGNOSTICS, EXIT_OK
+    from bayes_poem.cli_support import csv_writer as _csv
+    from bayes_poem.cli_support import out_path as _out_path
+    from bayes_poem.cli_support import progress as _progress
+    from bayes_poem.cli_support import spec_inputs as _inputs
     from bayes_poem.joint_plots import joint_figure
     from bayes_poem.outputs import check_target, reserve, write_netcdf, write_text
     from bayes_poem.plots import to_png

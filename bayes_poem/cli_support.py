@@ -1,0 +1,47 @@
+"""What the command modules share: exit statuses, progress lines, output paths, writers.
+
+``cli`` (argument parsing and dispatch) and the command modules it dispatches to
+(e.g. ``joint_cli``) import these from here, so no command module imports ``cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bayes_poem.errors import OutputError
+
+__all__ = ["EXIT_DIAGNOSTICS", "EXIT_FAILED", "EXIT_OK", "EXIT_USER_ERROR", "csv_writer",
+           "out_path", "progress", "spec_inputs"]
+
+EXIT_OK, EXIT_USER_ERROR, EXIT_DIAGNOSTICS, EXIT_FAILED = 0, 2, 3, 4
+
+
+def progress(message: str, quiet: bool) -> None:
+    """One ``[bayes-poem]`` line on stderr, unless ``quiet``."""
+    if not quiet:
+        sys.stderr.write(f"[bayes-poem] {message}\n")
+        sys.stderr.flush()
+
+
+def out_path(args: argparse.Namespace, default: Path) -> Path:
+    """``--out`` if given (an empty one is an error, not the default), else ``default``."""
+    if args.out is None:
+        return default
+    if not args.out.strip():
+        raise OutputError("--out: empty path; give a directory or leave --out out")
+    return Path(args.out)
+
+
+def spec_inputs(analysis, spec_path: str | Path) -> list[Path]:
+    """Files a command reads: a results directory replaced by --force must hold none."""
+    paths = [Path(spec_path)]
+    if "path" in analysis.data:
+        paths.append(analysis.base_dir / analysis.data["path"])
+    return paths
+
+
+def csv_writer(frame, index: bool = False):
+    """A results writer of ``frame`` as CSV (for ``Target.commit``)."""
+    return lambda path: frame.to_csv(path, index=index)
