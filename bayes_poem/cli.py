@@ -301,6 +301,12 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     out = _out_path(args, Path("results") / f"{Path(args.spec).stem}_sensitivity")
     inputs = _inputs(analysis, args.spec)
     check_target(out, force=args.force, protect=inputs)
+    if getattr(analysis, "is_joint", False):  # [data] outcomes: the prior on rho
+        from bayes_poem.joint_sensitivity import sensitivity_command
+
+        return sensitivity_command(args, analysis, out, inputs,
+                                   progress=lambda message: _progress(message, args.quiet),
+                                   make_executor=lambda n: _executor(args, n))
     spec = _validated_spec(analysis)
     config, variants = spec_grid(analysis.sensitivity, spec, analysis.source)
     executor, shutdown = _executor(args, len(variants))
