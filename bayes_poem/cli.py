@@ -64,8 +64,8 @@ def _validated_spec(analysis):
 
     if getattr(analysis, "is_joint", False):
         raise SpecError(f"{analysis.source}: the joint model (data.outcomes) runs with "
-                        "'bayes-poem run' and 'check'; this command takes one outcome "
-                        "(data.outcome)")
+                        "'bayes-poem run', 'compare', 'sensitivity' and 'check'; this command "
+                        "takes one outcome (data.outcome)")
     spec = analysis.model_spec()
     _check_contrast_labels(analysis, spec)
     _check_weight_labels(analysis, spec)
@@ -216,6 +216,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = _out_path(args, Path("results") / f"{Path(args.spec).stem}_compare")
     inputs = _inputs(analysis, args.spec)
     check_target(out, force=args.force, protect=inputs)
+    if getattr(analysis, "is_joint", False):  # [data] outcomes: the joint model
+        from bayes_poem.joint_compare import compare_command
+
+        return compare_command(args, analysis, out, inputs,
+                               progress=lambda message: _progress(message, args.quiet))
     spec = _validated_spec(analysis)
     with reserve(out, force=args.force, protect=inputs, command="compare") as target:
         result = _fit_analysis(analysis, spec, args.quiet)
@@ -280,6 +285,12 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     out = _out_path(args, Path("results") / f"{Path(args.spec).stem}_sensitivity")
     inputs = _inputs(analysis, args.spec)
     check_target(out, force=args.force, protect=inputs)
+    if getattr(analysis, "is_joint", False):  # [data] outcomes: the prior on rho
+        from bayes_poem.joint_sensitivity import sensitivity_command
+
+        return sensitivity_command(args, analysis, out, inputs,
+                                   progress=lambda message: _progress(message, args.quiet),
+                                   make_executor=lambda n: _executor(args, n))
     spec = _validated_spec(analysis)
     config, variants = spec_grid(analysis.sensitivity, spec, analysis.source)
     executor, shutdown = _executor(args, len(variants))

@@ -13,6 +13,8 @@ the shared ones)::
     [summary]         interval, prob
     [benefit_risk]    benefit_min, harm_max, benefit_weight, harm_weight, quantity
     [[contrasts]]     a, b: the pairs of subgroups compared on both outcomes
+    [sensitivity]     rho_priors, decision_threshold (``bayes-poem sensitivity``:
+                      :mod:`bayes_poem.joint_sensitivity`)
 
 Every error names the file and the key.
 """
@@ -37,11 +39,12 @@ from bayes_poem.joint import (
     resolve_joint_priors,
 )
 from bayes_poem.joint_results import BenefitRisk
+from bayes_poem.joint_sensitivity import parse_joint_sensitivity
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.table import StudyTable, load_table
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
-            "benefit_risk", "contrasts")
+            "benefit_risk", "contrasts", "sensitivity")
 SECTION_KEYS = {
     "data": ("dataset", "path", "outcomes", "subgroups"),
     "model": ("subgroup_effects",),
@@ -68,6 +71,7 @@ class JointAnalysisSpec:
     interval: IntervalSpec
     benefit_risk: BenefitRisk
     pairs: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    sensitivity: Mapping[str, Any] = field(default_factory=dict)
 
     is_joint = True
 
@@ -122,6 +126,7 @@ class JointAnalysisSpec:
             "summary": {"interval": self.interval.kind, "prob": self.interval.prob},
             "benefit_risk": self.benefit_risk.to_dict(),
             "contrasts": [{"a": a, "b": b} for a, b in self.pairs],
+            **({"sensitivity": dict(self.sensitivity)} if self.sensitivity else {}),
         }
 
     def resolved_toml(self, spec: JointSpec | None = None) -> str:
@@ -197,6 +202,10 @@ def parse_joint_spec(raw: Mapping[str, Any], *, source: str = "spec",
             raise SpecError(f"{source}: contrasts[{i}]: a and b must be two different "
                             f"subgroup labels (got {a!r}, {b!r})")
         pairs.append((a, b))
+    sensitivity = raw.get("sensitivity", {})
+    if not isinstance(sensitivity, Mapping):
+        raise SpecError(f"{source}: [sensitivity] must be a table (got {sensitivity!r})")
+    parse_joint_sensitivity(sensitivity, source)  # validated now, used by 'sensitivity'
     for key in ("title", "description"):
         if key in raw and not isinstance(raw[key], str):
             raise SpecError(f"{source}: {key} must be a string (got {raw[key]!r})")
@@ -204,7 +213,7 @@ def parse_joint_spec(raw: Mapping[str, Any], *, source: str = "spec",
         source=source, base_dir=base_dir or Path.cwd(), title=raw.get("title", ""),
         description=raw.get("description", ""), data=data, model=model, priors=priors,
         rho_eta=rho_eta, rho_fixed=rho_fixed, sampler=sampler, interval=interval,
-        benefit_risk=benefit_risk, pairs=tuple(pairs))
+        benefit_risk=benefit_risk, pairs=tuple(pairs), sensitivity=dict(sensitivity))
 
 
 @dataclass(frozen=True)

@@ -71,9 +71,9 @@ def test_benefit_risk_needs_the_joint_model():
 def test_check_and_other_commands(tmp_path, capsys):
     assert main(["check", str(EXAMPLE)]) == 0
     assert "joint model of clinical_success and adverse_event" in capsys.readouterr().out
-    assert main(["compare", str(EXAMPLE), "--out", str(tmp_path / "c")]) == 2
+    assert main(["bias", str(EXAMPLE), "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "runs with 'bayes-poem run' and 'check'" in err[0]
+    assert len(err) == 1 and "runs with 'bayes-poem run', 'compare', 'sensitivity'" in err[0]
     assert not (tmp_path / "c").exists()
     bad = tmp_path / "bad.toml"
     bad.write_text(EXAMPLE.read_text().replace('"adverse_event"]', '"adverse_events"]'))
