@@ -21,6 +21,7 @@ SYNTHETIC_TEXT = ("SYNTHETIC DATA: the study-level counts in this report were si
 
 
 def pct(x: float, digits: int = 1) -> str:
+    """``x`` as a percentage with ``digits`` decimals (empty if missing)."""
     if x is None or not np.isfinite(x):
         return ""
     value = round(100 * float(x), digits)
@@ -28,28 +29,33 @@ def pct(x: float, digits: int = 1) -> str:
 
 
 def ci_pct(median: float, lower: float, upper: float, digits: int = 1) -> str:
+    """``median [lower, upper]`` as percentages."""
     if not np.isfinite(median):
         return ""
     return f"{pct(median, digits)} [{pct(lower, digits)}, {pct(upper, digits)}]"
 
 
 def num(x: float, fmt: str = ".3f") -> str:
+    """``x`` formatted with ``fmt`` (empty if missing)."""
     return "" if x is None or not np.isfinite(x) else format(x, fmt)
 
 
 def ci_num(median: float, lower: float, upper: float, fmt: str = ".3f") -> str:
+    """``median [lower, upper]`` formatted with ``fmt``."""
     if not np.isfinite(median):
         return ""
     return f"{median:{fmt}} [{lower:{fmt}}, {upper:{fmt}}]"
 
 
 def prob(x: float) -> str:
+    """A probability to 3 decimals; ``< 0.001`` and ``> 0.999`` at the ends."""
     if x is None or not np.isfinite(x):
         return ""
     return "< 0.001" if x < 0.001 else "> 0.999" if x > 0.999 else f"{x:.3f}"
 
 
 def embed(name: str, caption: str, fig: Any) -> ReportFigure:
+    """A matplotlib figure as a :class:`ReportFigure` (PNG bytes)."""
     return ReportFigure(name, caption, plots.to_png(fig))
 
 
