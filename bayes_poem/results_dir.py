@@ -33,8 +33,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bayes_poem import outputs
 from bayes_poem.errors import DataError, SpecError
-from bayes_poem.outputs import MARKER, Writer, write_netcdf, write_text
+from bayes_poem.outputs import MARKER, Writer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,8 +86,9 @@ def run_writers(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.D
     the bubble plots (named by :func:`bubble_file`).
     """
     spec = result.spec
+    # outputs' writers looked up when called, so that a test can replace them there
     return {
-        POSTERIOR: write_netcdf(result.idata),
+        POSTERIOR: outputs.write_netcdf(result.idata),
         SUMMARY: write_csv(result.subgroup_summary()),
         HETEROGENEITY: write_csv(result.heterogeneity()),
         STUDY_ESTIMATES: write_csv(result.study_estimates()),
@@ -95,8 +97,8 @@ def run_writers(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.D
         **({TAU2_EXPLAINED: write_csv(explained)} if explained is not None else {}),
         **(figures or {}),
         DIAGNOSTICS: write_csv(result.diagnostics.table, index=True),
-        SPEC: write_text(spec_toml),
-        SUMMARY_TEXT: write_text(text + "\n"),
+        SPEC: outputs.write_text(spec_toml),
+        SUMMARY_TEXT: outputs.write_text(text + "\n"),
     }
 
 
