@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import sys
 import time
 import warnings
@@ -147,6 +146,7 @@ def _tau2_explained(result, quiet: bool):
 def _bubble_writers(result, title: str) -> dict:
     """``bubble_<moderator>.png`` for each numeric moderator (computed now, drawn now)."""
     from bayes_poem.plots import bubble_plot, to_png
+    from bayes_poem.results_dir import bubble_file
 
     writers = {}
     for moderator in result.spec.moderators:
@@ -155,14 +155,14 @@ def _bubble_writers(result, title: str) -> dict:
         curve, points = result.moderator_curve(moderator.name)
         png = to_png(bubble_plot(points=points, curve=curve, moderator=moderator.name,
                                  interval_label=result.interval.label, title=title))
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", moderator.name)  # a column name as file name
-        writers[f"bubble_{safe}.png"] = lambda path, png=png: path.write_bytes(png)
+        writers[bubble_file(moderator.name)] = lambda path, png=png: path.write_bytes(png)
     return writers
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bayes_poem.outputs import check_target, reserve, write_netcdf, write_text
+    from bayes_poem.outputs import check_target, reserve
     from bayes_poem.report_text import render
+    from bayes_poem.results_dir import default_out, run_writers
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
@@ -170,7 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from bayes_poem.joint_cli import run_joint
 
         return run_joint(args, analysis)
-    out = _out_path(args, Path("results") / Path(args.spec).stem)
+    out = _out_path(args, default_out("run", args.spec))
     inputs = _inputs(analysis, args.spec)
     check_target(out, force=args.force, protect=inputs)
     spec = _validated_spec(analysis)
@@ -178,21 +178,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = _fit_analysis(analysis, spec, args.quiet)
         explained = _tau2_explained(result, args.quiet)
         contrasts = result.contrasts(list(analysis.contrasts) or None)
-        summary = result.subgroup_summary()
         text = render(result, contrasts, title=analysis.title, explained=explained)
-        target.commit({
-            "posterior.nc": write_netcdf(result.idata),
-            "summary.csv": _csv(summary),
-            "heterogeneity.csv": _csv(result.heterogeneity()),
-            "study_estimates.csv": _csv(result.study_estimates()),
-            "contrasts.csv": _csv(contrasts),
-            **({"moderators.csv": _csv(result.moderator_summary())} if spec.moderators else {}),
-            **({"tau2_explained.csv": _csv(explained)} if explained is not None else {}),
-            **_bubble_writers(result, analysis.title),
-            "diagnostics.csv": _csv(result.diagnostics.table, index=True),
-            "spec.toml": write_text(analysis.resolved_toml(spec)),
-            "summary.txt": write_text(text + "\n"),
-        })
+        target.commit(run_writers(result, spec_toml=analysis.resolved_toml(spec), text=text,
+                                  contrasts=contrasts, explained=explained,
+                                  figures=_bubble_writers(result, analysis.title)))
     print(text)
     print(f"\nResults written to {out}/")
     problems = list(result.diagnostics.problems)
@@ -210,10 +199,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from bayes_poem.compare import compare
     from bayes_poem.outputs import check_target, reserve, write_text
+    from bayes_poem.results_dir import default_out
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
-    out = _out_path(args, Path("results") / f"{Path(args.spec).stem}_compare")
+    out = _out_path(args, default_out("compare", args.spec))
     inputs = _inputs(analysis, args.spec)
     check_target(out, force=args.force, protect=inputs)
     if getattr(analysis, "is_joint", False):  # [data] outcomes: the joint model
@@ -245,10 +235,11 @@ def cmd_bias(args: argparse.Namespace) -> int:
     from bayes_poem.bias_analysis import analyse_bias, figures, render_text
     from bayes_poem.outputs import check_target, reserve, write_text
     from bayes_poem.plots import to_png
+    from bayes_poem.results_dir import SPEC, default_out
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
-    out = _out_path(args, Path("results") / f"{Path(args.spec).stem}_bias")
+    out = _out_path(args, default_out("bias", args.spec))
     inputs = _inputs(analysis, args.spec)
     check_target(out, force=args.force, protect=inputs)
     spec = _validated_spec(analysis)
@@ -268,7 +259,7 @@ def cmd_bias(args: argparse.Namespace) -> int:
             "cumulative_bayes.csv": _csv(bias.cumulative_table()),
             "cumulative_frequentist.csv": _csv(bias.cumulative_frequentist()),
             **{name: (lambda path, png=png: path.write_bytes(png)) for name, png in pngs.items()},
-            "spec.toml": write_text(resolved.resolved_toml(spec)),
+            SPEC: write_text(resolved.resolved_toml(spec)),
             "bias.txt": write_text(text + "\n"),
         })
     print(text)
@@ -278,11 +269,12 @@ def cmd_bias(args: argparse.Namespace) -> int:
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     from bayes_poem.outputs import check_target, reserve
+    from bayes_poem.results_dir import default_out
     from bayes_poem.sensitivity import spec_grid
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
-    out = _out_path(args, Path("results") / f"{Path(args.spec).stem}_sensitivity")
+    out = _out_path(args, default_out("sensitivity", args.spec))
     inputs = _inputs(analysis, args.spec)
     check_target(out, force=args.force, protect=inputs)
     if getattr(analysis, "is_joint", False):  # [data] outcomes: the prior on rho
@@ -313,6 +305,7 @@ def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target
     from bayes_poem.loglik import power_scaling
     from bayes_poem.outputs import write_text
     from bayes_poem.plots import sensitivity_forest
+    from bayes_poem.results_dir import SENSITIVITY, SPEC
     from bayes_poem.sensitivity import run_sensitivity, summarise_by_variant
 
     settings = dataclasses.replace(analysis.sampler, progress=False)
@@ -347,11 +340,11 @@ def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target
     text = _sensitivity_text(analysis, spec, result, by_variant, psens)
     figure = sensitivity_forest(frame=result.table, title=analysis.title)
     writers = {
-        "sensitivity.csv": _csv(result.table),
+        SENSITIVITY: _csv(result.table),
         "variants.csv": _csv(by_variant),
         "sensitivity.png": lambda path: figure.savefig(path, dpi=120),
         "sensitivity.txt": write_text(text + "\n"),
-        "spec.toml": write_text(analysis.resolved_toml(spec)),
+        SPEC: write_text(analysis.resolved_toml(spec)),
     }
     if psens is not None:
         writers["psens.csv"] = _csv(psens)
@@ -475,11 +468,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Report of a spec (fitted here) or of a results directory (its posterior.nc)."""
     from bayes_poem.errors import SpecError
     from bayes_poem.outputs import check_target, reserve
-    from bayes_poem.report import (
-        build_report,
+    from bayes_poem.report import build_report, report_writers
+    from bayes_poem.results_dir import (
+        REPORT_HTML,
+        REPORT_MD,
+        beside,
+        default_out,
         find_sensitivity,
         load_fit,
-        report_writers,
         results_dir_files,
     )
     from bayes_poem.specfile import load_spec
@@ -491,17 +487,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     if from_results:
         spec_path = results_dir_files(target)[1]
         analysis = load_spec(spec_path)
-        default = target.resolve().parent / f"{target.resolve().name}_report"
+        default = beside(target.resolve(), "report")
         inputs = [target, *_inputs(analysis, spec_path)]
     else:
         analysis = load_spec(target)
-        default = Path("results") / f"{target.stem}_report"
+        default = default_out("report", target)
         inputs = _inputs(analysis, target)
     out = _out_path(args, default)
     check_target(out, force=args.force, protect=inputs)
     spec = _validated_spec(analysis)
     # A sensitivity.csv beside the results is validated now, before any fitting.
-    sensitivity = find_sensitivity(target if from_results else Path("results") / target.stem)
+    sensitivity = find_sensitivity(target if from_results else default_out("run", target))
     with reserve(out, force=args.force, protect=inputs, command="report") as reserved:
         result = (load_fit(target, analysis, spec) if from_results
                   else _fit_analysis(analysis, spec, args.quiet))
@@ -510,17 +506,18 @@ def cmd_report(args: argparse.Namespace) -> int:
                               sensitivity=sensitivity,
                               progress=lambda message: _progress(message, args.quiet))
         reserved.commit(report_writers(report))
-    print(f"Report written to {out}/report.html and {out}/report.md")
+    print(f"Report written to {out}/{REPORT_HTML} and {out}/{REPORT_MD}")
     return EXIT_OK
 
 
 def cmd_trial(args: argparse.Namespace) -> int:
     """Anterior-vs-posterior trial analyses (``bayes_poem.trials``, docs/trials.md)."""
     from bayes_poem.outputs import check_target, reserve
+    from bayes_poem.results_dir import default_out
     from bayes_poem.trials.spec import load_trial_spec
 
     spec = load_trial_spec(args.spec)
-    out = _out_path(args, Path("results") / Path(args.spec).stem)
+    out = _out_path(args, default_out("trial", args.spec))
     inputs = _trial_inputs(spec, args.spec)
     check_target(out, force=args.force, protect=inputs)
     prepared = spec.prepare()  # every user error is raised here, before any output
@@ -627,13 +624,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bayes-poem",
                      description="Bayesian hierarchical meta-analysis of POEM outcomes.")
     from bayes_poem._version import __version__
+    from bayes_poem.results_dir import default_help
 
     parser.add_argument("--version", action="version", version=f"bayes-poem {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="fit an analysis spec and write its results")
     run.add_argument("spec", help="TOML analysis spec, e.g. models/sed_clinical_success.toml")
-    run.add_argument("--out", help="results directory (default: results/<spec name>)")
+    run.add_argument("--out", help=f"results directory (default: {default_help('run')})")
     run.add_argument("--force", action="store_true", help="replace an existing results dir")
     run.add_argument("--strict", action="store_true",
                      help="exit with status 3 if sampler diagnostics fail")
@@ -643,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compare", help="fit a spec and compare it with the frequentist "
                           "analysis (and published values, where stored)")
     comp.add_argument("spec", help="TOML analysis spec, e.g. models/sed_clinical_success.toml")
-    comp.add_argument("--out", help="results directory (default: results/<spec name>_compare)")
+    comp.add_argument("--out", help=f"results directory (default: {default_help('compare')})")
     comp.add_argument("--force", action="store_true", help="replace an existing results dir")
     comp.add_argument("--quiet", action="store_true",
                       help="no progress messages or progress bar")
@@ -655,7 +653,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sens = sub.add_parser("sensitivity", help="fit a grid of model variants and flag changes")
     sens.add_argument("spec", help="TOML analysis spec (its [sensitivity] section, if any)")
-    sens.add_argument("--out", help="results directory (default: results/<spec>_sensitivity)")
+    sens.add_argument("--out",
+                      help=f"results directory (default: {default_help('sensitivity')})")
     sens.add_argument("--force", action="store_true", help="replace an existing results dir")
     sens.add_argument("--quiet", action="store_true", help="no progress messages")
     sens.add_argument("--jobs", type=_positive_int, default=1,
@@ -668,7 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "trim-and-fill tests, the Bayesian precision model, cumulative "
                           "meta-analysis")
     bias.add_argument("spec", help="TOML analysis spec (its [bias] section, if any)")
-    bias.add_argument("--out", help="results directory (default: results/<spec name>_bias)")
+    bias.add_argument("--out", help=f"results directory (default: {default_help('bias')})")
     bias.add_argument("--force", action="store_true", help="replace an existing results dir")
     bias.add_argument("--quiet", action="store_true", help="no progress messages")
     bias.set_defaults(func=cmd_bias)
@@ -677,7 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("target", metavar="SPEC|RESULTS_DIR",
                      help="a TOML spec (fitted here) or a results directory of 'run' "
                           "(its posterior.nc and spec.toml; the analysis is not refitted)")
-    rep.add_argument("--out", help="report directory (default: results/<spec>_report, or "
+    rep.add_argument("--out", help=f"report directory (default: {default_help('report')}, or "
                                    "<RESULTS_DIR>_report)")
     rep.add_argument("--force", action="store_true", help="replace an existing report dir")
     rep.add_argument("--quiet", action="store_true", help="no progress messages")
@@ -689,7 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "comparative meta-analysis or trial design (docs/trials.md)")
     trial.add_argument("spec", help="TOML trial spec, e.g. "
                        "models/anterior_vs_posterior_meta.toml")
-    trial.add_argument("--out", help="results directory (default: results/<spec name>)")
+    trial.add_argument("--out", help=f"results directory (default: {default_help('trial')})")
     trial.add_argument("--force", action="store_true", help="replace an existing results dir")
     trial.add_argument("--quiet", action="store_true", help="no progress messages")
     trial.set_defaults(func=cmd_trial)

@@ -17,7 +17,6 @@ import re
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import pandas as pd
 
@@ -36,8 +35,9 @@ def run_joint(args: argparse.Namespace, analysis) -> int:
     from bayes_poem.joint_plots import joint_figure
     from bayes_poem.outputs import check_target, reserve, write_netcdf, write_text
     from bayes_poem.plots import to_png
+    from bayes_poem.results_dir import default_out
 
-    out = _out_path(args, Path("results") / Path(args.spec).stem)
+    out = _out_path(args, default_out("run", args.spec))
     inputs = _inputs(analysis, args.spec)
     check_target(out, force=args.force, protect=inputs)
     spec = analysis.model_spec()

@@ -11,7 +11,8 @@ import pytest
 from bayes_poem import ModelSpec, load_dataset
 from bayes_poem.bias import BiasOptions
 from bayes_poem.bias_analysis import analyse_bias
-from bayes_poem.report import Report, Section, _bias_section, render_html
+from bayes_poem.report import Report, Section, render_html
+from bayes_poem.report.sections.comparisons import bias_section as _bias_section
 from bayes_poem.sampling import SamplerSettings
 from tests.helpers import run_cli
 from tests.test_report import _quick_copy, _render

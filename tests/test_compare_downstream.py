@@ -215,7 +215,7 @@ def test_by_subgroup_tau_per_row_next_to_the_frequentist_tau2(table):
 
 
 def test_report_frequentist_section_with_tau_per_subgroup_and_moderators(table):
-    from bayes_poem.report import _frequentist_section
+    from bayes_poem.report.sections.comparisons import frequentist_section as _frequentist_section
 
     spec = ModelSpec.from_table(table, "cs", study_heterogeneity="by_subgroup")
     section = _frequentist_section(_by_subgroup_fit(spec), None)

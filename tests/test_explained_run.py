@@ -131,7 +131,7 @@ def test_text_report_shows_the_taus_r2_and_the_refits_warnings(table):
 
 
 def test_report_section_of_r2(table):
-    from bayes_poem.report import _explained_section
+    from bayes_poem.report.sections.estimates import explained_section as _explained_section
 
     spec = ModelSpec.from_table(table, "cs").with_moderators("year")
     fit = fake_moderator_fit(spec, seed=1)

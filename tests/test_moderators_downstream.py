@@ -307,7 +307,8 @@ def test_exact_refit_predicts_the_held_out_rows_with_their_own_covariates(monkey
 
 # ---------------------------------------------------------------------- report (no sampling)
 def test_report_model_section_shows_the_moderator_term_and_beta_prior():
-    from bayes_poem.report import _model_formulas, _model_section
+    from bayes_poem.report.sections.model import model_formulas as _model_formulas
+    from bayes_poem.report.sections.model import model_section as _model_section
 
     spec = _spec()
     texts = [f.text for f in _model_formulas(spec)]

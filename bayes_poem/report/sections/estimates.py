@@ -1,0 +1,215 @@
+"""The report's estimates: posterior summaries (with the moderators and R^2 of a
+meta-regression) and the contrasts between subgroups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from bayes_poem import plots
+from bayes_poem.contrasts import Contrast, contrast_draws
+from bayes_poem.dims import SUBGROUP
+from bayes_poem.predictive import clopper_pearson, likelihood_of
+from bayes_poem.report.document import Section
+from bayes_poem.report.format import at_text, ci_num, ci_pct, embed, num, pct, prob
+
+if TYPE_CHECKING:
+    from bayes_poem.results import FitResult
+
+
+def refit_tau2_explained(fit: FitResult) -> pd.DataFrame:
+    """``explained.tau2_explained`` (a refit without moderators, same settings and
+    seed); its failed diagnostics are shown in the table, a failed refit is an error."""
+    import warnings
+
+    from bayes_poem.errors import ConvergenceWarning, SamplingError
+    from bayes_poem.explained import tau2_explained
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table
+            return tau2_explained(fit)
+    except SamplingError as err:
+        raise SamplingError(f"the fit without moderators (for R^2): {err}") from None
+
+
+def explained_section(fit: FitResult, explained: pd.DataFrame | None) -> Section:
+    """tau with and without the moderators and R^2 (docs/model.md)."""
+    if explained is None:
+        return Section("Share of between-study variance explained (R²)",
+                       "Not defined: the model has no random study effects (no tau²).")
+    interval = fit.interval.label
+    problems = [p for p in str(explained["problems_without"].iloc[0] or "").split("; ") if p]
+    text = ("R² = max(0, 1 - median tau² with moderators / median tau² without them): the "
+            "same model (data, structure, priors, sampler settings and seed) refitted "
+            "without moderators. It compares two fits, so it has no interval; tau of each "
+            "fit is shown with its posterior median and interval (docs/model.md)."
+            + (" With one tau per subgroup, R² is per subgroup." if
+               fit.spec.study_heterogeneity == "by_subgroup" else ""))
+    if problems:
+        text += ("\n\n" + "\n".join(f"- Warning (fit without moderators): {p}"
+                                      for p in problems))
+    return Section(
+        "Share of between-study variance explained (R²)", text,
+        table=pd.DataFrame({
+            "parameter": [p.replace("r2_tau2", "tau", 1) for p in explained["parameter"]],
+            f"with moderators, median [{interval}]": [ci_num(*v) for v in zip(
+                explained["tau_with_median"], explained["tau_with_lower"],
+                explained["tau_with_upper"], strict=True)],
+            f"without moderators, median [{interval}]": [ci_num(*v) for v in zip(
+                explained["tau_without_median"], explained["tau_without_lower"],
+                explained["tau_without_upper"], strict=True)],
+            "R²": [num(x) for x in explained["r2"]],
+            "R² untruncated": [num(x) for x in explained["r2_raw"]],
+        }))
+
+
+def summary_section(fit: FitResult, explained: pd.DataFrame | None = None) -> Section:
+    interval = fit.interval.label
+    summary = fit.subgroup_summary()
+    single = summary["subgroup"].nunique() == 2  # one group and its 'overall' copy
+    rows = []
+    for label, group in summary.groupby("subgroup", sort=False):
+        if single and label == "overall":
+            continue
+        first = group.iloc[0]
+        cells = {q: group[group["quantity"] == q].iloc[0] for q in ("p_pooled", "p_mean",
+                                                                    "p_new")}
+        rows.append({
+            "subgroup": label, "studies": int(first["n_studies"]),
+            "events/patients": f"{int(first['events'])}/{int(first['total'])}",
+            "observed": pct(first["observed"]),
+            "p_pooled (median study)": ci_pct(*(cells["p_pooled"][k] for k in
+                                                 ("median", "lower", "upper"))),
+            "p_mean (population mean)": ci_pct(*(cells["p_mean"][k] for k in
+                                                  ("median", "lower", "upper"))),
+            "p_new (new study)": ci_pct(*(cells["p_new"][k] for k in
+                                           ("median", "lower", "upper"))),
+        })
+    pooled_table = pd.DataFrame(rows)
+    het = fit.heterogeneity()
+    het_table = pd.DataFrame({
+        "parameter": het["parameter"],
+        f"median [{interval}]": [ci_num(m, lo, hi) for m, lo, hi in
+                                 zip(het["median"], het["lower"], het["upper"], strict=True)],
+        "mean": [num(x) for x in het["mean"]],
+    })
+    params = fit.parameter_summary()
+    param_table = pd.DataFrame({
+        "parameter": params["parameter"],
+        f"median [{interval}]": [ci_num(m, lo, hi) for m, lo, hi in
+                                 zip(params["median"], params["lower"], params["upper"],
+                                     strict=True)],
+        "mean": [num(x) for x in params["mean"]], "sd": [num(x) for x in params["sd"]],
+        "R-hat": [num(x) for x in params["r_hat"]],
+        "bulk ESS": [num(x, ".0f") for x in params["ess_bulk"]],
+    })
+
+    estimates = fit.study_estimates()
+    lower, upper = clopper_pearson(estimates["events"].to_numpy(), estimates["total"].to_numpy())
+    forest_rows = estimates.assign(cp_lower=lower, cp_upper=upper)
+    pooled = []
+    for label, group in summary.groupby("subgroup", sort=False):
+        if single and label == "overall":
+            continue
+        p = group[group["quantity"] == "p_pooled"].iloc[0]
+        new = group[group["quantity"] == "p_new"].iloc[0]
+        pooled.append({"subgroup": label, "median": p["median"], "lower": p["lower"],
+                       "upper": p["upper"], "pred_lower": new["lower"],
+                       "pred_upper": new["upper"]})
+    forest = plots.forest_plot(rows=forest_rows, pooled=pd.DataFrame(pooled),
+                               interval_label=interval)
+    moderated = bool(fit.spec.moderators)
+    subsections = []
+    if moderated:
+        mods = fit.moderator_summary()
+        subsections.append(Section(
+            "Moderators (meta-regression coefficients)",
+            "beta on the logit scale per coded unit (per SD of a numeric moderator by "
+            "default, or a level against its reference level); odds ratios per unit of "
+            "the moderator as recorded and per SD of its values; P(beta > 0) is a "
+            f"posterior probability. The pooled probabilities above are at {at_text(fit)}.",
+            table=pd.DataFrame({
+                "term": mods["term"], "reference": mods["reference"],
+                f"beta, median [{interval}]": [ci_num(m, lo, hi) for m, lo, hi in zip(
+                    mods["median"], mods["lower"], mods["upper"], strict=True)],
+                "OR per unit": [ci_num(m, lo, hi, ".3g") for m, lo, hi in zip(
+                    mods["or_unit_median"], mods["or_unit_lower"], mods["or_unit_upper"],
+                    strict=True)],
+                "OR per SD": ["-" if kind != "numeric" else ci_num(m, lo, hi, ".3g")
+                              for kind, m, lo, hi in zip(
+                                  mods["kind"], mods["or_sd_median"], mods["or_sd_lower"],
+                                  mods["or_sd_upper"], strict=True)],
+                "P(beta > 0)": [prob(x) for x in mods["p_gt_0"]],
+                "R-hat": [num(x) for x in mods["r_hat"]],
+            })))
+        subsections.append(explained_section(fit, explained))
+    het_text = ("Heterogeneity on the logit scale: tau is the between-study SD, tau2 its "
+                "square, i2 the Bayesian I-squared as a proportion (docs/model.md)"
+                if "tau" in fit.posterior else "No between-study SD: common-effect model"
+                if likelihood_of(fit.spec) == "binomial" else
+                "Beta-binomial overdispersion: phi, and rho = phi^2 / (1 + phi^2), the "
+                "intra-study correlation")
+    return Section(
+        "Posterior summaries",
+        f"Posterior medians with {interval} intervals. Shrunken study estimates are each "
+        "row's logit^-1(mu + alpha_d + u_s" + (" + x_i'beta" if moderated else "")
+        + "): the hierarchical model pulls small studies towards their subgroup."
+        + (f" Pooled probabilities are at {at_text(fit)}." if moderated else ""),
+        table=pooled_table, table_caption=f"Pooled probabilities, median [{interval}]"
+        + (f", at {at_text(fit)}" if moderated else ""),
+        figures=(embed("forest", "Forest plot: observed rates with exact 95% CIs, shrunken "
+                         "study estimates, pooled subgroup estimates (diamonds) and prediction "
+                         "intervals for a new study (bands)", forest),),
+        subsections=(
+            Section("Heterogeneity", het_text + ".", table=het_table),
+            Section("Model parameters (logit scale)", "", table=param_table),
+            *subsections,
+        ),
+        anchor="summaries")
+
+
+def contrast_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -> Section:
+    if fit.spec.subgroup_effects == "none":
+        return Section("Contrasts between subgroups",
+                       "None: the model has no subgroup effects (single-group model).",
+                       anchor="contrasts")
+    table = fit.contrasts(list(contrasts) if contrasts else None)
+    shown = pd.DataFrame({
+        "contrast": table["contrast"], "quantity": table["quantity"], "scale": table["scale"],
+        f"median [{fit.interval.label}]": [
+            ci_pct(m, lo, hi) if scale == "difference" else ci_num(m, lo, hi)
+            for m, lo, hi, scale in zip(table["median"], table["lower"], table["upper"],
+                                        table["scale"], strict=True)],
+        "P(> null)": [prob(x) for x in table["p_gt_null"]],
+        "margin": [pct(m, 0) if s == "difference" else num(m, "g")
+                   for m, s in zip(table["margin"], table["scale"], strict=True)],
+        "P(> margin)": [prob(x) for x in table["p_gt_margin"]],
+    })
+    probs = fit.subgroup_probabilities()
+    listed = list(contrasts) if contrasts else [
+        Contrast(a, b) for i, a in enumerate(fit.spec.subgroups)
+        for b in fit.spec.subgroups[i + 1:]]
+    draws, margins = {}, {}
+    for contrast in listed:
+        quantity = probs[contrast.quantity]
+        diff = contrast_draws(quantity.sel({SUBGROUP: contrast.a}),
+                              quantity.sel({SUBGROUP: contrast.b}))["difference"]
+        draws[contrast.label] = diff.values.ravel()
+        margins[contrast.label] = contrast.margin
+    figure = plots.contrast_density_plot(draws=draws, margins=margins)
+    return Section(
+        "Contrasts between subgroups",
+        "Posterior of each contrast on three scales. P(> null) is the posterior probability "
+        "that subgroup a has the higher rate; P(> margin) that the difference exceeds the "
+        "decision margin (for harms: that a has at least that many more events per patient). "
+        "These are posterior probabilities, not p-values.",
+        table=shown, figures=(embed("contrasts", "Posterior densities of the differences "
+                                      "(a - b); the red line is the decision margin and the "
+                                      "shaded area P(> margin)", figure),),
+        anchor="contrasts")
+
+

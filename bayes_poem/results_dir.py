@@ -1,0 +1,355 @@
+"""The results directory: the one owner of its format.
+
+What a command writes and where, and how ``report`` and :func:`load_results`
+read a run's directory back:
+
+* **Names.** The files of a ``bayes-poem run`` directory (:data:`POSTERIOR`,
+  :data:`SUMMARY`, ..., :data:`SPEC`, :data:`SUMMARY_TEXT`, ``bubble_<moderator>.png``
+  by :func:`bubble_file`), laid out by :func:`run_writers`; the files other commands
+  read (:data:`SENSITIVITY` of ``bayes-poem sensitivity``) or write for the report
+  (:data:`REPORT_HTML`, :data:`REPORT_MD`); the marker :data:`MARKER`.
+* **Locations.** A command writes to ``results/<spec file stem><suffix>`` by
+  default (:func:`default_out`, :data:`SUFFIXES`: ``run`` and ``trial`` none,
+  ``compare`` ``_compare``, ``sensitivity`` ``_sensitivity``, ``bias`` ``_bias``,
+  ``report`` ``_report``); :func:`beside` names the sibling of a results
+  directory (``<DIR>_report``, ``<DIR>_sensitivity``); :func:`default_help`
+  spells a default for the CLI's help.
+* **Writing** is :mod:`bayes_poem.outputs`' (reserve, atomic commit, marker):
+  this module says what is written, that one how.
+* **Reading back.** :func:`load_results` (and :func:`load_fit`, given the parsed
+  spec) rebuilds the :class:`~bayes_poem.results.FitResult` from ``posterior.nc``
+  and ``spec.toml`` without refitting, refusing a posterior that is not the fit
+  of the model ``spec.toml`` describes (``SpecError`` naming the key, or
+  ``DataError`` naming the file); :func:`find_sensitivity` finds a
+  ``sensitivity.csv`` in the directory or its ``_sensitivity`` sibling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bayes_poem import outputs
+from bayes_poem.errors import DataError, SpecError
+from bayes_poem.outputs import MARKER, Writer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bayes_poem.results import FitResult
+    from bayes_poem.spec import ModelSpec
+    from bayes_poem.specfile import AnalysisSpec
+
+__all__ = ["CONTRASTS", "DIAGNOSTICS", "HETEROGENEITY", "MARKER", "MODERATORS", "POSTERIOR",
+           "REPORT_HTML", "REPORT_MD", "RESULTS_ROOT", "SENSITIVITY", "SPEC", "STUDY_ESTIMATES",
+           "SUFFIXES", "SUMMARY", "SUMMARY_TEXT", "TAU2_EXPLAINED", "beside", "bubble_file",
+           "default_help", "default_out", "find_sensitivity", "load_fit", "load_results",
+           "results_dir_files", "run_writers", "write_csv"]
+
+# ---------------------------------------------------------------------- names
+POSTERIOR = "posterior.nc"  # arviz.InferenceData, netCDF-4, with the provenance attrs
+SUMMARY = "summary.csv"
+HETEROGENEITY = "heterogeneity.csv"
+STUDY_ESTIMATES = "study_estimates.csv"
+CONTRASTS = "contrasts.csv"
+MODERATORS = "moderators.csv"  # with moderators only
+TAU2_EXPLAINED = "tau2_explained.csv"  # with moderators and random study effects only
+DIAGNOSTICS = "diagnostics.csv"
+SPEC = "spec.toml"  # the resolved spec: every setting with its default filled in
+SUMMARY_TEXT = "summary.txt"
+SENSITIVITY = "sensitivity.csv"  # written by 'bayes-poem sensitivity', read by 'report'
+REPORT_HTML = "report.html"
+REPORT_MD = "report.md"
+
+
+def bubble_file(moderator: str) -> str:
+    """``bubble_<moderator>.png``, the column name made safe as a file name."""
+    return f"bubble_{re.sub(r'[^A-Za-z0-9_.-]+', '_', moderator)}.png"
+
+
+def write_csv(frame: pd.DataFrame, index: bool = False) -> Writer:
+    """Writer of a table as CSV."""
+    return lambda path: frame.to_csv(path, index=index)
+
+
+def run_writers(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.DataFrame,
+                explained: pd.DataFrame | None = None,
+                figures: Mapping[str, Writer] | None = None) -> dict[str, Writer]:
+    """The files of a ``bayes-poem run`` directory (name -> writer), in writing order.
+
+    ``spec_toml`` is the resolved spec, ``text`` the printed summary, ``contrasts``
+    the contrast table, ``explained`` the R^2 table (when defined) and ``figures``
+    the bubble plots (named by :func:`bubble_file`).
+    """
+    spec = result.spec
+    # outputs' writers looked up when called, so that a test can replace them there
+    return {
+        POSTERIOR: outputs.write_netcdf(result.idata),
+        SUMMARY: write_csv(result.subgroup_summary()),
+        HETEROGENEITY: write_csv(result.heterogeneity()),
+        STUDY_ESTIMATES: write_csv(result.study_estimates()),
+        CONTRASTS: write_csv(contrasts),
+        **({MODERATORS: write_csv(result.moderator_summary())} if spec.moderators else {}),
+        **({TAU2_EXPLAINED: write_csv(explained)} if explained is not None else {}),
+        **(figures or {}),
+        DIAGNOSTICS: write_csv(result.diagnostics.table, index=True),
+        SPEC: outputs.write_text(spec_toml),
+        SUMMARY_TEXT: outputs.write_text(text + "\n"),
+    }
+
+
+# ---------------------------------------------------------------------- locations
+RESULTS_ROOT = Path("results")
+# The default directory of each command is RESULTS_ROOT / (spec file stem + suffix).
+SUFFIXES = {"run": "", "trial": "", "compare": "_compare", "sensitivity": "_sensitivity",
+            "bias": "_bias", "report": "_report"}
+
+
+def default_out(command: str, spec_path: str | Path) -> Path:
+    """Where ``command`` writes by default: ``results/<spec file stem><suffix>``
+    (relative to the working directory)."""
+    return RESULTS_ROOT / f"{Path(spec_path).stem}{SUFFIXES[command]}"
+
+
+def beside(results_dir: str | Path, command: str) -> Path:
+    """The sibling of ``results_dir`` where ``command`` writes for it:
+    ``<results_dir><suffix>`` in the same parent (``<DIR>_report``, ``<DIR>_sensitivity``)."""
+    path = Path(results_dir)
+    return path.parent / f"{path.name}{SUFFIXES[command]}"
+
+
+def default_help(command: str) -> str:
+    """The default location as the CLI's help spells it, e.g. ``results/<spec name>_bias``."""
+    return f"{RESULTS_ROOT.as_posix()}/<spec name>{SUFFIXES[command]}"
+
+
+# ---------------------------------------------------------------------- reading back
+def load_results(path: str | Path) -> FitResult:
+    """The :class:`~bayes_poem.results.FitResult` of a ``bayes-poem run`` directory.
+
+    Reads its ``spec.toml`` (the resolved spec: data, model, priors, sampler,
+    ``[summary]``) and ``posterior.nc``, and checks them as ``bayes-poem report
+    RESULTS_DIR`` does (:func:`load_fit`): the posterior must be the fit of the
+    model ``spec.toml`` describes, else ``SpecError`` naming the key or
+    ``DataError`` naming the file. Nothing is refitted. The result reports with
+    the spec's ``[summary]`` interval, weights and ``at``.
+    """
+    from bayes_poem.specfile import load_spec
+
+    _, spec_path = results_dir_files(path)
+    analysis = load_spec(spec_path)
+    return load_fit(path, analysis, analysis.model_spec())
+
+
+def results_dir_files(path: str | Path) -> tuple[Path, Path]:
+    """``posterior.nc`` and ``spec.toml`` of a results directory (``DataError`` if missing)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"{path}: not a directory")
+    posterior, spec = path / POSTERIOR, path / SPEC
+    if not posterior.is_file():
+        raise DataError(f"{path}: no {POSTERIOR} (expected a results directory written by "
+                        "'bayes-poem run')")
+    if not spec.is_file():
+        raise DataError(f"{path}: no {SPEC} (expected a results directory written by "
+                        "'bayes-poem run')")
+    return posterior, spec
+
+
+def load_fit(path: str | Path, analysis: AnalysisSpec, spec: ModelSpec) -> FitResult:
+    """The :class:`FitResult` stored in a results directory, without refitting.
+
+    ``analysis`` and ``spec`` come from its ``spec.toml``. The posterior's
+    attributes (written by :func:`bayes_poem.sampling.fit`) must describe
+    exactly the model of ``spec.toml``: outcome, subgroups, data (hash and
+    studies), subgroup and study effects, likelihood, moderators (names, kinds,
+    centres, scales, levels, references), the priors the structure uses and
+    every sampler setting. A difference is refused (``SpecError``
+    naming the ``spec.toml`` key), and so is a posterior without these
+    attributes or whose draws do not match them (``DataError``). Only the
+    ``[summary]`` options, contrasts, title and description may be edited:
+    they change how the fit is reported, not the fit.
+    """
+    import arviz as az
+
+    from bayes_poem.diagnostics import check_fit
+    from bayes_poem.results import FitResult
+
+    posterior_path, _ = results_dir_files(path)
+    try:
+        idata = az.from_netcdf(str(posterior_path), engine="h5netcdf")
+        for group in idata.groups():
+            idata[group].load()
+        post = idata.posterior
+    except Exception as err:  # noqa: BLE001 - any unreadable file is a user error
+        raise DataError(f"{posterior_path}: cannot be read as a posterior "
+                        f"({type(err).__name__})") from None
+    fitted = _fitted_model(post.attrs, posterior_path)
+    _check_same_model(fitted, analysis, spec)
+    _check_draws(idata, fitted, spec, posterior_path)
+    settings = dataclasses.replace(analysis.sampler, progress=False)
+    return FitResult(spec=spec, idata=idata, settings=settings,
+                     diagnostics=check_fit(idata, warn=False), interval=analysis.interval,
+                     weights=analysis.weights, at=analysis.at)
+
+
+# Attributes that define a fitted model, and whether each is JSON.
+MODEL_ATTRS = {"outcome": False, "subgroups": True, "data_hash": False, "studies": True,
+               "subgroup_effects": False, "study_effects": False, "likelihood": False,
+               "priors": True, "zeroed_rows": True, "sampler": True}
+
+
+def _fitted_model(attrs: Mapping[str, Any], posterior_path: Path) -> dict[str, Any]:
+    """The model-defining attributes of a posterior; ``DataError`` if any is missing."""
+    fitted = {}
+    for name, is_json in MODEL_ATTRS.items():
+        if name not in attrs:
+            raise DataError(f"{posterior_path}: no '{name}' attribute: not a posterior written "
+                            "by this version of bayes-poem, so what was fitted is unknown; "
+                            "refit it with 'bayes-poem run'")
+        value = attrs[name]
+        try:
+            fitted[name] = json.loads(value) if is_json else str(value)
+        except (TypeError, ValueError):
+            raise DataError(f"{posterior_path}: attribute '{name}' is not valid JSON") from None
+    kinds = {"subgroups": list, "studies": list, "priors": dict, "zeroed_rows": list,
+             "sampler": dict}
+    for name, kind in kinds.items():
+        if not isinstance(fitted[name], kind):
+            raise DataError(f"{posterior_path}: attribute '{name}' is not a JSON "
+                            f"{'list' if kind is list else 'object'}")
+    fitted["sampler"].pop("progress", None)
+    # Optional: posteriors written before moderators existed have none.
+    try:
+        fitted["moderators"] = json.loads(attrs.get("moderators", "[]"))
+    except (TypeError, ValueError):
+        raise DataError(f"{posterior_path}: attribute 'moderators' is not valid JSON") from None
+    if not isinstance(fitted["moderators"], list):
+        raise DataError(f"{posterior_path}: attribute 'moderators' is not a JSON list")
+    # Optional: posteriors written before tau[subgroup] existed had one tau.
+    fitted["study_heterogeneity"] = str(attrs.get("study_heterogeneity", "common"))
+    # Optional: posteriors written before cell effects existed had none.
+    fitted["cell_effects"] = str(attrs.get("cell_effects", "none"))
+    return fitted
+
+
+def _check_same_model(fitted: Mapping[str, Any], analysis: AnalysisSpec,
+                      spec: ModelSpec) -> None:
+    """Refuse a spec.toml whose model differs from the fitted one, naming the key."""
+    source = analysis.source
+    data_key = "data.dataset" if "dataset" in analysis.data else "data.path"
+
+    def differs(key: str, was: Any, now: Any) -> SpecError:
+        return SpecError(f"{source}: {key} differs from the fitted model (fitted {was}, "
+                         f"spec.toml {now})")
+
+    def labels(values: Sequence[Any]) -> str:
+        return "[" + ", ".join(map(str, values)) + "]"
+
+    if fitted["outcome"] != spec.outcome:
+        raise differs("data.outcome", fitted["outcome"], spec.outcome)
+    if fitted["subgroups"] != list(spec.subgroups):
+        raise differs("data.subgroups", labels(fitted["subgroups"]), labels(spec.subgroups))
+    if fitted["data_hash"] != spec.table.data_hash() or fitted["studies"] != spec.studies:
+        raise SpecError(f"{source}: {data_key}: the posterior was fitted to other data than "
+                        f"spec.toml describes (data hash: fitted {fitted['data_hash']}, "
+                        f"spec.toml {spec.table.data_hash()})")
+    for key in ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity",
+                "cell_effects"):
+        if fitted[key] != getattr(spec, key):
+            raise differs(f"model.{key}", fitted[key], getattr(spec, key))
+    coding = [m.to_dict() for m in spec.moderators]
+    if fitted["moderators"] != coding:
+        was_names = [m.get("name") if isinstance(m, Mapping) else m
+                     for m in fitted["moderators"]]
+        now_names = [m["name"] for m in coding]
+        if was_names != now_names:
+            raise differs("model.moderators", labels(was_names), labels(now_names))
+        k = next(k for k, (a, b) in enumerate(zip(fitted["moderators"], coding,
+                                                   strict=True)) if a != b)
+        raise differs(f"the coding of moderator '{now_names[k]}' (model.moderator_reference, "
+                      "moderator_scale, moderator_kinds or its data)",
+                      json.dumps(fitted["moderators"][k]), json.dumps(coding[k]))
+    for name in spec.parameter_names():
+        was, now = fitted["priors"].get(name), spec.priors[name].to_dict()
+        if was != now:
+            raise differs(f"priors.{name}", _prior_text(was), _prior_text(now))
+    described = analysis.sampler.to_dict()
+    described.pop("progress", None)
+    missing = object()
+    for key in [*described, *(k for k in fitted["sampler"] if k not in described)]:
+        was, now = fitted["sampler"].get(key, missing), described.get(key, missing)
+        if was != now:
+            raise differs(f"sampler.{key}", "(not set)" if was is missing else repr(was),
+                          "(not set)" if now is missing else repr(now))
+    if fitted["zeroed_rows"]:
+        raise SpecError(f"{source}: the posterior is of a variant with rows zeroed "
+                        f"(rows {labels(fitted['zeroed_rows'])}), which no spec.toml describes")
+
+
+def _prior_text(prior: Any) -> str:
+    if not isinstance(prior, Mapping):
+        return "(none)"
+    params = {k: v for k, v in prior.items() if k != "dist"}
+    return f"{prior.get('dist')}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+
+
+def _check_draws(idata: Any, fitted: Mapping[str, Any], spec: ModelSpec,
+                 posterior_path: Path) -> None:
+    """The stored draws and data are those of the model the attributes describe."""
+    import numpy as np
+
+    from bayes_poem.backends.compiled import expanded_layout
+
+    post = idata.posterior
+
+    def refuse(problem: str) -> DataError:
+        return DataError(f"{posterior_path}: {problem}; it is not the posterior its "
+                         "attributes describe")
+
+    for group in ("sample_stats", "observed_data", "constant_data"):
+        if group not in idata.groups():
+            raise refuse(f"no '{group}' group")
+    sampler = fitted["sampler"]
+    shape = (post.sizes.get("chain"), post.sizes.get("draw"))
+    if shape != (sampler.get("chains"), sampler.get("draws")):
+        raise refuse(f"{shape[0]} chains x {shape[1]} draws stored, but sampled with "
+                     f"{sampler.get('chains')} x {sampler.get('draws')}")
+    for name, dims_shape, dims in expanded_layout(spec):
+        if name not in post:
+            raise refuse(f"variable '{name}' missing")
+        if (tuple(post[name].dims) != ("chain", "draw", *dims)
+                or tuple(post[name].shape[2:]) != tuple(dims_shape)):
+            raise refuse(f"variable '{name}' has dims {tuple(post[name].dims)}")
+        if not np.isfinite(post[name].values).all():
+            raise refuse(f"variable '{name}' has non-finite draws")
+    for dim, values in spec.coords.items():
+        if dim in post.dims and [str(v) for v in post[dim].values] != list(values):
+            raise refuse(f"the '{dim}' labels differ from the data's")
+    arrays = spec.arrays()
+    for group, name, expected in (("observed_data", "y", arrays["events"]),
+                                  ("constant_data", "total", arrays["total"])):
+        stored = idata[group].get(name)
+        if (stored is None or stored.shape != expected.shape
+                or not (np.asarray(stored) == expected).all()):
+            raise refuse(f"its {group} '{name}' differs from the data of spec.toml")
+
+
+def find_sensitivity(results_dir: str | Path) -> pd.DataFrame | None:
+    """``sensitivity.csv`` in ``results_dir`` or in its sibling ``<name>_sensitivity``
+    (where ``bayes-poem sensitivity`` writes by default), validated
+    (:func:`bayes_poem.sensitivity.read_table`: ``DataError`` naming the file,
+    row and column); ``None`` if there is none."""
+    from bayes_poem.sensitivity import read_table
+
+    results_dir = Path(results_dir)
+    for path in (results_dir / SENSITIVITY, beside(results_dir, "sensitivity") / SENSITIVITY):
+        if path.exists():
+            if not path.is_file():
+                raise DataError(f"{path}: not a regular file")
+            return read_table(path)
+    return None
