@@ -211,9 +211,10 @@ def test_find_sensitivity_looks_in_the_directory_then_its_sibling(tmp_path):
 @pytest.mark.parametrize("source", [ROOT / "models" / "sed_clinical_success.toml", MODERATED],
                          ids=["sed", "moderators"])
 def test_posterior_nc_has_the_study_log_likelihood_and_prior_groups(source, tmp_path):
+    from scipy import stats
+
     from bayes_poem.loo import psis_loo, study_log_likelihood
     from bayes_poem.prior_families import REGISTRY
-    from scipy import stats
 
     analysis = _analysis(source, tmp_path)
     fit = _hand_made_fit(analysis)
