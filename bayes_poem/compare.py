@@ -65,6 +65,8 @@ from bayes_poem.frequentist.subgroups import (
 )
 from bayes_poem.published import published_for, value
 from bayes_poem.results import OVERALL, FitResult
+from bayes_poem.specfile import COMPARE_METHODS as METHODS
+from bayes_poem.specfile import check_method
 
 __all__ = ["CONTRAST_COLUMNS", "METHODS", "MODERATOR_COLUMNS", "MODERATOR_CONTRAST_COLUMNS",
            "MODERATOR_SUBGROUP_COLUMNS",
@@ -106,7 +108,6 @@ MODERATOR_CONTRAST_COLUMNS = ("freq_metareg_difference", "freq_metareg_ci_lower"
                               "freq_metareg_p_value")
 
 _NAN = float("nan")
-METHODS = ("published", "glmm", "reml", "dl")  # the frequentist comparators (module docstring)
 _METHOD_TEXT = {
     "published": "the published method (continuity-corrected logit, fixed or random by I^2)",
     "glmm": "binomial-normal GLMM (maximum likelihood, exact binomial likelihood)",
@@ -115,19 +116,6 @@ _METHOD_TEXT = {
 }
 
 
-def check_method(method: object, knapp_hartung: object, key: str = "method") -> tuple[str, bool]:
-    """``(method, knapp_hartung)`` validated; ``SpecError`` naming ``key`` otherwise."""
-    if not isinstance(method, str) or method.lower() not in METHODS:
-        raise SpecError(f"{key}: {method!r} is not one of {', '.join(METHODS)}")
-    if not isinstance(knapp_hartung, bool):
-        raise SpecError(f"{key.rpartition('.')[0] + '.' if '.' in key else ''}knapp_hartung: "
-                        f"{knapp_hartung!r} must be true or false")
-    method = method.lower()
-    if knapp_hartung and method not in ("reml", "dl"):
-        raise SpecError(f"{key.rpartition('.')[0] + '.' if '.' in key else ''}knapp_hartung: "
-                        f"the Knapp-Hartung adjustment applies to method 'reml' or 'dl', "
-                        f"not '{method}'")
-    return method, knapp_hartung
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,7 +15,7 @@ from bayes_poem.errors import SpecError
 from bayes_poem.frequentist.glmm import glmm_proportions
 from bayes_poem.frequentist.metareg import metareg_proportions
 from bayes_poem.frequentist.subgroups import subgroup_analysis
-from bayes_poem.specfile import parse_spec, read_toml
+from bayes_poem.specfile import load_spec
 from tests.test_results_dir import _analysis, _hand_made_fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,3 +117,53 @@ def test_bad_method_is_one_line(fit, kwargs, message):
 
 def test_methods_are_the_documented_four():
     assert METHODS == ("published", "glmm", "reml", "dl")
+
+
+# ---------------------------------------------------------------------- [compare] and flags
+def _spec(tmp_path, section: str):
+    path = tmp_path / "spec.toml"
+    text = SPEC.read_text()  # a top-level key goes first, a table last
+    path.write_text(section + text if not section.startswith("[") else text + "\n" + section)
+    return load_spec(path)
+
+
+def test_compare_section_default_and_resolved(tmp_path):
+    assert _spec(tmp_path, "").compare == {"method": "published", "knapp_hartung": False}
+    analysis = _spec(tmp_path, '[compare]\nmethod = "dl"\nknapp_hartung = true\n')
+    assert analysis.compare == {"method": "dl", "knapp_hartung": True}
+    assert analysis.resolved()["compare"] == {"method": "dl", "knapp_hartung": True}
+
+
+@pytest.mark.parametrize("section, message", [
+    ('[compare]\nmethod = "ml"\n', "compare.method: 'ml' is not one of published, glmm, reml, dl"),
+    ('[compare]\nmethod = "glmm"\nknapp_hartung = true\n',
+     "compare.knapp_hartung: the Knapp-Hartung adjustment applies to method 'reml' or 'dl'"),
+    ('[compare]\nknapp_hartung = 1\n', "compare.knapp_hartung: 1 must be true or false"),
+    ('[compare]\nmetod = "dl"\n', "unknown key 'compare.metod'"),
+    ('compare = "glmm"\n', r"\[compare\] must be a table"),
+])
+def test_bad_compare_section_is_one_line_naming_the_key(tmp_path, section, message):
+    with pytest.raises(SpecError, match=message) as err:
+        _spec(tmp_path, section)
+    assert "\n" not in str(err.value) and "spec.toml" in str(err.value)
+
+
+def test_cli_flags_override_the_spec_and_bad_ones_are_one_line(tmp_path, capsys):
+    import argparse
+
+    from bayes_poem.cli import _compare_options, main
+
+    analysis = _spec(tmp_path, '[compare]\nmethod = "reml"\n')
+    args = argparse.Namespace(method=None, knha=None)
+    assert _compare_options(args, analysis) == {"method": "reml", "knapp_hartung": False}
+    args = argparse.Namespace(method="glmm", knha=None)
+    assert _compare_options(args, analysis) == {"method": "glmm", "knapp_hartung": False}
+    args = argparse.Namespace(method=None, knha=True)
+    assert _compare_options(args, analysis) == {"method": "reml", "knapp_hartung": True}
+    with pytest.raises(SpecError, match=r"^--knha: the Knapp-Hartung"):
+        _compare_options(argparse.Namespace(method="glmm", knha=True), analysis)
+    # argparse refuses an unknown method before anything runs (exit 2, one usage line)
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare", str(SPEC), "--method", "bayes"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'bayes'" in capsys.readouterr().err
