@@ -379,11 +379,17 @@ def _knapp_hartung(fit: FitResult, freq: SubgroupResult, re_method: str,
 def _glmm_fits(fit: FitResult, level: float) -> dict[str, Any]:
     """The binomial-normal GLMM of each subgroup and of 'overall' (counts summed per study)."""
     table = fit.spec.table.for_outcome(fit.spec.outcome)
-    fits: dict[str, Any] = {s: glmm_proportions(table, subgroup=s, level=level)
-                            for s in fit.spec.subgroups}
     summed = _summed(fit)
-    fits[OVERALL] = glmm_proportions(summed["events"].to_numpy(), summed["total"].to_numpy(),
-                                     labels=list(summed.index), level=level)
+    fits: dict[str, Any] = {}
+    for label in (*fit.spec.subgroups, OVERALL):
+        try:
+            fits[label] = (glmm_proportions(table, subgroup=label, level=level)
+                           if label != OVERALL else
+                           glmm_proportions(summed["events"].to_numpy(),
+                                            summed["total"].to_numpy(),
+                                            labels=list(summed.index), level=level))
+        except DataError as err:  # e.g. only events in every study: no finite ML estimate
+            raise DataError(f"compare method 'glmm', subgroup '{label}': {err}") from None
     return fits
 
 

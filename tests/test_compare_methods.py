@@ -167,3 +167,15 @@ def test_cli_flags_override_the_spec_and_bad_ones_are_one_line(tmp_path, capsys)
         main(["compare", str(SPEC), "--method", "bayes"])
     assert exit_.value.code == 2
     assert "invalid choice: 'bayes'" in capsys.readouterr().err
+
+
+def test_glmm_without_a_finite_estimate_is_one_line_naming_the_subgroup(tmp_path):
+    """Clinical success: a subgroup where every study has only events has no finite ML
+    estimate; the GLMM comparator says so (no silent fallback to another method)."""
+    from bayes_poem.errors import DataError
+
+    fit = _hand_made_fit(_analysis(ROOT / "models" / "sed_clinical_success.toml", tmp_path))
+    with pytest.raises(DataError, match=r"^compare method 'glmm', subgroup '\w+': .*only "
+                                        "events in every study") as err:
+        compare(fit, method="glmm")
+    assert "\n" not in str(err.value)
