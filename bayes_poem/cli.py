@@ -196,6 +196,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _compare_options(args: argparse.Namespace, analysis) -> dict[str, object]:
+    """``method`` and ``knapp_hartung`` of ``compare``: ``--method``/``--knha`` override
+    the spec's ``[compare]`` (validated like it: ``SpecError`` naming the flag)."""
+    from bayes_poem.specfile import check_method
+
+    method = args.method if args.method is not None else analysis.compare["method"]
+    knha = args.knha if args.knha is not None else analysis.compare["knapp_hartung"]
+    try:
+        method, knha = check_method(method, knha, key="--method")
+    except SpecError as err:
+        message = str(err)
+        if message.startswith("knapp_hartung:"):
+            message = "--knha" + message[len("knapp_hartung"):]
+        raise SpecError(f"{message} (the spec's [compare]: method = "
+                        f"'{analysis.compare['method']}')") from None
+    return {"method": method, "knapp_hartung": knha}
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from bayes_poem.compare import compare
     from bayes_poem.outputs import check_target, reserve, write_text
@@ -215,7 +233,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with reserve(out, force=args.force, protect=inputs, command="compare") as target:
         result = _fit_analysis(analysis, spec, args.quiet)
         _progress("frequentist reference analysis and comparison", args.quiet)
-        comparison = compare(result, contrasts=list(analysis.contrasts) or None)
+        comparison = compare(result, contrasts=list(analysis.contrasts) or None,
+                             **_compare_options(args, analysis))
         text = comparison.render_text(title=analysis.title)
         target.commit({
             "comparison_subgroups.csv": _csv(comparison.subgroups),
@@ -645,6 +664,13 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--force", action="store_true", help="replace an existing results dir")
     comp.add_argument("--quiet", action="store_true",
                       help="no progress messages or progress bar")
+    comp.add_argument("--method", choices=("published", "glmm", "reml", "dl"), default=None,
+                      help="frequentist comparator (overrides [compare] method; default "
+                           "published): the published method, the binomial-normal GLMM, or "
+                           "random effects by REML or DerSimonian-Laird")
+    comp.add_argument("--knha", action=argparse.BooleanOptionalAction, default=None,
+                      help="Knapp-Hartung CI for --method reml or dl (overrides [compare] "
+                           "knapp_hartung)")
     comp.set_defaults(func=cmd_compare)
 
     check = sub.add_parser("check", help="validate a spec or a CSV table without fitting")

@@ -17,6 +17,22 @@ The subgroup table stays a pooling *without* moderators on the frequentist side;
 moderators it says so (:data:`MODERATOR_SUBGROUP_COLUMNS`) and the Bayesian
 ``p_pooled`` there is at the reference covariate values (or ``fit.at``).
 
+The frequentist comparator is chosen by ``method`` (:data:`METHODS`; ``[compare]
+method`` of a spec, ``bayes-poem compare --method``):
+
+* ``"published"`` (default) -- the published analysis: logit with 0.5 added to the
+  cells of zero-event (or all-event) studies, fixed or random effects by I^2
+  (``choice``, ``re_method``);
+* ``"reml"`` / ``"dl"`` -- always random effects, tau^2 by REML or DerSimonian-Laird,
+  on the same continuity-corrected logits; with ``knapp_hartung=True`` the pooled
+  estimate's SE is the Knapp-Hartung one and its CI uses t with k - 1 df (metafor
+  ``test="knha"``, :func:`~bayes_poem.frequentist.metareg.metareg_proportions`
+  with no moderators); the contrasts then use these SEs (delta method, z);
+* ``"glmm"`` -- the binomial-normal GLMM by maximum likelihood
+  (:func:`~bayes_poem.frequentist.glmm.glmm_proportions`): the exact binomial
+  likelihood, no continuity correction, Wald CI; contrasts by the delta method.
+  Preferred with zero cells, where the corrected logit is biased toward 0.5.
+
 When the table is the embedded ``sed_synthetic`` dataset, the published figures of
 :mod:`bayes_poem.published` are added (:data:`PUBLISHED_SUBGROUP_COLUMNS`,
 :data:`PUBLISHED_CONTRAST_COLUMNS`); they describe the authors' real study-level
@@ -25,6 +41,7 @@ data, not these synthetic counts. Every column is documented in ``docs/compare.m
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,15 +53,22 @@ from scipy import stats
 from scipy.special import expit
 
 from bayes_poem.contrasts import Contrast
-from bayes_poem.errors import DataError
-from bayes_poem.frequentist.glmm import glmm_metareg_proportions
+from bayes_poem.errors import DataError, SpecError
+from bayes_poem.frequentist.glmm import glmm_metareg_proportions, glmm_proportions
 from bayes_poem.frequentist.metareg import metareg_proportions
 from bayes_poem.frequentist.results import GlmmRegResult, MetaRegResult
-from bayes_poem.frequentist.subgroups import ModelChoice, SubgroupResult, subgroup_analysis
+from bayes_poem.frequentist.subgroups import (
+    PAIRWISE_COLUMNS,
+    ModelChoice,
+    SubgroupResult,
+    subgroup_analysis,
+)
 from bayes_poem.published import published_for, value
 from bayes_poem.results import OVERALL, FitResult
+from bayes_poem.specfile import COMPARE_METHODS as METHODS
+from bayes_poem.specfile import check_method
 
-__all__ = ["CONTRAST_COLUMNS", "MODERATOR_COLUMNS", "MODERATOR_CONTRAST_COLUMNS",
+__all__ = ["CONTRAST_COLUMNS", "METHODS", "MODERATOR_COLUMNS", "MODERATOR_CONTRAST_COLUMNS",
            "MODERATOR_SUBGROUP_COLUMNS",
            "PUBLISHED_CONTRAST_COLUMNS", "PUBLISHED_SUBGROUP_COLUMNS", "SUBGROUP_COLUMNS",
            "Comparison", "compare", "frequentist_moderator_fits"]
@@ -84,6 +108,14 @@ MODERATOR_CONTRAST_COLUMNS = ("freq_metareg_difference", "freq_metareg_ci_lower"
                               "freq_metareg_p_value")
 
 _NAN = float("nan")
+_METHOD_TEXT = {
+    "published": "the published method (continuity-corrected logit, fixed or random by I^2)",
+    "glmm": "binomial-normal GLMM (maximum likelihood, exact binomial likelihood)",
+    "reml": "random effects, tau^2 by REML, continuity-corrected logit",
+    "dl": "random effects, tau^2 by DerSimonian-Laird, continuity-corrected logit",
+}
+
+
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,6 +159,14 @@ class Comparison:
     meta_regression: MetaRegResult | None = field(default=None, repr=False)
     meta_regression_knha: MetaRegResult | None = field(default=None, repr=False)
     glmm: GlmmRegResult | None = field(default=None, repr=False)
+    method: str = "published"
+    knapp_hartung: bool = False
+
+    @property
+    def method_text(self) -> str:
+        """The frequentist comparator in words (``method``, Knapp-Hartung)."""
+        return _METHOD_TEXT[self.method] + (", Knapp-Hartung CI (t, k - 1 df)"
+                                            if self.knapp_hartung else "")
 
     @property
     def has_published(self) -> bool:
@@ -148,9 +188,14 @@ class Comparison:
         lines.append(
             f"Frequentist vs Bayesian | outcome: {spec.outcome} | data: {spec.table.source} | "
             f"{len(spec.studies)} studies, {int(spec.table.frame['total'].sum())} patients")
-        lines.append(
-            f"Frequentist: inverse-variance pooling on the {self.scale} scale, "
-            f"{_rule_text(self.choice, self.re_method)}; {_level(self.level)} Wald CI")
+        if self.method == "published":
+            lines.append(
+                f"Frequentist (method = published): inverse-variance pooling on the "
+                f"{self.scale} scale, {_rule_text(self.choice, self.re_method)}; "
+                f"{_level(self.level)} Wald CI")
+        else:
+            lines.append(f"Frequentist (method = {self.method}): {self.method_text}; "
+                         f"{_level(self.level)} CI")
         per_subgroup = (" (one tau per subgroup)" if spec.study_heterogeneity == "by_subgroup"
                         else "")
         lines.append(
@@ -206,6 +251,8 @@ def compare(
     choice: ModelChoice | str | None = None,
     scale: str = "logit",
     re_method: str = "REML",
+    method: str = "published",
+    knapp_hartung: bool = False,
 ) -> Comparison:
     """Frequentist subgroup analysis next to the Bayesian fit of the same data.
 
@@ -224,7 +271,13 @@ def compare(
     scale : {"logit", "double_arcsine", "proportion"}
         Frequentist analysis scale.
     re_method : {"REML", "ML", "DL"}
-        tau^2 estimator when the random-effects model is chosen.
+        tau^2 estimator when the random-effects model is chosen (``method="published"``).
+    method : {"published", "glmm", "reml", "dl"}
+        The frequentist comparator (module docstring); ``"reml"`` and ``"dl"`` always
+        use random effects (``choice`` and ``re_method`` are then not used), ``"glmm"``
+        the binomial-normal GLMM on the logit scale.
+    knapp_hartung : bool
+        Knapp-Hartung CI of the pooled estimates (``method`` ``"reml"`` or ``"dl"`` only).
 
     Raises
     ------
@@ -232,6 +285,11 @@ def compare(
         Unknown subgroup in a contrast, contrasts for a model without subgroup effects,
         or invalid frequentist options.
     """
+    method, knapp_hartung = check_method(method, knapp_hartung)
+    if method in ("reml", "dl"):
+        choice, re_method = ModelChoice(rule="random"), method.upper()
+    if method != "published" and scale != "logit":
+        raise SpecError(f"scale: method '{method}' works on the logit scale, not '{scale}'")
     if choice is None:
         choice = ModelChoice()
     elif not isinstance(choice, ModelChoice):
@@ -243,17 +301,28 @@ def compare(
     heterogeneity = fit.heterogeneity()
     freq = subgroup_analysis(spec.table, outcome=spec.outcome, subgroups=spec.subgroups,
                              scale=scale, choice=choice, re_method=re_method, level=level)
+    glmm_fits: dict[str, Any] = {}
+    if knapp_hartung:
+        freq = _knapp_hartung(fit, freq, re_method, level)
+    elif method == "glmm":
+        glmm_fits = _glmm_fits(fit, level)
+        freq = dataclasses.replace(freq, pairwise=_glmm_pairwise(glmm_fits, spec.subgroups,
+                                                                 level))
 
     published = published_for(spec.table.metadata.get("dataset"), spec.outcome)
     overall_published = published is not None and _covers_dataset(fit)
     subgroups = _subgroup_frame(fit, freq, choice, bayes_summary, heterogeneity, level,
                                 published, overall_published, str(re_method).upper())
+    if glmm_fits:
+        subgroups = _glmm_subgroups(subgroups, glmm_fits)
     contrast_frame = _contrast_frame(bayes_contrasts, freq, level, published)
     notes = _notes(fit, freq, choice, re_method, scale, level, subgroups, contrast_frame,
                    published, overall_published, contrasts)
+    notes = _method_notes(notes, method, knapp_hartung, subgroups)
+    options = {"method": method, "knapp_hartung": knapp_hartung}
     if not spec.moderators:
         return Comparison(subgroups, contrast_frame, tuple(notes), fit, freq, scale,
-                          str(re_method).upper(), level, choice)
+                          str(re_method).upper(), level, choice, **options)
     reml, knha, glmm, glmm_error = frequentist_moderator_fits(fit, level)
     subgroups["freq_moderators"] = "none (pooled without moderators)"
     for name, values in _metareg_subgroups(fit, reml, list(subgroups["subgroup"])).items():
@@ -264,7 +333,133 @@ def compare(
     notes += _moderator_notes(fit, reml, glmm, glmm_error)
     return Comparison(subgroups, contrast_frame, tuple(notes), fit, freq, scale,
                       str(re_method).upper(), level, choice, moderators=moderators,
-                      meta_regression=reml, meta_regression_knha=knha, glmm=glmm)
+                      meta_regression=reml, meta_regression_knha=knha, glmm=glmm, **options)
+
+
+# ---------------------------------------------------------------------- comparators
+def _summed(fit: FitResult) -> pd.DataFrame:
+    """Events and totals summed per study (the frequentist 'overall' row's data)."""
+    return fit.spec.table.frame.groupby("study", sort=False)[["events", "total"]].sum()
+
+
+def _knapp_hartung(fit: FitResult, freq: SubgroupResult, re_method: str,
+                   level: float) -> SubgroupResult:
+    """``freq`` with each random-effects row's SE, z, p and CI by Knapp-Hartung
+    (metafor ``test="knha"``: the intercept-only meta-regression); one-study rows
+    stay fixed effect. The pairwise contrasts are recomputed with these SEs."""
+    from bayes_poem.frequentist.results import make_result
+    from bayes_poem.frequentist.subgroups import _pairwise
+
+    table = fit.spec.table.for_outcome(fit.spec.outcome)
+    summed = _summed(fit)
+
+    def adjusted(result: Any) -> Any:
+        if result.model != "random" or result.k < 2:
+            return result
+        if result.label == OVERALL:
+            kh = metareg_proportions(summed["events"].to_numpy(), summed["total"].to_numpy(),
+                                     labels=list(summed.index), method=re_method,
+                                     test="knha", level=level)
+        else:
+            kh = metareg_proportions(table, subgroup=result.label, method=re_method,
+                                     test="knha", level=level)
+        pooled = dataclasses.replace(
+            result.pooled, method=f"{result.pooled.method}+KH", se=float(kh.se[0]),
+            z=float(kh.statistic[0]), p_value=float(kh.p_values[0]),
+            ci_lower=float(kh.ci_lower[0]), ci_upper=float(kh.ci_upper[0]))
+        reason = "random-effects model by choice; Knapp-Hartung CI (t, k - 1 df)"
+        return make_result(result.label, result.effects, pooled, reason)
+
+    results = tuple(adjusted(r) for r in freq.results)
+    overall = adjusted(freq.overall) if freq.overall is not None else None
+    return dataclasses.replace(freq, results=results, overall=overall,
+                               pairwise=_pairwise(results, level))
+
+
+def _glmm_fits(fit: FitResult, level: float) -> dict[str, Any]:
+    """The binomial-normal GLMM of each subgroup and of 'overall' (counts summed per study)."""
+    table = fit.spec.table.for_outcome(fit.spec.outcome)
+    summed = _summed(fit)
+    fits: dict[str, Any] = {}
+    for label in (*fit.spec.subgroups, OVERALL):
+        try:
+            fits[label] = (glmm_proportions(table, subgroup=label, level=level)
+                           if label != OVERALL else
+                           glmm_proportions(summed["events"].to_numpy(),
+                                            summed["total"].to_numpy(),
+                                            labels=list(summed.index), level=level))
+        except DataError as err:  # e.g. only events in every study: no finite ML estimate
+            raise DataError(f"compare method 'glmm', subgroup '{label}': {err}") from None
+    return fits
+
+
+def _glmm_pairwise(fits: Mapping[str, Any], subgroups: Sequence[str],
+                   level: float) -> pd.DataFrame:
+    """Pairwise differences of the GLMM pooled proportions (delta method,
+    SE = sqrt((p1(1-p1)s1)^2 + (p2(1-p2)s2)^2), two-sided z), PAIRWISE_COLUMNS."""
+    from itertools import combinations
+
+    crit = stats.norm.ppf(0.5 + level / 2)
+    rows = []
+    for a, b in combinations(subgroups, 2):
+        r1, r2 = fits[a], fits[b]
+        p1, p2 = r1.back_estimate, r2.back_estimate
+        diff = p1 - p2
+        se = float(np.hypot(p1 * (1 - p1) * r1.se, p2 * (1 - p2) * r2.se))
+        z = diff / se if se > 0 else _NAN
+        d_scale, se_scale = r1.estimate - r2.estimate, float(np.hypot(r1.se, r2.se))
+        rows.append({
+            "subgroup_1": a, "subgroup_2": b, "proportion_1": p1, "proportion_2": p2,
+            "difference": diff, "se": se, "ci_lower": diff - crit * se,
+            "ci_upper": diff + crit * se, "z": z,
+            "p_value": float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else _NAN,
+            "scale": "logit", "scale_difference": d_scale, "scale_se": se_scale,
+            "scale_p_value": float(2 * stats.norm.sf(abs(d_scale / se_scale))),
+        })
+    return pd.DataFrame(rows, columns=list(PAIRWISE_COLUMNS))
+
+
+def _glmm_subgroups(frame: pd.DataFrame, fits: Mapping[str, Any]) -> pd.DataFrame:
+    """The subgroup table with the GLMM in the freq_* columns (no Q, I^2 or correction)."""
+    frame = frame.copy()
+    for i, label in enumerate(frame["subgroup"]):
+        r = fits[label]
+        one = r.k < 2
+        frame.loc[i, ["freq_estimate", "freq_ci_lower", "freq_ci_upper"]] = (
+            r.back_estimate, r.back_ci_lower, r.back_ci_upper)
+        frame.loc[i, ["freq_model", "freq_method"]] = ("fixed" if one else "random", r.method)
+        frame.loc[i, "freq_reason"] = ("one study: binomial GLMM without a study effect"
+                                       if one else "binomial-normal GLMM by choice")
+        frame.loc[i, ["freq_i2", "freq_q", "freq_q_pvalue"]] = _NAN
+        frame.loc[i, ["freq_tau2", "freq_re_tau2"]] = r.tau2
+        frame.loc[i, ["freq_re_tau2_ci_lower", "freq_re_tau2_ci_upper"]] = _NAN
+        frame.loc[i, "freq_n_corrected"] = 0
+    return frame
+
+
+def _method_notes(notes: list[str], method: str, knapp_hartung: bool,
+                  subgroups: pd.DataFrame) -> list[str]:
+    """Say which comparator was used; with the GLMM drop what only the corrected logit has."""
+    text = _METHOD_TEXT[method] + (", Knapp-Hartung CI (t, k - 1 df); the contrasts use the "
+                                   "Knapp-Hartung SEs with normal quantiles"
+                                   if knapp_hartung else "")
+    first = [f"Frequentist comparator: method = '{method}': {text}."]
+    if knapp_hartung:
+        notes = [n if not n.startswith("Frequentist intervals are") else n.replace(
+            "Wald confidence intervals that treat tau^2 as known",
+            "Knapp-Hartung confidence intervals (t with k - 1 df)") for n in notes]
+    if method != "glmm":
+        return first + notes
+    kept = [n for n in notes if not n.startswith(("Frequentist pooled rates use a continuity",
+                                                  "No study needed a continuity",
+                                                  "freq_i2 is the chosen model",
+                                                  "Frequentist model per row"))]
+    first.append("The GLMM uses the exact binomial likelihood (as the Bayesian model does): no "
+                 "continuity correction, so zero-event studies are not pulled toward 50%; "
+                 "freq_tau2 and freq_re_tau2 are its ML tau^2 (no Q-profile CI), freq_i2 and "
+                 "freq_q are not defined for it; the contrasts use the delta method on the "
+                 "GLMM logits.")
+    return first + kept
 
 
 # ---------------------------------------------------------------------- moderators

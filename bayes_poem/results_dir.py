@@ -8,6 +8,12 @@ read a run's directory back:
   by :func:`bubble_file`), laid out by :func:`run_writers`; the files other commands
   read (:data:`SENSITIVITY` of ``bayes-poem sensitivity``) or write for the report
   (:data:`REPORT_HTML`, :data:`REPORT_MD`); the marker :data:`MARKER`.
+  ``posterior.nc`` holds, besides the draws and data, a ``log_likelihood``
+  group (``y``, dims ``chain, draw, study``: each study's log-likelihood with
+  its study effect integrated, what the report's PSIS-LOO uses) and a
+  ``prior`` group (prior draws of the posterior's variables), built by
+  :func:`bayes_poem.loglik.arviz_groups`, so that ``az.loo`` and ArviZ's
+  prior-vs-posterior plots work on the file alone.
 * **Locations.** A command writes to ``results/<spec file stem><suffix>`` by
   default (:func:`default_out`, :data:`SUFFIXES`: ``run`` and ``trial`` none,
   ``compare`` ``_compare``, ``sensitivity`` ``_sensitivity``, ``bias`` ``_bias``,
@@ -51,7 +57,11 @@ __all__ = ["CONTRASTS", "DIAGNOSTICS", "HETEROGENEITY", "MARKER", "MODERATORS", 
            "results_dir_files", "run_writers", "write_csv"]
 
 # ---------------------------------------------------------------------- names
-POSTERIOR = "posterior.nc"  # arviz.InferenceData, netCDF-4, with the provenance attrs
+# arviz.InferenceData, netCDF-4, with the provenance attrs; groups posterior, sample_stats,
+# observed_data, constant_data, log_likelihood (``y``: per study,
+# study effect integrated) and prior (loglik.arviz_groups); older files without the last two
+# still load
+POSTERIOR = "posterior.nc"
 SUMMARY = "summary.csv"
 HETEROGENEITY = "heterogeneity.csv"
 STUDY_ESTIMATES = "study_estimates.csv"
@@ -85,10 +95,12 @@ def run_writers(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.D
     the contrast table, ``explained`` the R^2 table (when defined) and ``figures``
     the bubble plots (named by :func:`bubble_file`).
     """
+    from bayes_poem.loglik import with_arviz_groups
+
     spec = result.spec
     # outputs' writers looked up when called, so that a test can replace them there
     return {
-        POSTERIOR: outputs.write_netcdf(result.idata),
+        POSTERIOR: outputs.write_netcdf(with_arviz_groups(result)),
         SUMMARY: write_csv(result.subgroup_summary()),
         HETEROGENEITY: write_csv(result.heterogeneity()),
         STUDY_ESTIMATES: write_csv(result.study_estimates()),

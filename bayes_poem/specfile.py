@@ -61,7 +61,10 @@ from bayes_poem.table import StudyTable, load_table, read_text
 from bayes_poem.weights import check_weights
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
-            "contrasts", "sensitivity", "bias")
+            "contrasts", "sensitivity", "bias", "compare")
+COMPARE_KEYS = ("method", "knapp_hartung")  # [compare]: the comparator of 'bayes-poem compare'
+# the frequentist comparators (bayes_poem.compare's docstring); "published" is the default
+COMPARE_METHODS = ("published", "glmm", "reml", "dl")
 SECTION_KEYS = {
     "data": ("dataset", "path", "outcome", "subgroups"),
     "model": ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity",
@@ -90,6 +93,9 @@ class AnalysisSpec:
     sensitivity: Mapping[str, Any] = field(default_factory=dict)
     at: Mapping[str, Any] | None = None  # [summary] at: moderator values of the summaries
     bias: Mapping[str, Any] | None = None  # [bias]: None when the spec has no such section
+    # [compare]: the frequentist comparator (method, knapp_hartung); defaults without it
+    compare: Mapping[str, Any] = field(
+        default_factory=lambda: {"method": "published", "knapp_hartung": False})
 
     def bias_options(self):
         """The ``[bias]`` options (defaults without the section); see :mod:`bayes_poem.bias`."""
@@ -177,6 +183,7 @@ class AnalysisSpec:
             out["summary"]["at"] = dict(self.at)
         if self.bias is not None:
             out["bias"] = self.bias_options().to_dict()
+        out["compare"] = dict(self.compare)
         return out
 
     def resolved_toml(self, spec: ModelSpec | None = None) -> str:
@@ -341,6 +348,7 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
         from bayes_poem.bias import parse_bias
 
         parse_bias(bias, source)  # validated now, used by 'bayes-poem bias' and 'report'
+    compare = _parse_compare(raw.get("compare", {}), source)
     return AnalysisSpec(
         source=source,
         base_dir=base_dir or Path.cwd(),
@@ -356,7 +364,37 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
         sensitivity=dict(sensitivity),
         at=dict(at) if at is not None else None,
         bias=dict(bias) if bias is not None else None,
+        compare=compare,
     )
+
+
+def check_method(method: object, knapp_hartung: object, key: str = "method") -> tuple[str, bool]:
+    """``(method, knapp_hartung)`` validated; ``SpecError`` naming ``key`` otherwise."""
+    if not isinstance(method, str) or method.lower() not in COMPARE_METHODS:
+        raise SpecError(f"{key}: {method!r} is not one of {', '.join(COMPARE_METHODS)}")
+    if not isinstance(knapp_hartung, bool):
+        raise SpecError(f"{key.rpartition('.')[0] + '.' if '.' in key else ''}knapp_hartung: "
+                        f"{knapp_hartung!r} must be true or false")
+    method = method.lower()
+    if knapp_hartung and method not in ("reml", "dl"):
+        raise SpecError(f"{key.rpartition('.')[0] + '.' if '.' in key else ''}knapp_hartung: "
+                        f"the Knapp-Hartung adjustment applies to method 'reml' or 'dl', "
+                        f"not '{method}'")
+    return method, knapp_hartung
+
+
+def _parse_compare(section: Any, source: str) -> dict[str, Any]:
+    """``[compare]``: ``method`` (published | glmm | reml | dl, default published) and
+    ``knapp_hartung`` (reml and dl only, default false); ``SpecError`` naming the key."""
+    if not isinstance(section, Mapping):
+        raise SpecError(f"{source}: [compare] must be a table (got {_shown(section)})")
+    _check_keys(section, COMPARE_KEYS, source, "compare")
+    try:
+        method, knha = check_method(section.get("method", "published"),
+                                    section.get("knapp_hartung", False), key="compare.method")
+    except SpecError as err:
+        raise SpecError(f"{source}: {err}") from None
+    return {"method": method, "knapp_hartung": knha}
 
 
 def _shown(value: Any, width: int = 60) -> str:

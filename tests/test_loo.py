@@ -140,3 +140,33 @@ def test_compare_likelihoods_includes_the_beta_binomial(sed_quick):
     assert comparison.fits["binomial-logit-normal"] is sed_quick
     assert {"elpd_loo", "elpd_diff", "dse", "weight"} <= set(comparison.table.columns)
     assert comparison.table["elpd_diff"].min() == 0.0
+
+
+@pytest.mark.mcmc
+def test_az_loo_on_the_written_posterior_agrees_with_the_report(sed_quick, tmp_path):
+    """posterior.nc as 'bayes-poem run' writes it: az.loo of the file alone gives the
+    report's PSIS-LOO (elpd, per-study elpd and Pareto k, same draws) and its prior
+    group holds the hyperparameters."""
+    import warnings
+
+    import arviz as az
+
+    from bayes_poem import results_dir as rd
+
+    path = tmp_path / rd.POSTERIOR
+    writers = rd.run_writers(sed_quick, spec_toml="", text="", contrasts=pd.DataFrame())
+    writers[rd.POSTERIOR](path)
+    idata = az.from_netcdf(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        from_file = az.loo(idata, pointwise=True)
+    report = psis_loo(sed_quick, refit=False)  # what report/sections/checks.py computes
+    assert from_file.elpd_loo == pytest.approx(report.psis.elpd_loo, rel=1e-12)
+    table = report.table.set_index("study")
+    studies = idata.log_likelihood["study"].values.tolist()
+    np.testing.assert_allclose(from_file.pareto_k.values, table.loc[studies, "pareto_k"],
+                               rtol=1e-12)
+    np.testing.assert_allclose(from_file.loo_i.values, table.loc[studies, "elpd_psis"],
+                               rtol=1e-12)
+    assert {"mu", "tau", "sigma_subgroup"} <= set(idata.prior.data_vars)
+    assert idata.prior["tau"].shape == idata.posterior["tau"].shape

@@ -321,6 +321,11 @@ def test_plots_take_keywords_only_and_return_figures():
                                            "p_study": rng.uniform(size=500)},
                                     difference=rng.normal(0, 0.2, 500)),
         plots.loo_pit_plot(pit=rng.uniform(size=12)),
+        plots.prior_posterior_plot(prior={"mu": rng.normal(0, 2, 500),
+                                          "tau": np.abs(rng.normal(0, 1, 500))},
+                                   posterior={"mu": rng.normal(1, 0.2, 500),
+                                              "tau": np.abs(rng.normal(0.3, 0.1, 500))},
+                                   positive={"tau"}),
         plots.pareto_k_plot(table=pd.DataFrame({"study": list("abc"),
                                                 "pareto_k": [0.1, 0.8, 0.9],
                                                 "method": ["psis", "refit", "psis"]})),
@@ -354,3 +359,23 @@ def test_report_finds_the_sensitivity_command_output(sed_report, capsys):
     assert code == 0, err
     html = (base / "report_grid" / "report.html").read_text()
     assert 'id="sensitivity"' in html and "From sensitivity.csv: 2 variant(s)" in html
+
+
+def test_prior_posterior_section_shows_every_hyperparameter(tmp_path):
+    """The prior predictive section carries the prior-vs-posterior figure of mu, tau,
+    sigma_subgroup (and beta per moderator term); its draws are loglik.prior_group's."""
+    from bayes_poem.report.sections.checks import _prior_and_posterior, prior_section
+    from tests.test_results_dir import MODERATED, _analysis, _hand_made_fit
+
+    fit = _hand_made_fit(_analysis(ROOT / "models" / "sed_clinical_success.toml", tmp_path))
+    prior, posterior = _prior_and_posterior(fit)
+    assert list(posterior) == ["mu", "tau", "sigma_subgroup"] == list(prior)
+    assert prior["tau"].shape == posterior["tau"].shape
+    section = prior_section(fit)
+    names = [figure.name for figure in section.figures]
+    assert names == ["prior_predictive", "prior_posterior"]
+    assert "mu, tau, sigma_subgroup" in section.figures[1].caption
+    moderated = _hand_made_fit(_analysis(MODERATED, tmp_path))
+    _, posterior = _prior_and_posterior(moderated)
+    assert [k for k in posterior if k.startswith("beta[")] == [
+        f"beta[{t}]" for t in moderated.spec.moderator_terms]

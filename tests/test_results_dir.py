@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import arviz as az
@@ -204,3 +205,54 @@ def test_find_sensitivity_looks_in_the_directory_then_its_sibling(tmp_path):
     (results / rd.SENSITIVITY).mkdir()  # the directory's own comes first
     with pytest.raises(DataError, match=r"fit/sensitivity.csv: not a regular file"):
         rd.find_sensitivity(results)
+
+
+# ---------------------------------------------------------------------- ArviZ groups
+@pytest.mark.parametrize("source", [ROOT / "models" / "sed_clinical_success.toml", MODERATED],
+                         ids=["sed", "moderators"])
+def test_posterior_nc_has_the_study_log_likelihood_and_prior_groups(source, tmp_path):
+    from scipy import stats
+
+    from bayes_poem.loo import psis_loo, study_log_likelihood
+    from bayes_poem.prior_families import REGISTRY
+
+    analysis = _analysis(source, tmp_path)
+    fit = _hand_made_fit(analysis)
+    out = _write_run(fit, analysis, tmp_path / "results" / "x")
+    idata = az.from_netcdf(str(out / rd.POSTERIOR), engine="h5netcdf")
+    assert {"log_likelihood", "prior"} <= set(idata.groups())
+    assert "log_likelihood" not in fit.idata.groups()  # the fit itself is not changed
+    loglik = idata.log_likelihood["y"]
+    assert loglik.dims == ("chain", "draw", "study")
+    xr.testing.assert_allclose(loglik, study_log_likelihood(fit), rtol=1e-12)
+    # the prior: the posterior's names, dims and shapes
+    for name in fit.posterior.data_vars:
+        assert idata.prior[name].dims == fit.posterior[name].dims, name
+        assert idata.prior[name].shape == fit.posterior[name].shape, name
+    # each hyperparameter's draws follow its prior (KS test, 600 draws, alpha 1e-4)
+    for name in ("mu", "tau", "sigma_subgroup", "beta"):
+        if name in idata.prior:
+            frozen = REGISTRY[fit.spec.priors[name].dist].scipy(fit.spec.priors[name].params)
+            draws = np.ravel(idata.prior[name].values)
+            assert stats.kstest(draws, frozen.cdf).pvalue > 1e-4, name
+    # az.loo on the file alone = the report's PSIS-LOO (before refits), same draws
+    loo = psis_loo(fit, refit=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # high Pareto k of hand-made draws
+        from_file = az.loo(idata, pointwise=True)
+    np.testing.assert_allclose(from_file.elpd_loo, loo.psis.elpd_loo, rtol=1e-10)
+    np.testing.assert_allclose(from_file.pareto_k.values, loo.table["pareto_k"], rtol=1e-10)
+    # and the results directory reads back with the new groups
+    loaded = rd.load_results(out)
+    xr.testing.assert_equal(loaded.posterior, fit.posterior)
+
+
+def test_an_old_posterior_without_the_arviz_groups_still_loads(tmp_path):
+    from bayes_poem import outputs
+
+    analysis = _analysis(ROOT / "models" / "rat_tumors.toml", tmp_path)
+    fit = _hand_made_fit(analysis)
+    out = _write_run(fit, analysis, tmp_path / "results" / "x")
+    outputs.write_netcdf(fit.idata)(out / rd.POSTERIOR)  # as written before issue 11
+    assert "prior" not in az.from_netcdf(str(out / rd.POSTERIOR)).groups()
+    xr.testing.assert_equal(rd.load_results(out).posterior, fit.posterior)

@@ -69,11 +69,52 @@ def prior_section(fit: FitResult) -> Section:
                  "prior, logit^-1(mu + alpha_d + x'beta + tau w).")
     if prior.notes:
         text += "\n\n" + "\n\n".join(prior.notes)
+    figures = [embed("prior_predictive", "Prior distribution of the rates (and "
+                     "of a difference between two subgroups)", figure)]
+    prior_draws, posterior_draws = _prior_and_posterior(fit)
+    if posterior_draws:
+        text += ("\n\nPrior against posterior: the density of each hyperparameter's "
+                 "posterior draws beside draws from its prior (the 'prior' group of "
+                 "posterior.nc, as many draws as the posterior). A posterior much narrower "
+                 "than its prior was learnt from the data; one that follows its prior was "
+                 "not.")
+        figures.append(embed("prior_posterior", "Prior and posterior densities of "
+                             + ", ".join(posterior_draws),
+                             plots.prior_posterior_plot(
+                                 prior=prior_draws, posterior=posterior_draws,
+                                 positive=SCALE_PARAMETERS)))
     return Section("Prior predictive check", text, table=shown,
-                   table_caption="Prior quantiles",
-                   figures=(embed("prior_predictive", "Prior distribution of the rates (and "
-                                    "of a difference between two subgroups)", figure),),
+                   table_caption="Prior quantiles", figures=tuple(figures),
                    anchor="prior-predictive")
+
+
+# the hyperparameters shown prior against posterior, and which are scales (positive)
+PRIOR_POSTERIOR = ("mu", "tau", "sigma_subgroup", "phi", "tau_cell", "beta")
+SCALE_PARAMETERS = frozenset({"tau", "sigma_subgroup", "phi", "tau_cell"})
+
+
+def _prior_and_posterior(fit: FitResult) -> tuple[dict, dict]:
+    """Label -> draws of each hyperparameter, prior (:func:`loglik.prior_group`) and
+    posterior; a parameter with a dimension (``tau[subgroup]``, ``beta[moderator]``)
+    gives one label per element."""
+    from bayes_poem.loglik import prior_group
+
+    posterior = fit.posterior
+    prior = prior_group(fit)
+    out_prior, out_post = {}, {}
+    for name in PRIOR_POSTERIOR:
+        if name not in posterior:
+            continue
+        extra = [d for d in posterior[name].dims if d not in ("chain", "draw")]
+        if not extra:
+            out_prior[name], out_post[name] = prior[name].values, posterior[name].values
+            continue
+        for label in posterior[extra[0]].values.tolist():
+            where = {extra[0]: label}
+            key = f"{name}[{label}]"
+            out_prior[key] = prior[name].sel(where).values
+            out_post[key] = posterior[name].sel(where).values
+    return out_prior, out_post
 
 
 def ppc_section(fit: FitResult) -> Section:
