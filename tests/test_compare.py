@@ -141,7 +141,10 @@ def test_no_published_columns_for_other_data(catheter):
     assert not set(PUBLISHED_SUBGROUP_COLUMNS) & set(catheter.subgroups.columns)
     assert not set(PUBLISHED_CONTRAST_COLUMNS) & set(catheter.contrasts.columns)
     assert not catheter.has_published
-    assert not any("published" in n.lower() for n in catheter.notes)
+    # no note about published values (the first note names the comparator method,
+    # whose default is called "published")
+    assert catheter.notes[0].startswith("Frequentist comparator: method = 'published'")
+    assert not any("published" in n.lower() for n in catheter.notes[1:])
     assert SYNTHETIC_BANNER not in catheter.render_text()
 
 
