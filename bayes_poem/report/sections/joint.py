@@ -14,6 +14,7 @@ only lays them out.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -376,7 +377,12 @@ def _footer(result: JointResult, analysis: JointAnalysisSpec | None) -> Section:
         model={"subgroup_effects": spec.subgroup_effects}, priors={}, rho_eta=spec.rho_eta,
         rho_fixed=spec.rho_fixed, sampler=result.settings,
         interval=result.interval, benefit_risk=result.benefit_risk)
-    return footer(result, rebuilt)
+    section = footer(result, rebuilt)
+    # without the spec file the data are named by their source only: not a runnable spec
+    text = section.text.rsplit("\n\n", 1)[0] + ("\n\nThe model and settings of this fit "
+                                                "(built without its spec file: data.source "
+                                                "names the data, it is not a runnable spec).")
+    return dataclasses.replace(section, text=text)
 
 
 def build_joint_report(result: JointResult, *, analysis: JointAnalysisSpec | None = None,
