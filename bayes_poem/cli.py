@@ -63,7 +63,8 @@ def _validated_spec(analysis):
 
     if getattr(analysis, "is_joint", False):
         raise SpecError(f"{analysis.source}: the joint model (data.outcomes) runs with "
-                        "'bayes-poem run', 'compare', 'sensitivity' and 'check'; this command "
+                        "'bayes-poem run', 'compare', 'sensitivity', 'report' and 'check'; this "
+                        "command "
                         "takes one outcome (data.outcome)")
     spec = analysis.model_spec()
     _check_contrast_labels(analysis, spec)
@@ -514,6 +515,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         inputs = _inputs(analysis, target)
     out = _out_path(args, default)
     check_target(out, force=args.force, protect=inputs)
+    if getattr(analysis, "is_joint", False):  # [data] outcomes: the joint model
+        from bayes_poem.joint_cli import report_joint
+
+        return report_joint(args, analysis, target, out, inputs, from_results=from_results)
     spec = _validated_spec(analysis)
     # A sensitivity.csv beside the results is validated now, before any fitting.
     sensitivity = find_sensitivity(target if from_results else default_out("run", target))

@@ -7,6 +7,9 @@ end: a failed or interrupted fit writes nothing). Files: ``posterior.nc``,
 (``tau`` per outcome, ``rho``), ``benefit_risk.csv``, ``joint_contrasts.csv``,
 ``diagnostics.csv``, ``spec.toml`` (resolved), ``summary.txt`` and one
 ``joint_<subgroup>.png`` per subgroup.
+
+``bayes-poem report`` of a joint spec or of such a directory is :func:`report_joint`
+(sections: :mod:`bayes_poem.report.sections.joint`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import pandas as pd
 from bayes_poem.errors import ConvergenceWarning
 from bayes_poem.joint_results import JointResult, with_options
 
-__all__ = ["render", "run_joint"]
+__all__ = ["render", "report_joint", "run_joint"]
 
 
 def run_joint(args: argparse.Namespace, analysis) -> int:
@@ -77,6 +80,56 @@ def run_joint(args: argparse.Namespace, analysis) -> int:
         sys.stderr.write("bayes-poem: sampler diagnostics failed (--strict): "
                          + "; ".join(problems) + "\n")
         return EXIT_DIAGNOSTICS
+    return EXIT_OK
+
+
+def report_joint(args: argparse.Namespace, analysis, target, out, inputs, *,
+                 from_results: bool) -> int:
+    """``bayes-poem report`` of a joint spec (fitted here) or of a joint results directory
+    (its ``posterior.nc`` and ``spec.toml``, not refitted); ``out`` was checked by the
+    caller. A ``benefit_risk_sensitivity.csv`` beside the results (or in
+    ``results/<spec name>_sensitivity`` for a spec) adds its section."""
+    from pathlib import Path
+
+    from bayes_poem.cli_support import EXIT_OK
+    from bayes_poem.cli_support import progress as _progress
+    from bayes_poem.errors import SpecError
+    from bayes_poem.outputs import reserve
+    from bayes_poem.report import report_writers
+    from bayes_poem.report.sections.joint import build_joint_report
+    from bayes_poem.results_dir import (
+        REPORT_HTML,
+        REPORT_MD,
+        default_out,
+        find_joint_sensitivity,
+        load_joint_fit,
+    )
+
+    if args.new_centre_n is not None:
+        raise SpecError("--new-centre-n: the joint model's report has no predictions for a "
+                        "new centre (leave it out)")
+    spec = analysis.model_spec()  # every user error before the directory is reserved
+    target = Path(target)
+    sensitivity = find_joint_sensitivity(target if from_results
+                                         else default_out("run", target))
+    with reserve(out, force=args.force, protect=inputs, command="report") as reserved:
+        if from_results:
+            result = load_joint_fit(target, analysis, spec)
+        else:
+            _progress(f"data loaded from {spec.table.source}: {len(spec.studies)} studies, "
+                      f"outcomes {' and '.join(spec.outcomes)} (joint model)", args.quiet)
+            settings = dataclasses.replace(analysis.sampler, progress=not args.quiet)
+            started = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # shown in the report
+                result = spec.fit(settings)
+            _progress(f"sampling done in {time.perf_counter() - started:.1f} s", args.quiet)
+            result = with_options(result, interval=analysis.interval,
+                                  benefit_risk=analysis.benefit_risk)
+        report = build_joint_report(result, analysis=analysis, sensitivity=sensitivity,
+                                    progress=lambda message: _progress(message, args.quiet))
+        reserved.commit(report_writers(report))
+    print(f"Report written to {out}/{REPORT_HTML} and {out}/{REPORT_MD}")
     return EXIT_OK
 
 

@@ -19,7 +19,8 @@ The spec's ``[sensitivity]`` section (joint specs) takes two keys::
     rho_priors = [{ eta = 1.0 }, { eta = 4.0 }, { fixed = 0.0, name = "independent" }]
     decision_threshold = 0.95
 
-Output (:data:`ROW_COLUMNS`): one row per variant x quantity, tidy.
+Output (:data:`ROW_COLUMNS`): one row per variant x quantity, tidy, in
+``benefit_risk_sensitivity.csv``; :func:`read_table` reads it back for the report.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_RHO_PRIORS", "ROW_COLUMNS", "JointSensitivityConfig",
            "JointSensitivityResult", "JointVariant", "build_rho_variants", "fit_joint_variant",
-           "parse_joint_sensitivity", "render_text", "run_joint_sensitivity",
+           "parse_joint_sensitivity", "read_table", "render_text", "run_joint_sensitivity",
            "sensitivity_command"]
 
 MAIN = "main"
@@ -302,6 +303,47 @@ def flag(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
         ref, value = reference[row["quantity"]], row["probability"]
         if (ref >= threshold) != (value >= threshold):
             table.at[idx, "flag"] = f"crosses {threshold:g} ({ref:.3f} -> {value:.3f})"
+    return table
+
+
+KINDS = ("benefit_risk", "joint_contrast", "heterogeneity")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """``benefit_risk_sensitivity.csv`` read back and checked: every column of
+    :data:`ROW_COLUMNS`, a ``main`` variant, known ``kind`` values and, in the rows of
+    fitted variants, probabilities in [0, 1] and finite medians. ``DataError``
+    naming the file, row (as a spreadsheet numbers it: the header is row 1) and column."""
+    from bayes_poem.errors import DataError
+
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is a user error
+        raise DataError(f"{path}: cannot be read as CSV ({type(err).__name__})") from None
+    missing = [c for c in ROW_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(f"{path}: no column '{missing[0]}' (expected the table 'bayes-poem "
+                        "sensitivity' writes for a joint spec)")
+    if not (table["variant"].astype(str) == MAIN).any():
+        raise DataError(f"{path}: column 'variant': no '{MAIN}' variant")
+    for i, row in table.iterrows():
+        where = f"{path}: row {i + 2}"
+        if row["status"] == "failed":
+            continue
+        if row["kind"] not in KINDS:
+            raise DataError(f"{where}, column 'kind': {row['kind']!r} is not one of "
+                            f"{', '.join(KINDS)}")
+        if row["kind"] == "heterogeneity":
+            value, column = row["median"], "median"
+            ok = isinstance(value, numbers.Real) and math.isfinite(value)
+        else:
+            value, column = row["probability"], "probability"
+            ok = isinstance(value, numbers.Real) and 0.0 <= value <= 1.0
+        if not ok:
+            raise DataError(f"{where}, column '{column}': {value!r} is not "
+                            + ("a finite number" if column == "median"
+                               else "a probability in [0, 1]"))
     return table
 
 

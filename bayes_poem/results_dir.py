@@ -28,6 +28,9 @@ read a run's directory back:
   of the model ``spec.toml`` describes (``SpecError`` naming the key, or
   ``DataError`` naming the file); :func:`find_sensitivity` finds a
   ``sensitivity.csv`` in the directory or its ``_sensitivity`` sibling.
+  A joint model's directory (``bayes_poem.joint_cli``) is read back by
+  :func:`load_joint_fit` (the same checks on the joint posterior's attributes),
+  and :func:`find_joint_sensitivity` finds its ``benefit_risk_sensitivity.csv``.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ from bayes_poem.outputs import MARKER, Writer
 if TYPE_CHECKING:
     import pandas as pd
 
+    from bayes_poem.joint import JointSpec
+    from bayes_poem.joint_results import JointResult
+    from bayes_poem.joint_specfile import JointAnalysisSpec
     from bayes_poem.results import FitResult
     from bayes_poem.spec import ModelSpec
     from bayes_poem.specfile import AnalysisSpec
@@ -53,7 +59,8 @@ if TYPE_CHECKING:
 __all__ = ["CONTRASTS", "DIAGNOSTICS", "HETEROGENEITY", "MARKER", "MODERATORS", "POSTERIOR",
            "REPORT_HTML", "REPORT_MD", "RESULTS_ROOT", "SENSITIVITY", "SPEC", "STUDY_ESTIMATES",
            "SUFFIXES", "SUMMARY", "SUMMARY_TEXT", "TAU2_EXPLAINED", "beside", "bubble_file",
-           "default_help", "default_out", "find_sensitivity", "load_fit", "load_results",
+           "default_help", "default_out", "find_joint_sensitivity", "find_sensitivity",
+           "load_fit", "load_joint_fit", "load_results",
            "results_dir_files", "run_writers", "write_csv"]
 
 # ---------------------------------------------------------------------- names
@@ -72,6 +79,7 @@ DIAGNOSTICS = "diagnostics.csv"
 SPEC = "spec.toml"  # the resolved spec: every setting with its default filled in
 SUMMARY_TEXT = "summary.txt"
 SENSITIVITY = "sensitivity.csv"  # written by 'bayes-poem sensitivity', read by 'report'
+JOINT_SENSITIVITY = "benefit_risk_sensitivity.csv"  # the same, of a joint spec
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
 
@@ -186,27 +194,123 @@ def load_fit(path: str | Path, analysis: AnalysisSpec, spec: ModelSpec) -> FitRe
     ``[summary]`` options, contrasts, title and description may be edited:
     they change how the fit is reported, not the fit.
     """
-    import arviz as az
-
     from bayes_poem.diagnostics import check_fit
     from bayes_poem.results import FitResult
 
     posterior_path, _ = results_dir_files(path)
-    try:
-        idata = az.from_netcdf(str(posterior_path), engine="h5netcdf")
-        for group in idata.groups():
-            idata[group].load()
-        post = idata.posterior
-    except Exception as err:  # noqa: BLE001 - any unreadable file is a user error
-        raise DataError(f"{posterior_path}: cannot be read as a posterior "
-                        f"({type(err).__name__})") from None
-    fitted = _fitted_model(post.attrs, posterior_path)
+    idata = _read_posterior(posterior_path)
+    fitted = _fitted_model(idata.posterior.attrs, posterior_path)
     _check_same_model(fitted, analysis, spec)
     _check_draws(idata, fitted, spec, posterior_path)
     settings = dataclasses.replace(analysis.sampler, progress=False)
     return FitResult(spec=spec, idata=idata, settings=settings,
                      diagnostics=check_fit(idata, warn=False), interval=analysis.interval,
                      weights=analysis.weights, at=analysis.at)
+
+
+def _read_posterior(posterior_path: Path) -> Any:
+    """``posterior.nc`` loaded into memory (``DataError`` if unreadable)."""
+    import arviz as az
+
+    try:
+        idata = az.from_netcdf(str(posterior_path), engine="h5netcdf")
+        for group in idata.groups():
+            idata[group].load()
+        idata.posterior  # noqa: B018 - a file without a posterior group is refused here
+    except Exception as err:  # noqa: BLE001 - any unreadable file is a user error
+        raise DataError(f"{posterior_path}: cannot be read as a posterior "
+                        f"({type(err).__name__})") from None
+    return idata
+
+
+def load_joint_fit(path: str | Path, analysis: JointAnalysisSpec,
+                   spec: JointSpec) -> JointResult:
+    """The :class:`~bayes_poem.joint_results.JointResult` of a joint ``bayes-poem run``
+    directory, without refitting: as :func:`load_fit`, the posterior's attributes
+    (written by :func:`bayes_poem.joint.fit`) must describe the model of ``spec.toml``
+    (outcomes, subgroups, data, subgroup effects, priors, the prior on ``rho``, every
+    sampler setting; ``SpecError`` naming the key) and its draws and data must match
+    them (``DataError`` naming the file)."""
+    import dataclasses
+
+    import arviz as az
+    import numpy as np
+
+    from bayes_poem.diagnostics import check_fit
+    from bayes_poem.joint_results import JointResult
+
+    posterior_path, _ = results_dir_files(path)
+    idata = _read_posterior(posterior_path)
+    post = idata.posterior
+    if post.attrs.get("model") != "joint":
+        raise DataError(f"{posterior_path}: not the posterior of a joint model (no "
+                        "model = 'joint' attribute), but spec.toml has data.outcomes")
+    try:
+        fitted = {name: json.loads(post.attrs[name]) for name in
+                  ("outcomes", "subgroups", "studies", "priors", "sampler")}
+        fitted.update({name: post.attrs[name] for name in
+                       ("data_hash", "subgroup_effects", "rho_eta", "rho_fixed")})
+    except KeyError as err:
+        raise DataError(f"{posterior_path}: no {err} attribute: not a posterior written by "
+                        "this version of bayes-poem; refit it with 'bayes-poem run'") from None
+    except (TypeError, ValueError):
+        raise DataError(f"{posterior_path}: an attribute is not valid JSON") from None
+
+    def differs(key: str, was: Any, now: Any) -> SpecError:
+        return SpecError(f"{analysis.source}: {key} differs from the fitted model (fitted "
+                         f"{was}, spec.toml {now})")
+
+    if fitted["outcomes"] != list(spec.outcomes):
+        raise differs("data.outcomes", fitted["outcomes"], list(spec.outcomes))
+    if fitted["subgroups"] != list(spec.subgroups):
+        raise differs("data.subgroups", fitted["subgroups"], list(spec.subgroups))
+    if fitted["data_hash"] != spec.table.data_hash() or fitted["studies"] != spec.studies:
+        raise SpecError(f"{analysis.source}: data: the posterior was fitted to other data "
+                        f"than spec.toml describes (data hash: fitted {fitted['data_hash']}, "
+                        f"spec.toml {spec.table.data_hash()})")
+    if fitted["subgroup_effects"] != spec.subgroup_effects:
+        raise differs("model.subgroup_effects", fitted["subgroup_effects"],
+                      spec.subgroup_effects)
+    for outcome in spec.outcomes:
+        for name in spec.parameter_names():
+            was = (fitted["priors"].get(outcome) or {}).get(name)
+            now = spec.priors[outcome][name].to_dict()
+            if was != now:
+                raise differs(f"priors.{outcome}.{name}", _prior_text(was), _prior_text(now))
+    rho_fixed = None if fitted["rho_fixed"] == "none" else float(fitted["rho_fixed"])
+    if float(fitted["rho_eta"]) != spec.rho_eta:
+        raise differs("priors.rho.eta", fitted["rho_eta"], spec.rho_eta)
+    if rho_fixed != spec.rho_fixed:
+        raise differs("priors.rho.fixed", rho_fixed, spec.rho_fixed)
+    described = analysis.sampler.to_dict()
+    for settings in (described, fitted["sampler"]):
+        settings.pop("progress", None)
+    for key in sorted(set(described) | set(fitted["sampler"])):
+        if described.get(key) != fitted["sampler"].get(key):
+            raise differs(f"sampler.{key}", repr(fitted["sampler"].get(key)),
+                          repr(described.get(key)))
+    shape = (post.sizes.get("chain"), post.sizes.get("draw"))
+    if shape != (described.get("chains"), described.get("draws")):
+        raise DataError(f"{posterior_path}: {shape[0]} chains x {shape[1]} draws stored, but "
+                        f"sampled with {described.get('chains')} x {described.get('draws')}")
+    for name in ("mu", "tau", "rho"):
+        if name not in post or not np.isfinite(post[name].values).all():
+            raise DataError(f"{posterior_path}: variable '{name}' missing or not finite")
+    stored = (idata.observed_data.get("y") if "observed_data" in idata.groups()
+              else None)
+    events = spec.arrays()["events"]
+    if stored is None or stored.shape != events.shape or not (np.asarray(stored)
+                                                              == events).all():
+        raise DataError(f"{posterior_path}: its observed_data 'y' differs from the data of "
+                        "spec.toml")
+    checked = idata
+    if spec.rho_fixed is not None:  # a constant has no R-hat (as joint.fit)
+        checked = az.InferenceData(posterior=post.drop_vars("rho"),
+                                   sample_stats=idata.sample_stats)
+    settings = dataclasses.replace(analysis.sampler, progress=False)
+    return JointResult(spec=spec, idata=idata, settings=settings,
+                       diagnostics=check_fit(checked, warn=False), interval=analysis.interval,
+                       benefit_risk=analysis.benefit_risk)
 
 
 # Attributes that define a fitted model, and whether each is JSON.
@@ -360,6 +464,22 @@ def find_sensitivity(results_dir: str | Path) -> pd.DataFrame | None:
 
     results_dir = Path(results_dir)
     for path in (results_dir / SENSITIVITY, beside(results_dir, "sensitivity") / SENSITIVITY):
+        if path.exists():
+            if not path.is_file():
+                raise DataError(f"{path}: not a regular file")
+            return read_table(path)
+    return None
+
+
+def find_joint_sensitivity(results_dir: str | Path) -> pd.DataFrame | None:
+    """``benefit_risk_sensitivity.csv`` (``bayes-poem sensitivity`` of a joint spec) in
+    ``results_dir`` or its sibling ``<name>_sensitivity``, validated
+    (:func:`bayes_poem.joint_sensitivity.read_table`); ``None`` if there is none."""
+    from bayes_poem.joint_sensitivity import read_table
+
+    results_dir = Path(results_dir)
+    for path in (results_dir / JOINT_SENSITIVITY,
+                 beside(results_dir, "sensitivity") / JOINT_SENSITIVITY):
         if path.exists():
             if not path.is_file():
                 raise DataError(f"{path}: not a regular file")

@@ -81,7 +81,24 @@ def build_report(
         Adds the "Small-study effects" section (:mod:`bayes_poem.bias_analysis`: the
         precision model and the cumulative posteriors are fitted here); default: the
         spec's ``[bias]`` section, if it has one.
+
+    A :class:`~bayes_poem.joint_results.JointResult` (with its ``JointAnalysisSpec``)
+    gets the joint model's report (:func:`bayes_poem.report.sections.joint.build_joint_report`:
+    ``title``, ``sensitivity`` (a ``benefit_risk_sensitivity.csv`` table, else found in
+    ``results_dir``) and ``progress`` apply; ``contrasts`` as pairs ``(a, b)``).
     """
+    from bayes_poem.joint_results import JointResult
+
+    if isinstance(fit, JointResult):
+        from bayes_poem.report.sections.joint import build_joint_report
+        from bayes_poem.results_dir import find_joint_sensitivity
+
+        if sensitivity is None and results_dir is not None:
+            sensitivity = find_joint_sensitivity(Path(results_dir))
+        return build_joint_report(fit, analysis=analysis, title=title,
+                                  pairs=[(c.a, c.b) if isinstance(c, Contrast) else tuple(c)
+                                         for c in contrasts] if contrasts else None,
+                                  sensitivity=sensitivity, progress=progress)
     say = progress or (lambda message: None)
     spec = fit.spec
     if contrasts is None and analysis is not None and analysis.contrasts:
