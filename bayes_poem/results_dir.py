@@ -7,7 +7,8 @@ read a run's directory back:
   :data:`SUMMARY`, ..., :data:`SPEC`, :data:`SUMMARY_TEXT`, ``bubble_<moderator>.png``
   by :func:`bubble_file`), laid out by :func:`run_writers`; the files other commands
   read (:data:`SENSITIVITY` of ``bayes-poem sensitivity``) or write for the report
-  (:data:`REPORT_HTML`, :data:`REPORT_MD`); the marker :data:`MARKER`.
+  (:data:`REPORT_HTML`, :data:`REPORT_MD`); the marker :data:`MARKER`; every
+  command's :data:`RUN_LOG` (added by the writer, :mod:`bayes_poem.runlog`).
 * **Locations.** A command writes to ``results/<spec file stem><suffix>`` by
   default (:func:`default_out`, :data:`SUFFIXES`: ``run`` and ``trial`` none,
   ``compare`` ``_compare``, ``sensitivity`` ``_sensitivity``, ``bias`` ``_bias``,
@@ -45,7 +46,8 @@ if TYPE_CHECKING:
     from bayes_poem.specfile import AnalysisSpec
 
 __all__ = ["CONTRASTS", "DIAGNOSTICS", "HETEROGENEITY", "MARKER", "MODERATORS", "POSTERIOR",
-           "REPORT_HTML", "REPORT_MD", "RESULTS_ROOT", "SENSITIVITY", "SPEC", "STUDY_ESTIMATES",
+           "REPORT_HTML", "REPORT_MD", "RESULTS_ROOT", "RUN_LOG", "SENSITIVITY", "SPEC",
+           "STUDY_ESTIMATES",
            "SUFFIXES", "SUMMARY", "SUMMARY_TEXT", "TAU2_EXPLAINED", "beside", "bubble_file",
            "default_help", "default_out", "find_sensitivity", "load_fit", "load_results",
            "results_dir_files", "run_writers", "write_csv"]
@@ -64,6 +66,7 @@ SUMMARY_TEXT = "summary.txt"
 SENSITIVITY = "sensitivity.csv"  # written by 'bayes-poem sensitivity', read by 'report'
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
+RUN_LOG = outputs.RUN_LOG  # every command's stderr lines, timestamped (bayes_poem.runlog)
 
 
 def bubble_file(moderator: str) -> str:
