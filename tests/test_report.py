@@ -80,7 +80,7 @@ def test_report_files_and_self_contained_html(sed_report):
     base, _ = sed_report
     out = base / "report"
     names = {p.name for p in out.iterdir()}
-    assert {"report.html", "report.md"} <= names
+    assert {"report.html", "report.md", "run.log"} <= names
     pngs = sorted(n for n in names if n.endswith(".png"))
     assert len(pngs) >= 8
     html = (out / "report.html").read_text()
