@@ -102,8 +102,9 @@ def _fit_analysis(analysis, spec, quiet: bool):
 
     check_memory(spec, analysis.sampler)  # a user error: before any progress line
     table = spec.table
-    named = (f" ({table.label})" if table.label else "") + (
-        ", SYNTHETIC" if table.is_synthetic else "")
+    tags = [table.metadata["label"]] if table.metadata.get("label") else []  # [data] label
+    tags += ["SYNTHETIC"] if table.is_synthetic else []
+    named = f" ({'; '.join(tags)})" if tags else ""
     _progress(f"data loaded from {table.source}{named}: {len(spec.studies)} studies", quiet)
     settings = dataclasses.replace(analysis.sampler, progress=not quiet)
     _progress(

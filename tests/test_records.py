@@ -246,7 +246,8 @@ def test_run_records_versions_log_and_relative_path_without_carriage_returns(tmp
     assert _cli(["run", "models/s.toml", "--out", "results/s"], tmp_path, err).returncode == 0
     stderr = err.read_text()
     assert "\r" not in stderr and "[bayes-poem] sampling done" in stderr
-    assert "(Simulated cohort), SYNTHETIC" in stderr
+    assert "data loaded from " in stderr and "d.csv (Simulated cohort; SYNTHETIC): 6 studies" \
+        in stderr
     out = tmp_path / "results" / "s"
     log = (out / "run.log").read_text()
     assert "\r" not in log
