@@ -293,3 +293,50 @@ def test_sensitivity_redirected_has_no_carriage_returns_and_a_line_per_variant(t
     assert "\r" not in log and log.count(" done: ") == len(variants)
     assert tomllib.loads((tmp_path / "sens" / "spec.toml").read_text())["data"]["path"] \
         == "../data/d.csv"
+
+
+# ---------------------------------------------------------------------- methods paragraph
+def _fake_fit(tmp_path: Path, data_keys: str, attrs: dict):
+    """What :func:`methods_paragraph` reads of a fit, without sampling."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from bayes_poem.diagnostics import Diagnostics
+    from bayes_poem.intervals import IntervalSpec
+
+    analysis = load_spec(_project(tmp_path, data_keys))
+    diagnostics = Diagnostics(pd.DataFrame({"r_hat": [1.001, 1.0123], "ess_bulk": [812.4, 950],
+                                            "ess_tail": [700, 655.6]}), 2, (0.91, 0.77))
+    return SimpleNamespace(spec=analysis.model_spec(), settings=analysis.sampler,
+                           posterior=SimpleNamespace(attrs=attrs), diagnostics=diagnostics,
+                           interval=IntervalSpec("eti", 0.9))
+
+
+def test_methods_paragraph_states_the_fit_and_its_records(tmp_path):
+    from bayes_poem.methods import REFERENCES, methods_paragraph
+
+    env = environment()
+    attrs = {**{f"{k}_version": v for k, v in env.items() if k not in ("platform",)},
+             "bayes_poem_version": "9.9", "platform": "Plan9"}
+    del attrs["numba_version"]  # an older posterior: said so, not guessed
+    fit = _fake_fit(tmp_path, 'synthetic = true\nlabel = "Simulated cohort"', attrs)
+    text = methods_paragraph(fit)
+    paragraph, references = text.split("\n\n")
+    spec = fit.spec
+    assert (f"the cs counts of Simulated cohort (7 study x subgroup cells from 6 studies, "
+            f"{sum(spec.arrays()['total'])} patients, {sum(spec.arrays()['events'])} "
+            "events; subgroups type_iii, jackhammer)") in paragraph
+    assert "SYNTHETIC" in paragraph
+    for name, prior in spec.describe_priors().items():
+        assert f"{name} ~ {prior}" in paragraph
+    assert "2 chains of 200 draws after 200 warm-up iterations" in paragraph
+    assert "seed 7" in paragraph and "(maximum 1.012)" in paragraph
+    assert "(minimum 812 and 656)" in paragraph and "divergent transitions (2)" in paragraph
+    assert "E-BFMI (minimum 0.77)" in paragraph and "90% ETI credible intervals" in paragraph
+    assert f"PyMC {env['pymc']} [4]" in paragraph and f"nutpie {env['nutpie']}" in paragraph
+    assert "numba (version not recorded) on Plan9." in paragraph and "bayes_poem 9.9" in paragraph
+    assert references.splitlines() == [f"[{i}] {r}" for i, r in enumerate(REFERENCES, 1)]
+    (tmp_path / "b").mkdir()
+    plain = methods_paragraph(_fake_fit(tmp_path / "b", "", attrs))
+    assert "SYNTHETIC" not in plain and "of " + str(tmp_path / "b" / "data" / "d.csv") in plain

@@ -4,7 +4,8 @@ The versions table has one row per entry of :func:`bayes_poem._version.environme
 (bayes_poem, Python, numpy, scipy, pandas, ArviZ, PyMC, PyTensor, nutpie, numba,
 the platform) and two columns: what drew the posterior (its attrs, written by
 :func:`bayes_poem.sampling.fit`; "not recorded" for a posterior written before
-they were) and what made the report.
+they were) and what made the report. A subsection holds the methods paragraph
+(:func:`bayes_poem.methods.methods_paragraph`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bayes_poem._version import environment
+from bayes_poem.methods import methods_paragraph
 from bayes_poem.predictive import likelihood_of
 from bayes_poem.report.document import Section
 
@@ -83,7 +85,11 @@ def footer(fit: FitResult, analysis: AnalysisSpec | None) -> Section:
     if fit.spec.table.metadata.get("label"):  # the spec's [data] label
         lines.insert(0, f"Data: {fit.spec.table.label}"
                      + (" (SYNTHETIC)." if fit.spec.table.is_synthetic else "."))
+    methods = Section("Methods paragraph",
+                      "Generated from this fit and its records, to adapt and paste:\n\n"
+                      + methods_paragraph(fit))
     return Section("Reproducibility", "\n\n".join(lines), table=versions(attrs),
-                   code=_spec_toml(fit, analysis), anchor="reproducibility")
+                   code=_spec_toml(fit, analysis), subsections=(methods,),
+                   anchor="reproducibility")
 
 
