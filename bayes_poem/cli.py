@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from bayes_poem import runlog
 from bayes_poem.cli_support import (
     EXIT_DIAGNOSTICS,
     EXIT_FAILED,
@@ -101,7 +102,11 @@ def _fit_analysis(analysis, spec, quiet: bool):
     from bayes_poem.sampling import check_memory
 
     check_memory(spec, analysis.sampler)  # a user error: before any progress line
-    _progress(f"data loaded from {spec.table.source}: {len(spec.studies)} studies", quiet)
+    table = spec.table
+    tags = [table.metadata["label"]] if table.metadata.get("label") else []  # [data] label
+    tags += ["SYNTHETIC"] if table.is_synthetic else []
+    named = f" ({'; '.join(tags)})" if tags else ""
+    _progress(f"data loaded from {table.source}{named}: {len(spec.studies)} studies", quiet)
     settings = dataclasses.replace(analysis.sampler, progress=not quiet)
     _progress(
         f"preparing the {settings.backend} sampler (compiled density is cached after the "
@@ -114,7 +119,9 @@ def _fit_analysis(analysis, spec, quiet: bool):
         result = spec.fit(settings)
     _progress(f"sampling done in {time.perf_counter() - started:.1f} s", quiet)
     for warning in caught:
-        if not issubclass(warning.category, ConvergenceWarning):
+        if issubclass(warning.category, ConvergenceWarning):  # in the summary; and the log
+            runlog.note(f"[bayes-poem] warning: {warning.message}")
+        else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
     return with_summary_options(result, interval=analysis.interval, weights=analysis.weights,
@@ -180,7 +187,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         explained = _tau2_explained(result, args.quiet)
         contrasts = result.contrasts(list(analysis.contrasts) or None)
         text = render(result, contrasts, title=analysis.title, explained=explained)
-        target.commit(run_writers(result, spec_toml=analysis.resolved_toml(spec), text=text,
+        spec_toml = analysis.resolved_toml(spec, relative_to=out)  # data path from out
+        target.commit(run_writers(result, spec_toml=spec_toml, text=text,
                                   contrasts=contrasts, explained=explained,
                                   figures=_bubble_writers(result, analysis.title)))
     print(text)
@@ -279,7 +287,7 @@ def cmd_bias(args: argparse.Namespace) -> int:
             "cumulative_bayes.csv": _csv(bias.cumulative_table()),
             "cumulative_frequentist.csv": _csv(bias.cumulative_frequentist()),
             **{name: (lambda path, png=png: path.write_bytes(png)) for name, png in pngs.items()},
-            SPEC: write_text(resolved.resolved_toml(spec)),
+            SPEC: write_text(resolved.resolved_toml(spec, relative_to=out)),
             "bias.txt": write_text(text + "\n"),
         })
     print(text)
@@ -332,7 +340,9 @@ def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target
     bar_open = []  # non-empty while the progress bar's line is unfinished
 
     def progress(done: int, total: int, name: str) -> None:
-        if not args.quiet:
+        if args.quiet or not sys.stderr.isatty():  # a log: a line per variant, no \r
+            _progress(f"variant {done}/{total} done: {name}", args.quiet)
+        else:
             bar = "#" * int(30 * done / total)
             sys.stderr.write(f"\r[bayes-poem] [{bar:<30}] {done}/{total} {name[:40]:<40}")
             bar_open[:] = [True]
@@ -364,7 +374,7 @@ def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target
         "variants.csv": _csv(by_variant),
         "sensitivity.png": lambda path: figure.savefig(path, dpi=120),
         "sensitivity.txt": write_text(text + "\n"),
-        SPEC: write_text(analysis.resolved_toml(spec)),
+        SPEC: write_text(analysis.resolved_toml(spec, relative_to=target.path)),
     }
     if psens is not None:
         writers["psens.csv"] = _csv(psens)
@@ -753,7 +763,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from bayes_poem import signals
 
-    with signals.terminate_as_interrupt():
+    command = list(sys.argv[1:] if argv is None else argv)
+    with signals.terminate_as_interrupt(), runlog.capture(command):
         try:
             return int(args.func(args))
         except SamplingError as err:

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bayes_poem import runlog
 from bayes_poem.errors import OutputError
 
 __all__ = ["EXIT_DIAGNOSTICS", "EXIT_FAILED", "EXIT_OK", "EXIT_USER_ERROR", "csv_writer",
@@ -19,8 +20,11 @@ EXIT_OK, EXIT_USER_ERROR, EXIT_DIAGNOSTICS, EXIT_FAILED = 0, 2, 3, 4
 
 
 def progress(message: str, quiet: bool) -> None:
-    """One ``[bayes-poem]`` line on stderr, unless ``quiet``."""
-    if not quiet:
+    """One ``[bayes-poem]`` line on stderr, unless ``quiet``; in the run log either way
+    (:mod:`bayes_poem.runlog`: the record does not depend on ``--quiet``)."""
+    if quiet:
+        runlog.note(f"[bayes-poem] {message}")
+    else:
         sys.stderr.write(f"[bayes-poem] {message}\n")
         sys.stderr.flush()
 

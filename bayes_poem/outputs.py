@@ -24,6 +24,9 @@ The contract (``docs/cli.md``, "Results directories"):
   writer of the same target (it holds the lock, so they cannot be live).
 * **Mark what we own.** Every results directory holds ``.bayes-poem.json``
   (writer, version, command, files); ``force`` replaces only such directories.
+* **Keep the log.** Written by a command (:func:`bayes_poem.runlog.capture`
+  active), the results also hold ``run.log``: the command's progress lines
+  and warnings with timestamps, up to the commit.
 
 OS errors (permissions, read-only or full file systems, paths that cannot be
 created) become :class:`~bayes_poem.errors.OutputError` naming the path.
@@ -43,13 +46,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bayes_poem import signals
+from bayes_poem import runlog, signals
 from bayes_poem._version import __version__
 from bayes_poem.errors import OutputError
 
 Writer = Callable[[Path], None]
 
 MARKER = ".bayes-poem.json"
+RUN_LOG = runlog.RUN_LOG  # written by every command beside its results (bayes_poem.runlog)
 _RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
 _AT_FDCWD = -100
 
@@ -192,6 +196,10 @@ class Target:
         if self.committed:
             raise OutputError(f"{self.path}: already written")
         out = self.path
+        log = runlog.current()  # a command's run: its stderr lines, timestamped
+        if log is not None and RUN_LOG not in writers:
+            log.note(f"writing the results to {out.name}/")
+            writers = {**writers, RUN_LOG: write_text(log.text())}
         with signals.deferred() as seen:
             for name, write in writers.items():
                 seen.raise_if_signalled()

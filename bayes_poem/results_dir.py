@@ -7,7 +7,8 @@ read a run's directory back:
   :data:`SUMMARY`, ..., :data:`SPEC`, :data:`SUMMARY_TEXT`, ``bubble_<moderator>.png``
   by :func:`bubble_file`), laid out by :func:`run_writers`; the files other commands
   read (:data:`SENSITIVITY` of ``bayes-poem sensitivity``) or write for the report
-  (:data:`REPORT_HTML`, :data:`REPORT_MD`); the marker :data:`MARKER`.
+  (:data:`REPORT_HTML`, :data:`REPORT_MD`); the marker :data:`MARKER`; every
+  command's :data:`RUN_LOG` (added by the writer, :mod:`bayes_poem.runlog`).
   ``posterior.nc`` holds, besides the draws and data, a ``log_likelihood``
   group (``y``, dims ``chain, draw, study``: each study's log-likelihood with
   its study effect integrated, what the report's PSIS-LOO uses) and a
@@ -57,7 +58,8 @@ if TYPE_CHECKING:
     from bayes_poem.specfile import AnalysisSpec
 
 __all__ = ["CONTRASTS", "DIAGNOSTICS", "HETEROGENEITY", "MARKER", "MODERATORS", "POSTERIOR",
-           "REPORT_HTML", "REPORT_MD", "RESULTS_ROOT", "SENSITIVITY", "SPEC", "STUDY_ESTIMATES",
+           "REPORT_HTML", "REPORT_MD", "RESULTS_ROOT", "RUN_LOG", "SENSITIVITY", "SPEC",
+           "STUDY_ESTIMATES",
            "SUFFIXES", "SUMMARY", "SUMMARY_TEXT", "TAU2_EXPLAINED", "beside", "bubble_file",
            "default_help", "default_out", "find_joint_sensitivity", "find_sensitivity",
            "load_fit", "load_joint_fit", "load_results",
@@ -82,6 +84,7 @@ SENSITIVITY = "sensitivity.csv"  # written by 'bayes-poem sensitivity', read by 
 JOINT_SENSITIVITY = "benefit_risk_sensitivity.csv"  # the same, of a joint spec
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
+RUN_LOG = outputs.RUN_LOG  # every command's stderr lines, timestamped (bayes_poem.runlog)
 
 
 def bubble_file(moderator: str) -> str:

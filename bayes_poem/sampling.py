@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from bayes_poem import signals
-from bayes_poem._version import __version__
+from bayes_poem._version import __version__, environment
 from bayes_poem.diagnostics import MIN_DRAWS
 from bayes_poem.dims import MODERATOR, ROW
 from bayes_poem.errors import SamplingError, SpecError
@@ -127,6 +127,16 @@ def fit(spec: ModelSpec, settings: SamplerSettings | None = None, **kwargs: Any)
     return FitResult(spec=spec, idata=idata, settings=settings, diagnostics=check_fit(idata))
 
 
+def progress_bar(settings: SamplerSettings) -> bool:
+    """Whether the sampler draws its progress bar: asked for, and stderr a terminal.
+
+    A bar redraws its line with carriage returns; in a redirected log (a file,
+    a pipe, ``run.log``) those would be noise, so there is none.
+    """
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(settings.progress and isatty is not None and isatty())
+
+
 # ---------------------------------------------------------------------- nutpie
 def run_nutpie(model: Any, settings: SamplerSettings) -> az.InferenceData:
     """Sample a compiled nutpie model; an interrupt or error never returns draws.
@@ -148,7 +158,7 @@ def run_nutpie(model: Any, settings: SamplerSettings) -> az.InferenceData:
             seed=settings.seed,
             target_accept=settings.target_accept,
             save_warmup=False,
-            progress_bar=settings.progress and sys.stderr.isatty(),
+            progress_bar=progress_bar(settings),
             blocking=False,
         )
         try:
@@ -175,7 +185,7 @@ def _sample_pymc(spec: ModelSpec, settings: SamplerSettings) -> az.InferenceData
             chains=settings.chains,
             random_seed=settings.seed,
             target_accept=settings.target_accept,
-            progressbar=settings.progress,
+            progressbar=progress_bar(settings),
             compute_convergence_checks=False,
             return_inferencedata=True,
         )
@@ -239,7 +249,12 @@ def _finish(idata: az.InferenceData, spec: ModelSpec, settings: SamplerSettings,
     structure, likelihood, priors, subgroups and studies in order, zeroed rows,
     moderators with their coding, data hash, sampler settings): ``bayes-poem
     report`` compares each with the results directory's ``spec.toml``
-    (:func:`bayes_poem.report.load_fit`). With moderators, ``constant_data``
+    (:func:`bayes_poem.report.load_fit`). They also record the data's label
+    (``data_label``) and the software that drew the posterior:
+    ``python_version``, ``numpy_version``, ``scipy_version``, ``pandas_version``,
+    ``arviz_version``, ``pymc_version``, ``pytensor_version``,
+    ``nutpie_version``, ``numba_version`` and ``platform``
+    (:func:`bayes_poem._version.environment`). With moderators, ``constant_data``
     holds the design matrix ``design`` (row x moderator).
     """
     arrays = spec.arrays()
@@ -277,8 +292,12 @@ def _finish(idata: az.InferenceData, spec: ModelSpec, settings: SamplerSettings,
         "data_hash": spec.table.data_hash(),
         "synthetic_data": str(spec.table.is_synthetic).lower(),
         "dataset_citation": str(meta.get("citation", "")),
+        "data_label": spec.table.label,
         "sampler": json.dumps(settings.to_dict(), default=_json_scalar),
         "sampling_seconds": round(seconds, 3),
+        # the software and platform: python_version, numpy_version, ..., platform
+        **{(key if key == "platform" else f"{key}_version"): value
+           for key, value in environment().items() if key != "bayes_poem"},
     }
     for group in result.groups():
         result[group].attrs.update(attrs)

@@ -9,6 +9,8 @@ Example::
 
     [data]
     dataset = "sed_synthetic"          # or: path = "my_studies.csv" (relative to this file)
+    # synthetic = true                 # a user's CSV of simulated counts: every banner
+    # label = "Simulated SED cohort"   # the data's display name
     outcome = "clinical_success"
     subgroups = ["type_iii", "des", "jackhammer", "unassigned"]
 
@@ -42,6 +44,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,7 +69,7 @@ COMPARE_KEYS = ("method", "knapp_hartung")  # [compare]: the comparator of 'baye
 # the frequentist comparators (bayes_poem.compare's docstring); "published" is the default
 COMPARE_METHODS = ("published", "glmm", "reml", "dl")
 SECTION_KEYS = {
-    "data": ("dataset", "path", "outcome", "subgroups"),
+    "data": ("dataset", "path", "outcome", "subgroups", "synthetic", "label"),
     "model": ("subgroup_effects", "study_effects", "likelihood", "study_heterogeneity",
               "cell_effects", "moderators",
               "moderator_reference", "moderator_scale", "moderator_kinds"),
@@ -104,11 +107,26 @@ class AnalysisSpec:
         return parse_bias(self.bias, self.source)
 
     def table(self) -> StudyTable:
-        """The data named by ``[data]`` (validated)."""
+        """The data named by ``[data]`` (validated), marked and labelled as it says.
+
+        ``synthetic = true`` marks the table synthetic (every SYNTHETIC banner
+        follows); ``label`` names it. A synthetic dataset cannot be un-marked:
+        ``synthetic = false`` on one is a ``SpecError`` naming the key.
+        """
         if "dataset" in self.data:
-            return load_dataset(self.data["dataset"])
-        path = (self.base_dir / self.data["path"]).resolve()
-        return load_table(path, source=str(path))
+            table = load_dataset(self.data["dataset"])
+        else:
+            path = (self.base_dir / self.data["path"]).resolve()
+            table = load_table(path, source=str(path))
+        marks = {}
+        if "synthetic" in self.data:
+            if table.is_synthetic and not self.data["synthetic"]:
+                raise SpecError(f"{self.source}: data.synthetic = false, but {table.source} is "
+                                "synthetic data; it cannot be marked otherwise (remove the key)")
+            marks["synthetic"] = str(self.data["synthetic"]).lower()
+        if "label" in self.data:
+            marks["label"] = self.data["label"]
+        return table.with_metadata(**marks) if marks else table
 
     def model_spec(self) -> ModelSpec:
         table = self.table()
@@ -137,11 +155,15 @@ class AnalysisSpec:
         except SpecError as err:
             raise SpecError(f"{self.source}: {err}") from None
 
-    def resolved(self, spec: ModelSpec | None = None) -> dict[str, Any]:
+    def resolved(self, spec: ModelSpec | None = None, *,
+                 relative_to: str | Path | None = None) -> dict[str, Any]:
         """Every setting with defaults filled in, as a TOML-ready mapping.
 
-        Running it again repeats the analysis exactly: the data path is made
-        absolute, the subgroups are listed in the model's order (which fixes
+        Running it again repeats the analysis exactly: the data path is written
+        relative to ``relative_to``, the directory the resolved spec is written
+        to (a results directory: so the spec reruns from there and the record
+        holds no absolute path), or absolute without it; the data's synthetic
+        mark and label are written; the subgroups are listed in the model's order (which fixes
         its canonical row order, see :meth:`ModelSpec.from_table`), every
         sampler setting and prior the structure uses is written, the
         moderators' coding (kinds, reference levels, centres and scales) is
@@ -150,8 +172,10 @@ class AnalysisSpec:
         spec = spec or self.model_spec()
         data = dict(self.data)
         if "path" in data:
-            data["path"] = str((self.base_dir / data["path"]).resolve())
+            data["path"] = _data_path(self.base_dir / data["path"], relative_to)
         data["subgroups"] = list(spec.subgroups)
+        if spec.table.is_synthetic:
+            data["synthetic"] = True
         out: dict[str, Any] = {
             "title": self.title,
             "description": self.description,
@@ -186,8 +210,19 @@ class AnalysisSpec:
         out["compare"] = dict(self.compare)
         return out
 
-    def resolved_toml(self, spec: ModelSpec | None = None) -> str:
-        return tomli_w.dumps(self.resolved(spec))
+    def resolved_toml(self, spec: ModelSpec | None = None, *,
+                      relative_to: str | Path | None = None) -> str:
+        return tomli_w.dumps(self.resolved(spec, relative_to=relative_to))
+
+
+def _data_path(path: Path, relative_to: str | Path | None) -> str:
+    """``path`` absolute, or relative to the directory ``relative_to`` (which need not
+    exist yet: a results directory being written). Both sides have their symbolic
+    links resolved, so the ``..`` steps are the ones the file system takes."""
+    path = path.resolve()
+    if relative_to is None:
+        return str(path)
+    return os.path.relpath(path, Path(relative_to).resolve())
 
 
 def _resolved_moderators(spec: ModelSpec) -> dict[str, Any]:
@@ -281,6 +316,13 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
                             f"(got {_shown(data[key])})")
     if "outcome" not in data:
         raise SpecError(f"{source}: data.outcome is required (the outcome to model)")
+    if "synthetic" in data and not isinstance(data["synthetic"], bool):
+        raise SpecError(f"{source}: data.synthetic must be true or false "
+                        f"(got {_shown(data['synthetic'])})")
+    if "label" in data and (not isinstance(data["label"], str) or not data["label"].strip()
+                            or "\n" in data["label"]):
+        raise SpecError(f"{source}: data.label must be a non-empty one-line string "
+                        f"(got {_shown(data['label'])})")
     if "subgroups" in data and (
         not isinstance(data["subgroups"], list)
         or not all(isinstance(s, str) for s in data["subgroups"])

@@ -84,7 +84,9 @@ class StudyTable:
     has_subgroups : bool
         Whether the source had a ``subgroup`` column.
     metadata : dict
-        Provenance (citation, synthetic flag, ...) for embedded datasets.
+        Provenance: for embedded datasets the title, citation and synthetic
+        flag; for a user's CSV what the spec's ``[data] synthetic`` and
+        ``label`` set (:meth:`with_metadata`).
     """
 
     frame: pd.DataFrame
@@ -112,6 +114,22 @@ class StudyTable:
     @property
     def is_synthetic(self) -> bool:
         return str(self.metadata.get("synthetic", "false")).lower() == "true"
+
+    @property
+    def label(self) -> str:
+        """The data's display name: the spec's ``[data] label``, else the dataset title."""
+        return str(self.metadata.get("label") or self.metadata.get("title") or "")
+
+    def with_metadata(self, **items: str) -> StudyTable:
+        """A copy with ``items`` added to the metadata (the rows are shared, not copied).
+
+        A synthetic table stays synthetic: ``synthetic="false"`` on one raises
+        ``ValueError`` (the spec reader turns it into a ``SpecError`` naming the key).
+        """
+        if self.is_synthetic and str(items.get("synthetic", "true")).lower() != "true":
+            raise ValueError(f"{self.source} is synthetic and cannot be marked otherwise")
+        return StudyTable(self.frame, self.source, self.has_subgroups,
+                          {**self.metadata, **items})
 
     def for_outcome(self, outcome: str) -> StudyTable:
         """Rows of one outcome; ``DataError`` if the outcome is not in the data."""

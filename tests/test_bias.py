@@ -310,7 +310,7 @@ def test_bias_refuses_an_existing_directory_before_sampling(tmp_path, capsys):
 # ---------------------------------------------------------------------- end to end
 FILES = {"precision.csv", "regtest.csv", "ranktest.csv", "trimfill.csv",
          "cumulative_bayes.csv", "cumulative_frequentist.csv", "spec.toml", "bias.txt",
-         ".bayes-poem.json"}
+         ".bayes-poem.json", "run.log"}
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::bayes_poem.errors.ConvergenceWa
 
 SED_ORDER = ["type_iii", "des", "jackhammer", "unassigned"]
 SETTINGS = SamplerSettings(draws=500, tune=500, chains=2, seed=20170101)
-FILES = {"comparison_subgroups.csv", "comparison_contrasts.csv", "comparison.txt", MARKER}
+FILES = {"comparison_subgroups.csv", "comparison_contrasts.csv", "comparison.txt", MARKER,
+         "run.log"}
 
 # Khan MA et al., Dig Dis Sci 2017;62:35-44 (verified): estimate, CI, I^2 per row.
 PUBLISHED_ROWS = {

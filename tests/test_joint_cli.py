@@ -95,7 +95,7 @@ def test_run_writes_the_joint_results(tmp_path, capsys):
     names = {p.name for p in out.iterdir()}
     assert {"posterior.nc", "summary.csv", "heterogeneity.csv", "benefit_risk.csv",
             "joint_contrasts.csv", "diagnostics.csv", "spec.toml", "summary.txt",
-            "joint_type_iii.png", "joint_jackhammer.png"} <= names
+            "joint_type_iii.png", "joint_jackhammer.png", "run.log"} <= names
     assert (out / "joint_des.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rerun = load_spec(out / "spec.toml")
     assert _key(rerun.model_spec()) == _key(load_spec(spec).model_spec())

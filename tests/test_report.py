@@ -80,7 +80,7 @@ def test_report_files_and_self_contained_html(sed_report):
     base, _ = sed_report
     out = base / "report"
     names = {p.name for p in out.iterdir()}
-    assert {"report.html", "report.md"} <= names
+    assert {"report.html", "report.md", "run.log"} <= names
     pngs = sorted(n for n in names if n.endswith(".png"))
     assert len(pngs) >= 8
     html = (out / "report.html").read_text()
@@ -99,7 +99,8 @@ def test_report_files_and_self_contained_html(sed_report):
     for text in ("mid-p", "Pareto k", "P(events &gt;= 45)", "data hash", "[sampler]",
                  "type_iii vs jackhammer", "Khan", "beta-binomial", "N = 50"):
         assert text in html, text
-    for package in ("bayes-poem", "pymc", "arviz", "nutpie", "numpy"):
+    for package in ("bayes_poem", "Python", "numpy", "scipy", "pandas", "ArviZ", "PyMC",
+                    "PyTensor", "nutpie", "numba", "platform"):
         assert f"<td>{package}</td>" in html
 
 

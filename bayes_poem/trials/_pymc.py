@@ -29,7 +29,7 @@ import numpy as np
 from bayes_poem import prior_families, signals
 from bayes_poem._version import __version__
 from bayes_poem.priors import Prior, validate_prior
-from bayes_poem.sampling import SamplerSettings, check_complete, run_nutpie
+from bayes_poem.sampling import SamplerSettings, check_complete, progress_bar, run_nutpie
 
 # The prior families a trial parameter may take, by kind (the registry's, LogNormalTau2
 # included for scale parameters such as tau).
@@ -116,7 +116,7 @@ class ReusableModel:
                 return pm.sample(draws=settings.draws, tune=settings.tune,
                                  chains=settings.chains, cores=1, random_seed=settings.seed,
                                  target_accept=settings.target_accept,
-                                 progressbar=settings.progress,
+                                 progressbar=progress_bar(settings),
                                  compute_convergence_checks=False, return_inferencedata=True)
         finally:
             logger.setLevel(level)

@@ -42,8 +42,8 @@ def data_section(fit: FitResult, description: str) -> Section:
     if description:
         parts.append(description)
     source = f"Data: {spec.table.source}"
-    if meta.get("title"):
-        source += f" ({meta['title']})"
+    if spec.table.label:  # the spec's [data] label, else the dataset's title
+        source += f" ({spec.table.label})"
     parts.append(source + ".")
     if meta.get("citation"):
         parts.append(f"Source: {meta['citation']}")

@@ -1,12 +1,22 @@
-"""The report's footer: seed, data hash, package versions and the resolved spec."""
+"""The report's footer: seed, data hash, software versions and platform, the resolved spec.
+
+The versions table has one row per entry of :func:`bayes_poem._version.environment`
+(bayes_poem, Python, numpy, scipy, pandas, ArviZ, PyMC, PyTensor, nutpie, numba,
+the platform) and two columns: what drew the posterior (its attrs, written by
+:func:`bayes_poem.sampling.fit`; "not recorded" for a posterior written before
+they were) and what made the report. A subsection holds the methods paragraph
+(:func:`bayes_poem.methods.methods_paragraph`).
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bayes_poem._version import environment
+from bayes_poem.methods import methods_paragraph
 from bayes_poem.predictive import likelihood_of
 from bayes_poem.report.document import Section
 
@@ -14,23 +24,24 @@ if TYPE_CHECKING:
     from bayes_poem.results import FitResult
     from bayes_poem.specfile import AnalysisSpec
 
-PACKAGES = ("bayes-poem", "pymc", "arviz", "nutpie", "numpy")
+NAMES = {"bayes_poem": "bayes_poem", "python": "Python", "numpy": "numpy", "scipy": "scipy",
+         "pandas": "pandas", "arviz": "ArviZ", "pymc": "PyMC", "pytensor": "PyTensor",
+         "nutpie": "nutpie", "numba": "numba", "platform": "platform"}
 
 
-def _package_version(name: str) -> str:
-    if name == "bayes-poem":
-        from bayes_poem import __version__
-
-        return __version__
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
+def versions(attrs: Mapping[str, Any]) -> pd.DataFrame:
+    """The software of the fit (from the posterior's ``attrs``) beside this report's."""
+    now = environment()
+    fitted = [attrs.get(key if key == "platform" else f"{key}_version", "not recorded")
+              for key in now]
+    return pd.DataFrame({"software": [NAMES.get(key, key) for key in now],
+                         "fitted with": [str(v) for v in fitted],
+                         "report made with": list(now.values())})
 
 
 def _spec_toml(fit: FitResult, analysis: AnalysisSpec | None) -> str:
-    if analysis is not None:
-        return analysis.resolved_toml(fit.spec)
+    if analysis is not None:  # its data path relative to the spec file's directory
+        return analysis.resolved_toml(fit.spec, relative_to=analysis.base_dir)
     import tomli_w
 
     spec = fit.spec
@@ -58,18 +69,27 @@ def _spec_toml(fit: FitResult, analysis: AnalysisSpec | None) -> str:
 
 def footer(fit: FitResult, analysis: AnalysisSpec | None) -> Section:
     attrs = fit.posterior.attrs
-    versions = pd.DataFrame({"package": list(PACKAGES),
-                             "version": [_package_version(p) for p in PACKAGES]})
     fitted_with = attrs.get("bayes_poem_version", "")
     lines = [
         f"Seed {fit.settings.seed}; data hash {attrs.get('data_hash', fit.spec.table.data_hash())}"
         f" (SHA-256 of the canonical CSV of the analysed table, first 16 hex digits).",
         f"Posterior created {attrs.get('created_at', 'unknown')}"
         + (f" by bayes_poem {fitted_with}" if fitted_with else "") + ".",
+        "Software that drew the posterior and that made this report, and the platform "
+        "(`platform.platform()`).",
         "Resolved analysis spec (every setting with its default filled in); with the same "
-        "package versions, `bayes-poem report` on it reproduces this report.",
+        "package versions, `bayes-poem report` on it reproduces this report."
+        + (f" Its data path is relative to the directory of {analysis.source}."
+           if analysis is not None and "path" in analysis.data else ""),
     ]
-    return Section("Reproducibility", "\n\n".join(lines), table=versions,
-                   code=_spec_toml(fit, analysis), anchor="reproducibility")
+    if fit.spec.table.metadata.get("label"):  # the spec's [data] label
+        lines.insert(0, f"Data: {fit.spec.table.label}"
+                     + (" (SYNTHETIC)." if fit.spec.table.is_synthetic else "."))
+    methods = Section("Methods paragraph",
+                      "Generated from this fit and its records, to adapt and paste:\n\n"
+                      + methods_paragraph(fit))
+    return Section("Reproducibility", "\n\n".join(lines), table=versions(attrs),
+                   code=_spec_toml(fit, analysis), subsections=(methods,),
+                   anchor="reproducibility")
 
 
