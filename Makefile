@@ -19,9 +19,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The unit tier: no sampling (tests/conftest.py fails any unmarked test that samples).
+# The unit tier: every test not marked mcmc/slow/browser (tests/conftest.py adds `unit`
+# and fails any unit test that samples).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not mcmc and not browser"
+	$(BIN)/python -m pytest -m unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cli_vs_pymc.py
