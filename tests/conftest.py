@@ -8,13 +8,11 @@ import pytest
 
 from bayes_poem import ModelSpec, load_dataset
 from bayes_poem.sampling import SamplerSettings
+from tests.tiers import SAMPLING_MARKERS, pytest_collection_modifyitems  # noqa: F401
 
 SED_ORDER = ["type_iii", "des", "jackhammer", "unassigned"]
 
 
-SAMPLING_MARKERS = ("mcmc", "slow")
-# A test with none of these is in the unit tier: `pytest -m unit` (`make test-fast`).
-NON_UNIT_MARKERS = (*SAMPLING_MARKERS, "browser")
 _tier = {"unit": False}
 
 
@@ -42,20 +40,6 @@ def _guard_samplers() -> None:
 
     guarded(nutpie, "sample")
     guarded(pymc, "sample")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Mark every test without ``mcmc``/``slow``/``browser`` as ``unit``, before ``-m``
-    deselects (``tryfirst``), so ``pytest -m unit`` is ``-m "not slow and not mcmc and not
-    browser"``. A test marked ``unit`` by hand as well as one of those is a contradiction."""
-    for item in items:
-        other = [m for m in NON_UNIT_MARKERS if item.get_closest_marker(m)]
-        if not other:
-            item.add_marker(pytest.mark.unit)
-        elif item.get_closest_marker("unit"):
-            raise pytest.UsageError(f"{item.nodeid}: marked unit and {other[0]}; "
-                                    "a unit test does not sample or need a browser")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,7 +1,8 @@
 """The test tiers and what `make test` needs on a fresh machine.
 
-- ``unit`` is added by ``tests/conftest.py`` to every test not marked ``mcmc``/``slow``/
-  ``browser``, so ``pytest -m unit`` (``make test-fast``) is the old marker expression;
+- ``unit`` is added by ``tests/conftest.py`` (its hook is ``tests/tiers.py``) to every
+  test not marked ``mcmc``/``slow``/``browser``, so ``pytest -m unit`` (``make
+  test-fast``) is the old marker expression;
 - ``scripts/ensure_chromium.sh`` (the first step of ``make test``) decides, with a fake
   PATH here (no real apt-get): Chromium present -> proceed; absent and installable ->
   apt-get; absent and not installable -> one line, exit non-zero, and make stops before
@@ -63,7 +64,7 @@ def _collect(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     (tmp_path / "pytest.ini").write_text(INI)
     # The hook under test, not a copy of it.
     (tmp_path / "conftest.py").write_text(
-        "from tests.conftest import pytest_collection_modifyitems  # noqa: F401\n")
+        "from tests.tiers import pytest_collection_modifyitems  # noqa: F401\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *args],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
