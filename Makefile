@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench lint clean
+.PHONY: run test test-fast chromium bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,18 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/bayes-poem run models/sed_clinical_success.toml --out results/sed_clinical_success --force
 
-test: $(STAMP)
+# What CI runs (.ci/run). Chromium first, before the venv is built: installed with apt-get
+# when it can be, else one line saying what to install and make stops (no pytest).
+test: chromium $(STAMP)
 	$(BIN)/python -m pytest
 
-# The unit tier: no sampling (tests/conftest.py fails any unmarked test that samples).
+chromium:
+	@./scripts/ensure_chromium.sh
+
+# The unit tier: every test not marked mcmc/slow/browser (tests/conftest.py adds `unit`
+# and fails any unit test that samples).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not mcmc and not browser"
+	$(BIN)/python -m pytest -m unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cli_vs_pymc.py

@@ -8,11 +8,11 @@ import pytest
 
 from bayes_poem import ModelSpec, load_dataset
 from bayes_poem.sampling import SamplerSettings
+from tests.tiers import SAMPLING_MARKERS, pytest_collection_modifyitems  # noqa: F401
 
 SED_ORDER = ["type_iii", "des", "jackhammer", "unassigned"]
 
 
-SAMPLING_MARKERS = ("mcmc", "slow")
 _tier = {"unit": False}
 
 

@@ -134,9 +134,10 @@ def test_report_of_results_dir_does_not_refit_the_analysis(sed_report):
 
 # ---------------------------------------------------------------------- the browser
 def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert path, ("chromium is not installed: this test must run (CI installs it in .ci/run "
-                  "with apt-get install chromium)")
+    path = next(filter(None, map(shutil.which,
+                                 ("chromium", "chromium-browser", "google-chrome"))), None)
+    assert path, ("chromium is not installed: this test must run (make test installs it: "
+                  "scripts/ensure_chromium.sh)")
     return path
 
 
