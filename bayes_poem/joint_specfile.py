@@ -129,7 +129,11 @@ class JointAnalysisSpec:
             **({"sensitivity": dict(self.sensitivity)} if self.sensitivity else {}),
         }
 
-    def resolved_toml(self, spec: JointSpec | None = None) -> str:
+    def resolved_toml(self, spec: JointSpec | None = None, *,
+                      relative_to: Path | None = None) -> str:
+        """The resolved spec as TOML. ``relative_to`` is accepted for the one-outcome
+        spec's interface; a joint spec records its data path absolute."""
+        del relative_to
         return tomli_w.dumps(self.resolved(spec))
 
 

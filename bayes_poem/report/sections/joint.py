@@ -366,7 +366,7 @@ def _footer(result: JointResult, analysis: JointAnalysisSpec | None) -> Section:
     from bayes_poem.report.sections.reproducibility import footer
 
     if analysis is not None:
-        return footer(result, analysis)
+        return footer(result, analysis, methods=False)  # the paragraph is one-outcome only
     from bayes_poem.joint_specfile import JointAnalysisSpec
 
     spec = result.spec
@@ -377,7 +377,7 @@ def _footer(result: JointResult, analysis: JointAnalysisSpec | None) -> Section:
         model={"subgroup_effects": spec.subgroup_effects}, priors={}, rho_eta=spec.rho_eta,
         rho_fixed=spec.rho_fixed, sampler=result.settings,
         interval=result.interval, benefit_risk=result.benefit_risk)
-    section = footer(result, rebuilt)
+    section = footer(result, rebuilt, methods=False)
     # without the spec file the data are named by their source only: not a runnable spec
     text = section.text.rsplit("\n\n", 1)[0] + ("\n\nThe model and settings of this fit "
                                                 "(built without its spec file: data.source "

@@ -67,7 +67,9 @@ def _spec_toml(fit: FitResult, analysis: AnalysisSpec | None) -> str:
     })
 
 
-def footer(fit: FitResult, analysis: AnalysisSpec | None) -> Section:
+def footer(fit: FitResult, analysis: AnalysisSpec | None, *, methods: bool = True) -> Section:
+    """The Reproducibility section; ``methods``: with the generated methods paragraph
+    (one-outcome fits: :func:`bayes_poem.methods.methods_paragraph`)."""
     attrs = fit.posterior.attrs
     fitted_with = attrs.get("bayes_poem_version", "")
     lines = [
@@ -85,11 +87,11 @@ def footer(fit: FitResult, analysis: AnalysisSpec | None) -> Section:
     if fit.spec.table.metadata.get("label"):  # the spec's [data] label
         lines.insert(0, f"Data: {fit.spec.table.label}"
                      + (" (SYNTHETIC)." if fit.spec.table.is_synthetic else "."))
-    methods = Section("Methods paragraph",
-                      "Generated from this fit and its records, to adapt and paste:\n\n"
-                      + methods_paragraph(fit))
+    subsections = (Section("Methods paragraph",
+                           "Generated from this fit and its records, to adapt and paste:\n\n"
+                           + methods_paragraph(fit)),) if methods else ()
     return Section("Reproducibility", "\n\n".join(lines), table=versions(attrs),
-                   code=_spec_toml(fit, analysis), subsections=(methods,),
+                   code=_spec_toml(fit, analysis), subsections=subsections,
                    anchor="reproducibility")
 
 
