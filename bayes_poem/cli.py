@@ -187,7 +187,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         explained = _tau2_explained(result, args.quiet)
         contrasts = result.contrasts(list(analysis.contrasts) or None)
         text = render(result, contrasts, title=analysis.title, explained=explained)
-        spec_toml = analysis.resolved_toml(spec, relative_to=out)  # data path from out
+        # the data path absolute: a results directory copied elsewhere still reruns
+        spec_toml = analysis.resolved_toml(spec)
         target.commit(run_writers(result, spec_toml=spec_toml, text=text,
                                   contrasts=contrasts, explained=explained,
                                   figures=_bubble_writers(result, analysis.title)))
@@ -287,7 +288,7 @@ def cmd_bias(args: argparse.Namespace) -> int:
             "cumulative_bayes.csv": _csv(bias.cumulative_table()),
             "cumulative_frequentist.csv": _csv(bias.cumulative_frequentist()),
             **{name: (lambda path, png=png: path.write_bytes(png)) for name, png in pngs.items()},
-            SPEC: write_text(resolved.resolved_toml(spec, relative_to=out)),
+            SPEC: write_text(resolved.resolved_toml(spec)),
             "bias.txt": write_text(text + "\n"),
         })
     print(text)
@@ -374,7 +375,7 @@ def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target
         "variants.csv": _csv(by_variant),
         "sensitivity.png": lambda path: figure.savefig(path, dpi=120),
         "sensitivity.txt": write_text(text + "\n"),
-        SPEC: write_text(analysis.resolved_toml(spec, relative_to=target.path)),
+        SPEC: write_text(analysis.resolved_toml(spec)),
     }
     if psens is not None:
         writers["psens.csv"] = _csv(psens)

@@ -240,7 +240,7 @@ def _cli(args, cwd: Path, err: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.mcmc
-def test_run_records_versions_log_and_relative_path_without_carriage_returns(tmp_path):
+def test_run_records_versions_log_and_data_path_without_carriage_returns(tmp_path):
     _project(tmp_path, 'synthetic = true\nlabel = "Simulated cohort"')
     err = tmp_path / "err.txt"
     assert _cli(["run", "models/s.toml", "--out", "results/s"], tmp_path, err).returncode == 0
@@ -260,7 +260,9 @@ def test_run_records_versions_log_and_relative_path_without_carriage_returns(tmp
         and not line.startswith("[bayes-poem] warning: ")]
     assert "*** SYNTHETIC DATA" in (out / "summary.txt").read_text()
     resolved = tomllib.loads((out / "spec.toml").read_text())
-    assert resolved["data"]["path"] == "../../data/d.csv"
+    # absolute, so a results directory copied elsewhere still reruns and reports
+    # (tests/test_report_inputs.py copies them); resolved_toml(relative_to=) is the option
+    assert resolved["data"]["path"] == str((tmp_path / "data" / "d.csv").resolve())
     attrs = az.from_netcdf(out / "posterior.nc").posterior.attrs
     env = environment()
     for key in ("python", *ENVIRONMENT_PACKAGES.values()):
@@ -292,7 +294,7 @@ def test_sensitivity_redirected_has_no_carriage_returns_and_a_line_per_variant(t
     log = (tmp_path / "sens" / "run.log").read_text()
     assert "\r" not in log and log.count(" done: ") == len(variants)
     assert tomllib.loads((tmp_path / "sens" / "spec.toml").read_text())["data"]["path"] \
-        == "../data/d.csv"
+        == str((tmp_path / "data" / "d.csv").resolve())
 
 
 # ---------------------------------------------------------------------- methods paragraph
