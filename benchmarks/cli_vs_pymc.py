@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import statistics
 import sys
-import tempfile
 from pathlib import Path
 
-from _timing import bayes_poem_command, time_process
+from _timing import alternate_medians, bayes_poem_command, time_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,23 +46,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bayes_poem_bench_"))
-    try:
-        for kind in ("bayes_poem", "plain_pymc", "plain_pymc_cores2"):  # warm the caches
-            _time(kind, workdir)
-        times: dict[str, list[float]] = {"bayes_poem": [], "plain_pymc": [],
-                                         "plain_pymc_cores2": []}
-        for _ in range(args.repeats):
-            for kind in times:
-                times[kind].append(_time(kind, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    medians = {k: statistics.median(v) for k, v in times.items()}
+    medians = alternate_medians(["bayes_poem", "plain_pymc", "plain_pymc_cores2"], _time,
+                                args.repeats)
     ratio = medians["bayes_poem"] / medians["plain_pymc"]
     ratio2 = medians["bayes_poem"] / medians["plain_pymc_cores2"]
-    for kind, values in times.items():
-        print(f"{kind:<17} median {medians[kind]:6.2f} s   runs: "
-              + " ".join(f"{v:.2f}" for v in values))
     print(f"ratio bayes_poem / plain PyMC (pm.sample defaults) = {ratio:.3f}   (goal <= 0.5)")
     print(f"ratio bayes_poem / plain PyMC (cores=2)            = {ratio2:.3f}")
     print(json.dumps({"ratio": round(ratio, 4), "ratio_cores2": round(ratio2, 4),

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import statistics
-import tempfile
 from pathlib import Path
 
-from _timing import bayes_poem_command, time_process
+from _timing import alternate_medians, bayes_poem_command, time_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = {"single": ROOT / "models" / "sed_clinical_success.toml",
@@ -40,21 +37,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bayes_poem_bench_"))
-    try:
-        times: dict[str, list[float]] = {"single": [], "joint": []}
-        for kind in times:  # warm the caches
-            _time(kind, workdir)
-        for _ in range(args.repeats):
-            for kind in times:
-                times[kind].append(_time(kind, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    medians = {k: statistics.median(v) for k, v in times.items()}
+    medians = alternate_medians(["single", "joint"], _time, args.repeats)
     ratio = medians["joint"] / medians["single"]
-    for kind, values in times.items():
-        print(f"{kind:<8} median {medians[kind]:6.2f} s   runs: "
-              + " ".join(f"{v:.2f}" for v in values))
     print(f"ratio joint / single = {ratio:.3f}   (goal <= 2)")
     print(json.dumps({"ratio": round(ratio, 4), "median_seconds": medians,
                       "repeats": args.repeats}))

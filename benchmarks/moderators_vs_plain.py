@@ -27,13 +27,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import statistics
 import sys
-import tempfile
 from pathlib import Path
 
-from _timing import bayes_poem_command, time_process
+from _timing import alternate_medians, bayes_poem_command, time_process
 
 ROOT = Path(__file__).resolve().parents[1]
 MODERATED = '[model]\nmoderators = ["year", "quality"]\n'
@@ -71,25 +68,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bayes_poem_bench_"))
-    try:
-        times: dict[str, list[float]] = {
-            "fit:plain": [], "fit:moderators_cells": [],
-            "plain": [], "moderators": [], "moderators_cells": []}
-        for kind in times:  # warm the caches
-            _time(kind, workdir)
-        for _ in range(args.repeats):
-            for kind in times:
-                times[kind].append(_time(kind, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    medians = {k: statistics.median(v) for k, v in times.items()}
+    medians = alternate_medians(["fit:plain", "fit:moderators_cells", "plain", "moderators",
+                                "moderators_cells"], _time, args.repeats)
     fit_ratio = medians["fit:moderators_cells"] / medians["fit:plain"]
     ratio = medians["moderators"] / medians["plain"]
     ratio_cells = medians["moderators_cells"] / medians["plain"]
-    for kind, values in times.items():
-        print(f"{kind:<22} median {medians[kind]:6.2f} s   runs: "
-              + " ".join(f"{v:.2f}" for v in values))
     print(f"fit: with moderators and cell effects / plain = {fit_ratio:.3f}   (goal <= 1.2)")
     print(f"run: with moderators / plain = {ratio:.3f}")
     print(f"run: with moderators and cell effects / plain = {ratio_cells:.3f}   "
