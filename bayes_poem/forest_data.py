@@ -47,6 +47,7 @@ COLUMNS = ["kind", "subgroup", "label", "study", "year", "events", "total", "obs
            "obs_lower", "obs_upper", "median", "lower", "upper", "interval", "text_events",
            "text_observed", "text_estimate"]
 OVERALL = "overall"
+NO_TEXT = {"text_events": "", "text_observed": "", "text_estimate": ""}
 
 
 def percent_text(x: float, digits: int = 1) -> str:
@@ -137,7 +138,8 @@ def forest_table(fit: FitResult, *, order: str = "data",
         part = estimates[estimates["subgroup"] == code]
         if part.empty and code not in pooled:
             continue
-        rows.append({"kind": "header", "subgroup": code, "label": labels.get(code, code)})
+        rows.append({"kind": "header", "subgroup": code, "label": labels.get(code, code),
+                     **NO_TEXT})
         for row in _ordered(part, order).itertuples(index=False):
             rows.append({
                 "kind": "study", "subgroup": code, "label": str(row.study),
@@ -154,7 +156,7 @@ def forest_table(fit: FitResult, *, order: str = "data",
     for code in pooled:  # 'overall' (several subgroups), 'pooled' (no subgroup effects)
         if code not in listed and (several or code != OVERALL):
             name = labels.get(code, "Overall" if code == OVERALL else "Pooled")
-            rows.append({"kind": "header", "subgroup": code, "label": name})
+            rows.append({"kind": "header", "subgroup": code, "label": name, **NO_TEXT})
             rows += pooled_rows(code, "Subgroups weighted (median study)" if code == OVERALL
                                 else "Pooled (median study)")
     table = pd.DataFrame(rows).reindex(columns=COLUMNS)
