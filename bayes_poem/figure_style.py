@@ -27,8 +27,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter
 
-__all__ = ["DPI", "FORMATS", "PALETTE", "PercentAxisFormatter", "RC", "new_figure",
-           "percent_axis", "save", "styled", "to_bytes", "to_png"]
+__all__ = ["DPI", "FORMATS", "PALETTE", "RC", "SCREEN_PPI", "PercentAxisFormatter",
+           "display_width", "new_figure", "percent_axis", "percent_decimals", "save", "styled",
+           "to_bytes", "to_png"]
 
 # ---------------------------------------------------------------------- palette
 OBSERVED = "#4d4d4d"  # observed data (grey)
@@ -67,6 +68,9 @@ RC: dict[str, Any] = {
 # ---------------------------------------------------------------------- resolution, formats
 DPI = 300
 FORMATS = ("png", "pdf", "svg")
+# CSS pixels per inch at which a page shows a figure (the report's HTML): the 300-dpi
+# PNG is drawn at its figure size, not at 300 / 110 times it
+SCREEN_PPI = 110
 
 F = TypeVar("F", bound=Callable[..., Figure])
 
@@ -104,6 +108,12 @@ def to_bytes(fig: Figure, fmt: str = "png") -> bytes:
 def to_png(fig: Figure) -> bytes:
     """The figure as PNG bytes at :data:`DPI`."""
     return to_bytes(fig, "png")
+
+
+def display_width(png: bytes) -> int:
+    """The width (CSS pixels) to show a :func:`to_png` image at: its figure width at
+    :data:`SCREEN_PPI` (the PNG's pixel width is read from its header)."""
+    return round(int.from_bytes(png[16:20], "big") * SCREEN_PPI / DPI)
 
 
 def save(fig: Figure, path: str | Path) -> None:

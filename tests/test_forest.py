@@ -323,3 +323,18 @@ def test_forest_order_year_needs_the_column(tmp_path):
     analysis = parse_spec(raw, source="s.toml", base_dir=tmp_path)
     with pytest.raises(SpecError, match="summary.forest_order = 'year' needs a 'year' column"):
         analysis.model_spec()
+
+
+def test_the_report_shows_300_dpi_figures_at_their_figure_size(fit):
+    from bayes_poem.figure_style import SCREEN_PPI, display_width
+    from bayes_poem.report.document import Report, Section
+    from bayes_poem.report.format import embed
+    from bayes_poem.report.html_renderer import render_html
+
+    fig = fit.plot_forest()
+    figure = embed("forest", "caption", fig)
+    width = display_width(figure.png)
+    assert width == round(fig.get_size_inches()[0] * SCREEN_PPI)
+    page = render_html(Report("t", "s", False, (Section("S", "", figures=(figure,)),),
+                              Section("Footer", "")))
+    assert f'width="{width}"' in page
