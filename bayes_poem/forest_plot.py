@@ -155,7 +155,7 @@ def forest_plot(*, table: pd.DataFrame, xlabel: str = "proportion of patients",
     handles = [
         Line2D([], [], color=OBSERVED, marker="s", lw=0.9, ms=5,
                label=observed_label or f"observed, exact {prob_text} CI (Clopper-Pearson); "
-                                       "area: patients"),
+                                       "area proportional to sample size"),
         Line2D([], [], color=SHRUNK, marker="o", ms=3.2, lw=1.4,
                label=f"shrunken study estimate, {interval}"),
         Patch(color=POOLED, label=f"pooled, median study (p_pooled), {interval}"),

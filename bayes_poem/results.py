@@ -528,7 +528,7 @@ class FitResult:
         labels = dict(self.labels or {}) if labels is None else dict(labels)
         table = forest_table(self, order=order, labels=labels)
         outcome = labels.get(self.spec.outcome, self.spec.outcome)
-        return forest_plot(table=table, xlabel=f"{outcome} (proportion of patients)",
+        return forest_plot(table=table, xlabel=f"{outcome} (proportion)",
                            title=title)
 
     def _repr_html_(self) -> str:

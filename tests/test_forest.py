@@ -199,7 +199,7 @@ def test_labels_in_the_figure_and_the_tables_not_in_the_csv_keys(fit):
         assert LABELS[code] in texts and code not in texts
     assert "unassigned" in texts  # no label: the code
     fig = labelled.plot_forest()
-    assert fig.axes[1].get_xlabel() == "Clinical success (proportion of patients)"
+    assert fig.axes[1].get_xlabel() == "Clinical success (proportion)"
 
     section = summary_section(labelled)
     assert list(section.table["subgroup"]) == [*(LABELS.get(c, c) for c in SED_ORDER),
@@ -208,6 +208,10 @@ def test_labels_in_the_figure_and_the_tables_not_in_the_csv_keys(fit):
     assert "Type III achalasia vs Distal esophageal spasm" in set(contrasts.table["contrast"])
     text = render(labelled, labelled.contrasts())
     assert "Jackhammer esophagus" in text and "Type III achalasia vs Jackhammer esophagus" in text
+    from bayes_poem.report.sections.checks import prediction_section
+
+    predictions = prediction_section(labelled, 20)
+    assert "Distal esophageal spasm" in set(predictions.table["subgroup"])
     # machine-readable tables keep the codes
     assert set(labelled.subgroup_summary()["subgroup"]) == {*SED_ORDER, "overall"}
     assert "type_iii vs des" in set(labelled.contrasts()["contrast"])
