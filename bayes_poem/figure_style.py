@@ -28,7 +28,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter
 
 __all__ = ["DPI", "FORMATS", "PALETTE", "RC", "SCREEN_PPI", "PercentAxisFormatter",
-           "display_width", "new_figure", "percent_axis", "percent_decimals", "save", "styled",
+           "display_width", "new_figure", "percent_axis", "percent_decimals", "percent_label",
+           "save", "styled",
            "to_bytes", "to_png"]
 
 # ---------------------------------------------------------------------- palette
@@ -157,8 +158,17 @@ class PercentAxisFormatter(Formatter):
         self.decimals = percent_decimals(shown or list(locs), self.scale)
 
     def __call__(self, x: float, pos: int | None = None) -> str:
-        value = round(100.0 * x / self.scale, self.decimals) + 0.0  # no "-0%"
-        return f"{value:.{self.decimals}f}%"
+        return self.text(x, self.scale, self.decimals)
+
+    @staticmethod
+    def text(x: float, scale: float, decimals: int) -> str:
+        value = round(100.0 * x / scale, decimals) + 0.0  # no "-0%"
+        return f"{value:.{decimals}f}%"
+
+
+def percent_label(x: float, scale: float = 1.0) -> str:
+    """One value as a percent with the decimals it needs (0.825 -> "82.5%", 0.1 -> "10%")."""
+    return PercentAxisFormatter.text(x, scale, percent_decimals([x], scale))
 
 
 def percent_axis(axis: Any, scale: float = 1.0) -> None:

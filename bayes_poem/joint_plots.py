@@ -11,7 +11,15 @@ import textwrap
 import numpy as np
 from matplotlib.figure import Figure
 
-from bayes_poem.figure_style import ACCEPTABLE, POOLED, SHRUNK, new_figure, percent_axis, styled
+from bayes_poem.figure_style import (
+    ACCEPTABLE,
+    POOLED,
+    SHRUNK,
+    new_figure,
+    percent_axis,
+    percent_label,
+    styled,
+)
 
 __all__ = ["joint_figure"]
 
@@ -34,8 +42,8 @@ def joint_figure(*, benefit: np.ndarray, harm: np.ndarray, benefit_min: float,
     ax.axvline(benefit_min, color=POOLED, lw=1.2, ls="--")
     ax.axhline(harm_max, color=POOLED, lw=1.2, ls="--")
     ax.fill_between([benefit_min, 1.0], 0.0, harm_max, color=ACCEPTABLE, alpha=0.12,
-                    label=f"{outcomes[0]} >= {benefit_min:.0%} and {outcomes[1]} <= "
-                          f"{harm_max:.0%}")
+                    label=f"{outcomes[0]} >= {percent_label(benefit_min)} and {outcomes[1]} <= "
+                          f"{percent_label(harm_max)}")
     ax.set_xlim(max(0.0, min(benefit.min(), benefit_min) - 0.05), 1.0)
     ax.set_ylim(0.0, min(1.0, max(harm.max(), harm_max) + 0.05))
     percent_axis(ax.xaxis)

@@ -342,3 +342,11 @@ def test_the_report_shows_300_dpi_figures_at_their_figure_size(fit):
     page = render_html(Report("t", "s", False, (Section("S", "", figures=(figure,)),),
                               Section("Footer", "")))
     assert f'width="{width}"' in page
+
+
+def test_percent_labels_in_text_keep_their_decimal():
+    from bayes_poem.figure_style import percent_label
+
+    assert [percent_label(x) for x in (0.825, 0.1, 0.0125, 1.0)] == ["82.5%", "10%", "1.25%",
+                                                                     "100%"]
+    assert percent_label(82.5, scale=100.0) == "82.5%"
