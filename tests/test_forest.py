@@ -350,3 +350,28 @@ def test_percent_labels_in_text_keep_their_decimal():
     assert [percent_label(x) for x in (0.825, 0.1, 0.0125, 1.0)] == ["82.5%", "10%", "1.25%",
                                                                      "100%"]
     assert percent_label(82.5, scale=100.0) == "82.5%"
+
+
+@pytest.mark.mcmc
+def test_run_with_labels_writes_labelled_figures_and_coded_csv(tmp_path, capsys):
+    import tomllib
+
+    from tests.helpers import run_cli
+
+    spec = tmp_path / "labelled.toml"
+    spec.write_text(SPEC + "[sampler]\ndraws = 300\ntune = 300\nchains = 2\nseed = 3\n"
+                    '[summary]\nforest_order = "size"\n[labels]\n'
+                    'type_iii = "Type III achalasia"\njackhammer = "Jackhammer esophagus"\n'
+                    'clinical_success = "Clinical success"\n')
+    out = tmp_path / "res"
+    code, stdout, err = run_cli(["run", spec, "--out", out, "--quiet"], capsys)
+    assert code == 0, err
+    assert "Type III achalasia vs Jackhammer esophagus" in stdout
+    assert set(pd.read_csv(out / "summary.csv")["subgroup"]) == {*SED_ORDER, "overall"}
+    svg = (out / "forest.svg").read_text()
+    assert "Type III achalasia" in svg and "Clinical success (proportion)" in svg
+    assert (out / "forest.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "forest.pdf").read_bytes().startswith(b"%PDF-")
+    resolved = tomllib.loads((out / "spec.toml").read_text())
+    assert resolved["labels"]["type_iii"] == "Type III achalasia"
+    assert resolved["summary"]["forest_order"] == "size"
