@@ -4,8 +4,10 @@ Drawing only: the data come from :func:`bayes_poem.frequentist.funnel_data`,
 :func:`bayes_poem.frequentist.cumulative` and, for the posterior versions,
 :func:`bayes_poem.bias.posterior_funnel` and :func:`bayes_poem.bias.bayes_cumulative`.
 As in :mod:`bayes_poem.plots`, every function takes keyword arguments only and returns a
-:class:`matplotlib.figure.Figure` on an Agg canvas (no pyplot, nothing global);
-save it with ``fig.savefig(path)`` or :func:`bayes_poem.plots.to_png`.
+:class:`matplotlib.figure.Figure` on an Agg canvas (no pyplot, nothing global) in
+:mod:`bayes_poem.figure_style`'s style; save it with :func:`bayes_poem.figure_style.save`
+or :func:`bayes_poem.figure_style.to_png`. Proportions are drawn on percent axes with
+:func:`bayes_poem.figure_style.percent_axis`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,17 @@ from matplotlib.lines import Line2D
 from scipy.special import expit
 
 from bayes_poem.bias import BayesCumulative, PosteriorFunnel
+from bayes_poem.figure_style import (
+    OBSERVED,
+    POOLED,
+    PREDICTION,
+    SHRUNK,
+    percent_axis,
+    styled,
+)
+from bayes_poem.figure_style import new_figure as _figure
 from bayes_poem.frequentist.bias import CumulativeResult, FunnelData
-from bayes_poem.plots import OBSERVED, POOLED, PREDICTION, ROW_HEIGHT, SHRUNK, _figure, _title
+from bayes_poem.plots import ROW_HEIGHT, _title
 
 __all__ = ["bayes_cumulative_plot", "cumulative_plot", "funnel_plot", "posterior_funnel_plot"]
 
@@ -31,6 +42,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (100 - p))
 
 
+@styled
 def funnel_plot(*, funnel: FunnelData, title: str = "") -> Figure:
     """Observed effect sizes against their standard error (or 1/sqrt(n)), largest
     studies at the top, with the pooled estimate and the pseudo-confidence region.
@@ -71,7 +83,8 @@ def funnel_plot(*, funnel: FunnelData, title: str = "") -> Figure:
     ax.set_ylabel(_YAXIS_LABELS[funnel.yaxis])
     if funnel.scale == "logit":
         top = ax.secondary_xaxis("top", functions=(lambda v: 100.0 * expit(v), _logit))
-        top.set_xlabel("proportion (%)")
+        percent_axis(top.xaxis, 100.0)
+        top.set_xlabel("proportion")
     ax.grid(color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     fig.legend(fontsize=8, frameon=False, loc="outside lower center", ncol=2)
@@ -79,6 +92,7 @@ def funnel_plot(*, funnel: FunnelData, title: str = "") -> Figure:
     return fig
 
 
+@styled
 def cumulative_plot(*, cumulative: CumulativeResult, back_transform: bool = True,
                     title: str = "") -> Figure:
     """Pooled estimate and CI after each added study, first study at the top.
@@ -97,8 +111,9 @@ def cumulative_plot(*, cumulative: CumulativeResult, back_transform: bool = True
     est = frame[f"{prefix}estimate"].to_numpy(float)
     lo = frame[f"{prefix}ci_lower"].to_numpy(float)
     hi = frame[f"{prefix}ci_upper"].to_numpy(float)
-    if back_transform and frame["back_scale"].iloc[0] == "proportion":
-        est, lo, hi, unit = 100 * est, 100 * lo, 100 * hi, "proportion (%)"
+    percent = back_transform and frame["back_scale"].iloc[0] == "proportion"
+    if percent:
+        unit = "proportion"
     elif back_transform:
         unit = str(frame["back_scale"].iloc[0]).replace("_", " ")
     else:
@@ -114,6 +129,8 @@ def cumulative_plot(*, cumulative: CumulativeResult, back_transform: bool = True
               else f"+ {row.study}" for row in frame.itertuples()]
     ax.set_yticks(ys, labels, fontsize=8)
     ax.set_ylim(0.4, n + 0.6)
+    if percent:
+        percent_axis(ax.xaxis)
     ax.set_xlabel(f"{unit}, {100 * cumulative.steps[-1].level:g}% CI")
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
@@ -126,6 +143,7 @@ def cumulative_plot(*, cumulative: CumulativeResult, back_transform: bool = True
     return fig
 
 
+@styled
 def posterior_funnel_plot(*, funnel: PosteriorFunnel, title: str = "") -> Figure:
     """The posterior funnel: each row's shrunken logit (posterior median, filled) joined to
     its observed logit (open) at the frequentist funnel's vertical coordinate (SE of the
@@ -162,7 +180,8 @@ def posterior_funnel_plot(*, funnel: PosteriorFunnel, title: str = "") -> Figure
     ax.set_xlabel(_SCALE_LABELS["logit"])
     ax.set_ylabel(_YAXIS_LABELS[funnel.yaxis] + " (observed)")
     top = ax.secondary_xaxis("top", functions=(lambda v: 100.0 * expit(v), _logit))
-    top.set_xlabel("proportion (%)")
+    percent_axis(top.xaxis, 100.0)
+    top.set_xlabel("proportion")
     ax.grid(color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     fig.legend(fontsize=8, frameon=False, loc="outside lower center", ncol=2)
@@ -170,6 +189,7 @@ def posterior_funnel_plot(*, funnel: PosteriorFunnel, title: str = "") -> Figure
     return fig
 
 
+@styled
 def bayes_cumulative_plot(*, cumulative: BayesCumulative, subgroup: str,
                           frequentist: CumulativeResult | None = None,
                           title: str = "") -> Figure:
@@ -223,7 +243,8 @@ def bayes_cumulative_plot(*, cumulative: BayesCumulative, subgroup: str,
               else f"+ {row.study}" for row in rows.itertuples(index=False)]
     ax.set_yticks(ys, labels, fontsize=8)
     ax.set_ylim(0.4, n + 0.6)
-    ax.set_xlabel("pooled proportion (%)")
+    percent_axis(ax.xaxis, 100.0)
+    ax.set_xlabel("pooled proportion")
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     fig.legend(handles=handles, fontsize=8, frameon=False, loc="outside lower center", ncol=3)

@@ -125,7 +125,7 @@ def _fit_analysis(analysis, spec, quiet: bool):
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
     return with_summary_options(result, interval=analysis.interval, weights=analysis.weights,
-                                at=analysis.at)
+                                at=analysis.at, labels=analysis.labels or None)
 
 
 def _tau2_explained(result, quiet: bool):
@@ -191,7 +191,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         spec_toml = analysis.resolved_toml(spec)
         target.commit(run_writers(result, spec_toml=spec_toml, text=text,
                                   contrasts=contrasts, explained=explained,
-                                  figures=_bubble_writers(result, analysis.title)))
+                                  figures=_bubble_writers(result, analysis.title),
+                                  forest_order=analysis.forest_order))
     print(text)
     print(f"\nResults written to {out}/")
     problems = list(result.diagnostics.problems)
@@ -331,6 +332,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target) -> str:
     """Fit the grid, then write its files into the reserved ``target``; the report text."""
+    from bayes_poem.figure_style import save
     from bayes_poem.loglik import power_scaling
     from bayes_poem.outputs import write_text
     from bayes_poem.plots import sensitivity_forest
@@ -373,7 +375,7 @@ def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target
     writers = {
         SENSITIVITY: _csv(result.table),
         "variants.csv": _csv(by_variant),
-        "sensitivity.png": lambda path: figure.savefig(path, dpi=120),
+        "sensitivity.png": lambda path: save(figure, path),
         "sensitivity.txt": write_text(text + "\n"),
         SPEC: write_text(analysis.resolved_toml(spec)),
     }

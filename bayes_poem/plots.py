@@ -4,54 +4,49 @@ Every function takes keyword arguments only, takes data that are already
 computed (DataFrames and arrays from :mod:`bayes_poem.predictive`,
 :mod:`bayes_poem.loo` and :class:`~bayes_poem.results.FitResult`), and returns a
 :class:`matplotlib.figure.Figure` attached to an Agg canvas. pyplot is not used,
-so nothing global is touched and no figure needs closing; save with
-``fig.savefig(path)`` or :func:`to_png`.
+so nothing global is touched and no figure needs closing. The style (palette,
+fonts, 300 dpi, percent axes) is :mod:`bayes_poem.figure_style`'s; save with
+:func:`bayes_poem.figure_style.save` (PNG, PDF, SVG) or :func:`to_png`. The forest
+plot is :func:`bayes_poem.forest_plot.forest_plot` (re-exported here).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Polygon
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 from scipy import stats
+
+from bayes_poem.figure_style import (
+    FLAGGED,
+    OBSERVED,
+    PALETTE,
+    POOLED,
+    PREDICTION,
+    SHRUNK,
+    percent_axis,
+    styled,
+    to_png,
+)
+from bayes_poem.figure_style import PRIOR as PRIOR_COLOUR
+from bayes_poem.figure_style import new_figure as _figure
+from bayes_poem.forest_plot import forest_plot
 
 __all__ = ["bubble_plot", "contrast_density_plot", "forest_plot", "loo_pit_plot", "new_centre_plot",
            "pareto_k_plot", "ppc_plot", "ppc_statistics_plot", "prior_posterior_plot",
            "prior_predictive_plot", "sensitivity_forest", "to_png"]
 
-OBSERVED = "#4d4d4d"
-SHRUNK = "#1f5fa8"
-POOLED = "#b2182b"
-PREDICTION = "#e08214"
-FLAGGED = "#d7191c"
-PALETTE = ("#1f5fa8", "#e08214", "#1a9850", "#b2182b", "#762a83", "#8c510a", "#01665e",
-           "#c51b7d")
 ROW_HEIGHT = 0.26
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def to_png(fig: Figure, *, dpi: int = 110) -> bytes:
-    """The figure as PNG bytes."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
-    return buffer.getvalue()
 
 
 def _percent_axis(ax, lower: float = -0.02, upper: float = 1.02) -> None:
     ax.set_xlim(lower, upper)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    percent_axis(ax.xaxis)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
 
@@ -75,86 +70,8 @@ def _title(fig: Figure, title: str) -> None:
         fig.suptitle(title, fontsize=11, fontweight="bold")
 
 
-# ---------------------------------------------------------------------- forest
-def forest_plot(*, rows: pd.DataFrame, pooled: pd.DataFrame, interval_label: str,
-                title: str = "") -> Figure:
-    """Observed and shrunken study rates, pooled estimates and prediction intervals.
-
-    Parameters
-    ----------
-    rows : DataFrame
-        One row per study x subgroup: ``study``, ``subgroup``, ``events``, ``total``,
-        ``observed``, ``cp_lower``, ``cp_upper`` (exact Clopper-Pearson limits) and
-        the shrunken estimate ``median``, ``lower``, ``upper``.
-    pooled : DataFrame
-        One row per subgroup: ``subgroup``, ``median``, ``lower``, ``upper`` (median
-        study, ``p_pooled``) and ``pred_lower``, ``pred_upper`` (``p_new``).
-    interval_label : str
-        e.g. ``"95% HDI"``.
-    """
-    lines: list[tuple[str, str, object]] = []  # (kind, label, data)
-    for subgroup in dict.fromkeys(rows["subgroup"]):
-        lines.append(("header", str(subgroup), None))
-        for row in rows[rows["subgroup"] == subgroup].itertuples(index=False):
-            lines.append(("row", f"{row.study}  {row.events}/{row.total}", row))
-        match = pooled[pooled["subgroup"] == subgroup]
-        if not match.empty:
-            lines.append(("pooled", f"pooled {subgroup}", match.iloc[0]))
-        lines.append(("gap", "", None))
-    extra = [r for r in pooled.itertuples(index=False) if r.subgroup not in set(rows["subgroup"])]
-    for row in extra:
-        lines.append(("pooled", f"pooled {row.subgroup}", pd.Series(row._asdict())))
-    while lines and lines[-1][0] == "gap":
-        lines.pop()
-
-    n = len(lines)
-    fig = _figure(8.5, 1.6 + ROW_HEIGHT * n)
-    ax = fig.add_subplot()
-    labels, ticks = [], []
-    for pos, (kind, label, data) in enumerate(lines):
-        y = n - pos
-        if kind == "header":
-            ax.text(-0.01, y, label, transform=ax.get_yaxis_transform(), ha="right",
-                    va="center", fontweight="bold", fontsize=9)
-            continue
-        if kind == "gap":
-            continue
-        ticks.append(y)
-        labels.append(label)
-        if kind == "row":
-            ax.plot([data.cp_lower, data.cp_upper], [y + 0.14] * 2, color=OBSERVED, lw=1.0)
-            ax.plot(data.observed, y + 0.14, "s", mfc="white", mec=OBSERVED, ms=5)
-            ax.plot([data.lower, data.upper], [y - 0.14] * 2, color=SHRUNK, lw=1.8)
-            ax.plot(data.median, y - 0.14, "o", color=SHRUNK, ms=4.5)
-        else:
-            ax.plot([data["pred_lower"], data["pred_upper"]], [y] * 2, color=PREDICTION,
-                    lw=5, alpha=0.45, solid_capstyle="butt")
-            diamond = Polygon([(data["lower"], y), (data["median"], y + 0.32),
-                               (data["upper"], y), (data["median"], y - 0.32)],
-                              closed=True, color=POOLED, zorder=3)
-            ax.add_patch(diamond)
-    ax.set_yticks(ticks, labels, fontsize=8)
-    ax.set_ylim(0.3, n + 0.7)
-    _percent_axis(ax, *_rate_limits(rows["cp_lower"], rows["cp_upper"], rows["lower"],
-                                    rows["upper"], pooled["pred_lower"], pooled["pred_upper"]))
-    ax.set_xlabel("rate")
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    handles = [
-        Line2D([], [], color=OBSERVED, marker="s", mfc="white", lw=1,
-               label="observed, exact 95% CI (Clopper-Pearson)"),
-        Line2D([], [], color=SHRUNK, marker="o", lw=1.8,
-               label=f"shrunken study estimate, {interval_label}"),
-        Patch(color=POOLED, label=f"pooled, median study (p_pooled), {interval_label}"),
-        Patch(color=PREDICTION, alpha=0.45,
-              label=f"prediction interval for a new study (p_new), {interval_label}"),
-    ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
-    _title(fig, title)
-    return fig
-
-
 # ---------------------------------------------------------------------- contrasts
+@styled
 def contrast_density_plot(*, draws: Mapping[str, np.ndarray], margins: Mapping[str, float],
                           title: str = "", xlabel: str = "difference of rates (a - b)"
                           ) -> Figure:
@@ -196,7 +113,7 @@ def contrast_density_plot(*, draws: Mapping[str, np.ndarray], margins: Mapping[s
                 bbox={"facecolor": "white", "edgecolor": "#cccccc", "boxstyle": "round"})
         ax.set_title(name, fontsize=9, loc="left")
         ax.set_yticks([])
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        percent_axis(ax.xaxis)
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
     axes[-1].set_xlabel(xlabel)
@@ -209,6 +126,7 @@ def contrast_density_plot(*, draws: Mapping[str, np.ndarray], margins: Mapping[s
 
 
 # ---------------------------------------------------------------------- predictive checks
+@styled
 def ppc_plot(*, rows: pd.DataFrame, title: str = "") -> Figure:
     """Observed rate of each row against its replicated-count interval (as a rate).
 
@@ -251,6 +169,7 @@ def ppc_plot(*, rows: pd.DataFrame, title: str = "") -> Figure:
     return fig
 
 
+@styled
 def ppc_statistics_plot(*, statistics: pd.DataFrame, draws: Mapping[str, np.ndarray],
                         title: str = "") -> Figure:
     """Histogram of each test statistic over replicated data with the observed value."""
@@ -273,7 +192,7 @@ def ppc_statistics_plot(*, statistics: pd.DataFrame, draws: Mapping[str, np.ndar
         ax.set_xlim(max(-0.02, low - pad), min(1.02, high + pad))
         ax.set_title(f"{row.description}\nppp = {row.ppp:.3f}", fontsize=8.5)
         ax.set_yticks([])
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        percent_axis(ax.xaxis)
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
     handles = [Patch(color=SHRUNK, alpha=0.55, label="T(replicated data)"),
@@ -283,6 +202,7 @@ def ppc_statistics_plot(*, statistics: pd.DataFrame, draws: Mapping[str, np.ndar
     return fig
 
 
+@styled
 def prior_predictive_plot(*, rates: Mapping[str, np.ndarray],
                           difference: np.ndarray | None = None, label: str = "",
                           difference_label: str = "", title: str = "") -> Figure:
@@ -310,7 +230,7 @@ def prior_predictive_plot(*, rates: Mapping[str, np.ndarray],
         ax.axvline(0.0, color="#7f7f7f", ls="--", lw=1)
         ax.set_title(f"difference of median-study rates ({difference_label})", fontsize=9)
         ax.set_xlim(-1.02, 1.02)
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        percent_axis(ax.xaxis)
     for ax in axes:
         ax.set_yticks([])
         for side in ("top", "right", "left"):
@@ -325,8 +245,6 @@ def prior_predictive_plot(*, rates: Mapping[str, np.ndarray],
     return fig
 
 
-PRIOR_COLOUR = "#7f7f7f"
-
 
 def _density(draws: np.ndarray, grid: np.ndarray, positive: bool) -> np.ndarray:
     """Gaussian kernel density of ``draws`` on ``grid``; reflected at 0 when ``positive``."""
@@ -334,6 +252,7 @@ def _density(draws: np.ndarray, grid: np.ndarray, positive: bool) -> np.ndarray:
     return kde(grid) + (kde(-grid) if positive else 0.0)
 
 
+@styled
 def prior_posterior_plot(*, prior: Mapping[str, np.ndarray], posterior: Mapping[str, np.ndarray],
                          positive: frozenset[str] | set[str] = frozenset(),
                          title: str = "") -> Figure:
@@ -378,6 +297,7 @@ def prior_posterior_plot(*, prior: Mapping[str, np.ndarray], posterior: Mapping[
 
 
 # ---------------------------------------------------------------------- LOO
+@styled
 def loo_pit_plot(*, pit: np.ndarray, prob: float = 0.95, title: str = "") -> Figure:
     """Sorted LOO-PIT values against uniform quantiles with pointwise bands."""
     values = np.sort(np.asarray(pit, dtype=float))
@@ -408,6 +328,7 @@ def loo_pit_plot(*, pit: np.ndarray, prob: float = 0.95, title: str = "") -> Fig
     return fig
 
 
+@styled
 def pareto_k_plot(*, table: pd.DataFrame, threshold: float = 0.7, title: str = "") -> Figure:
     """Pareto k per study, with 0.5 and the refit threshold marked.
 
@@ -442,6 +363,7 @@ def pareto_k_plot(*, table: pd.DataFrame, threshold: float = 0.7, title: str = "
 
 
 # ---------------------------------------------------------------------- predictions
+@styled
 def new_centre_plot(*, pmf: pd.DataFrame, n: int, title: str = "") -> Figure:
     """Predictive distribution of the number of events among ``n`` patients.
 
@@ -465,6 +387,7 @@ def new_centre_plot(*, pmf: pd.DataFrame, n: int, title: str = "") -> Figure:
 
 
 # ---------------------------------------------------------------------- sensitivity
+@styled
 def sensitivity_forest(*, frame: pd.DataFrame, title: str = "",
                        reference: str = "main") -> Figure:
     """Median and interval of every quantity under every variant (``sensitivity.csv``).
@@ -509,7 +432,7 @@ def sensitivity_forest(*, frame: pd.DataFrame, title: str = "",
                 ax.axvline(row["median"], color="#999999", lw=0.8, ls=":")
         kind = str(part["kind"].iloc[0]) if "kind" in part else ""
         if kind in ("probability", "contrast"):
-            ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+            percent_axis(ax.xaxis)
         if kind == "contrast":
             ax.axvline(0.0, color="#7f7f7f", ls="--", lw=0.8)
         ax.set_title(quantity, fontsize=8.5, loc="left")
@@ -533,6 +456,7 @@ def sensitivity_forest(*, frame: pd.DataFrame, title: str = "",
 
 
 # ---------------------------------------------------------------------- meta-regression
+@styled
 def bubble_plot(*, points: pd.DataFrame, curve: pd.DataFrame, moderator: str,
                 interval_label: str, title: str = "") -> Figure:
     """Observed logits against a moderator, with the posterior regression line.
@@ -576,7 +500,8 @@ def bubble_plot(*, points: pd.DataFrame, curve: pd.DataFrame, moderator: str,
         "right", functions=(lambda v: 100.0 / (1.0 + np.exp(-v)),
                             lambda p: np.log(np.clip(p, 1e-9, 100 - 1e-9)
                                              / (100 - np.clip(p, 1e-9, 100 - 1e-9)))))
-    secondary.set_ylabel("proportion (%)")
+    percent_axis(secondary.yaxis, 100.0)
+    secondary.set_ylabel("proportion")
     ax.grid(color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     legend = ax.legend(fontsize=8, frameon=False, loc="best")

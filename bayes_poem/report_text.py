@@ -21,7 +21,8 @@ def _pct(value: float) -> str:
 
 def subgroup_lines(table: pd.DataFrame) -> list[str]:
     interval = table["interval"].iloc[0]
-    header = (f"{'subgroup':<12} {'n':>4} {'observed':>8}   {'median study (p_pooled)':<26}"
+    w = max(12, *(len(str(s)) for s in table["subgroup"]))  # display names can be long
+    header = (f"{'subgroup':<{w}} {'n':>4} {'observed':>8}   {'median study (p_pooled)':<26}"
               f" {'population mean (p_mean)':<26} {'new study (p_new)':<26}")
     lines = [f"Pooled probabilities, posterior median [{interval}]", header]
     for label, group in table.groupby("subgroup", sort=False):
@@ -30,7 +31,7 @@ def subgroup_lines(table: pd.DataFrame) -> list[str]:
             row = group[group["quantity"] == quantity].iloc[0]
             cells.append(f"{_pct(row['median'])} [{_pct(row['lower'])}, {_pct(row['upper'])}]")
         first = group.iloc[0]
-        lines.append(f"{label:<12} {int(first['total']):>4} {_pct(first['observed']):>8}   "
+        lines.append(f"{label:<{w}} {int(first['total']):>4} {_pct(first['observed']):>8}   "
                      + " ".join(f"{c:<26}" for c in cells))
     return lines
 
@@ -110,12 +111,13 @@ def contrast_lines(table: pd.DataFrame) -> list[str]:
     if table.empty:
         return []
     interval = table["interval"].iloc[0]
+    w = max(26, *(len(str(c)) for c in table["contrast"]))
     lines = [f"Contrasts, posterior median [{interval}]",
-             f"{'contrast':<26} {'scale':<11} {'median':>8} {'interval':<22} "
+             f"{'contrast':<{w}} {'scale':<11} {'median':>8} {'interval':<22} "
              f"{'P(>null)':>9} {'margin':>7} {'P(>margin)':>10}"]
     for row in table.itertuples(index=False):
         lines.append(
-            f"{row.contrast:<26} {row.scale:<11} {row.median:8.3f} "
+            f"{row.contrast:<{w}} {row.scale:<11} {row.median:8.3f} "
             f"[{row.lower:7.3f}, {row.upper:7.3f}]   {row.p_gt_null:9.3f} "
             f"{row.margin:7.3g} {row.p_gt_margin:10.3f}"
         )
@@ -147,7 +149,14 @@ def render(result: FitResult, contrasts: pd.DataFrame, *, title: str = "",
     for problem in explained_problems(explained):
         lines.append(f"WARNING (fit without moderators, for R^2): {problem}")
     lines.append("")
-    lines += subgroup_lines(result.subgroup_summary())
+    summary = result.subgroup_summary()
+    if result.labels:  # display names ([labels]); the CSV files keep the codes
+        summary = summary.assign(subgroup=summary["subgroup"].map(result.label_of))
+        if not contrasts.empty:
+            contrasts = contrasts.assign(contrast=[
+                f"{result.label_of(a)} vs {result.label_of(b)}"
+                for a, b in zip(contrasts["a"], contrasts["b"], strict=True)])
+    lines += subgroup_lines(summary)
     lines.append("")
     lines += heterogeneity_lines(result.heterogeneity())
     if spec.moderators:

@@ -93,7 +93,8 @@ def fit_html(result: FitResult) -> str:
         banner,
         f"<p>{escape(model)}<br>Diagnostics: {escape(diagnostics.summary_line())} -- "
         f"{'' if diagnostics.ok else 'WARNING: '}{escape(status)}</p>",
-        _subgroups(result.subgroup_summary()),
+        _subgroups(result.subgroup_summary().assign(  # display names ([labels])
+            subgroup=lambda t: t["subgroup"].map(result.label_of))),
         _heterogeneity(result.heterogeneity()),
         _moderators(result.moderator_summary()) if spec.moderators else "",
         banner,

@@ -81,6 +81,8 @@ from bayes_poem.moderators import code_values
 from bayes_poem.weights import check_weights
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from bayes_poem.sampling import SamplerSettings
     from bayes_poem.spec import ModelSpec
 
@@ -110,6 +112,9 @@ class FitResult:
         Moderator -> value at which the pooled probabilities (and contrasts)
         are reported; moderators not named stay at their reference values
         (default: all at their reference values).
+    labels : mapping, optional
+        Code -> display name of subgroups and outcomes (the spec's ``[labels]``),
+        used by the figures and the tables' display, never by machine-readable keys.
     """
 
     spec: ModelSpec
@@ -119,6 +124,7 @@ class FitResult:
     interval: IntervalSpec = field(default_factory=IntervalSpec)
     weights: Mapping[str, float] | None = None
     at: Mapping[str, Any] | None = None
+    labels: Mapping[str, str] | None = None
 
     # ------------------------------------------------------------------ draws
     @property
@@ -502,6 +508,29 @@ class FitResult:
                 explained = tau2_explained(self)
         return render(self, self.contrasts(contrasts), title=title, explained=explained)
 
+    def label_of(self, code: str) -> str:
+        """The display name of a subgroup or outcome code (the code itself by default)."""
+        return (self.labels or {}).get(code, code)
+
+    def plot_forest(self, *, order: str = "data", labels: Mapping[str, str] | None = None,
+                    title: str = "") -> Figure:
+        """The forest plot (a matplotlib ``Figure``; save it with
+        :func:`bayes_poem.figure_style.save` as PNG at 300 dpi, PDF or SVG).
+
+        Its numbers are :func:`bayes_poem.forest_data.forest_table` (``order``:
+        ``"data"``, ``"year"``, ``"size"``, ``"estimate"`` or ``"label"``;
+        ``labels``: display names, default :attr:`labels`), drawn by
+        :func:`bayes_poem.forest_plot.forest_plot`.
+        """
+        from bayes_poem.forest_data import forest_table
+        from bayes_poem.forest_plot import forest_plot
+
+        labels = dict(self.labels or {}) if labels is None else dict(labels)
+        table = forest_table(self, order=order, labels=labels)
+        outcome = labels.get(self.spec.outcome, self.spec.outcome)
+        return forest_plot(table=table, xlabel=f"{outcome} (proportion)",
+                           title=title)
+
     def _repr_html_(self) -> str:
         """A compact HTML view for notebooks (``bayes_poem.result_html``); no refit."""
         from bayes_poem.result_html import fit_html
@@ -511,13 +540,16 @@ class FitResult:
 
 def with_summary_options(result: FitResult, *, interval: IntervalSpec | None = None,
                          weights: Mapping[str, float] | None = None,
-                         at: Mapping[str, Any] | None = None) -> FitResult:
-    """A copy of ``result`` reporting another interval, subgroup weighting or
-    moderator values ``at`` (checked here: ``SpecError`` naming the moderator)."""
+                         at: Mapping[str, Any] | None = None,
+                         labels: Mapping[str, str] | None = None) -> FitResult:
+    """A copy of ``result`` reporting another interval, subgroup weighting,
+    moderator values ``at`` (checked here: ``SpecError`` naming the moderator) or
+    display ``labels``."""
     import dataclasses
 
     if at is not None:
         code_values(result.spec.moderators, at, "summary.at")
     return dataclasses.replace(result, interval=interval or result.interval,
                                weights=weights if weights is not None else result.weights,
-                               at=at if at is not None else result.at)
+                               at=at if at is not None else result.at,
+                               labels=labels if labels is not None else result.labels)

@@ -4,8 +4,10 @@ What a command writes and where, and how ``report`` and :func:`load_results`
 read a run's directory back:
 
 * **Names.** The files of a ``bayes-poem run`` directory (:data:`POSTERIOR`,
-  :data:`SUMMARY`, ..., :data:`SPEC`, :data:`SUMMARY_TEXT`, ``bubble_<moderator>.png``
-  by :func:`bubble_file`), laid out by :func:`run_writers`; the files other commands
+  :data:`SUMMARY`, ..., :data:`SPEC`, :data:`SUMMARY_TEXT`, the forest plot
+  :data:`FOREST_PNG` (300 dpi), :data:`FOREST_PDF` and :data:`FOREST_SVG` by
+  :func:`forest_writers`, ``bubble_<moderator>.png`` by :func:`bubble_file`), laid out
+  by :func:`run_writers`; the files other commands
   read (:data:`SENSITIVITY` of ``bayes-poem sensitivity``) or write for the report
   (:data:`REPORT_HTML`, :data:`REPORT_MD`); the marker :data:`MARKER`; every
   command's :data:`RUN_LOG` (added by the writer, :mod:`bayes_poem.runlog`).
@@ -57,12 +59,13 @@ if TYPE_CHECKING:
     from bayes_poem.spec import ModelSpec
     from bayes_poem.specfile import AnalysisSpec
 
-__all__ = ["CONTRASTS", "DIAGNOSTICS", "HETEROGENEITY", "MARKER", "MODERATORS", "POSTERIOR",
+__all__ = ["CONTRASTS", "DIAGNOSTICS", "FOREST_PDF", "FOREST_PNG", "FOREST_SVG", "HETEROGENEITY",
+           "MARKER", "MODERATORS", "POSTERIOR",
            "REPORT_HTML", "REPORT_MD", "RESULTS_ROOT", "RUN_LOG", "SENSITIVITY", "SPEC",
            "STUDY_ESTIMATES",
            "SUFFIXES", "SUMMARY", "SUMMARY_TEXT", "TAU2_EXPLAINED", "beside", "bubble_file",
            "default_help", "default_out", "find_joint_sensitivity", "find_sensitivity",
-           "load_fit", "load_joint_fit", "load_results",
+           "forest_writers", "load_fit", "load_joint_fit", "load_results",
            "results_dir_files", "run_writers", "write_csv"]
 
 # ---------------------------------------------------------------------- names
@@ -82,6 +85,10 @@ SPEC = "spec.toml"  # the resolved spec: every setting with its default filled i
 SUMMARY_TEXT = "summary.txt"
 SENSITIVITY = "sensitivity.csv"  # written by 'bayes-poem sensitivity', read by 'report'
 JOINT_SENSITIVITY = "benefit_risk_sensitivity.csv"  # the same, of a joint spec
+# the forest plot (bayes_poem.forest_plot) as PNG at 300 dpi, PDF and SVG (figure_style)
+FOREST_PNG = "forest.png"
+FOREST_PDF = "forest.pdf"
+FOREST_SVG = "forest.svg"
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
 RUN_LOG = outputs.RUN_LOG  # every command's stderr lines, timestamped (bayes_poem.runlog)
@@ -97,14 +104,28 @@ def write_csv(frame: pd.DataFrame, index: bool = False) -> Writer:
     return lambda path: frame.to_csv(path, index=index)
 
 
+def forest_writers(result: FitResult, order: str = "data") -> dict[str, Writer]:
+    """:data:`FOREST_PNG`, :data:`FOREST_PDF` and :data:`FOREST_SVG` of
+    ``result.plot_forest(order=order)`` (drawn now, written by the writers)."""
+    from bayes_poem.figure_style import to_bytes
+
+    figure = result.plot_forest(order=order)
+    files = {name: to_bytes(figure, name.rpartition(".")[2])
+             for name in (FOREST_PNG, FOREST_PDF, FOREST_SVG)}
+    return {name: (lambda path, data=data: path.write_bytes(data))
+            for name, data in files.items()}
+
+
 def run_writers(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.DataFrame,
                 explained: pd.DataFrame | None = None,
-                figures: Mapping[str, Writer] | None = None) -> dict[str, Writer]:
+                figures: Mapping[str, Writer] | None = None,
+                forest_order: str = "data") -> dict[str, Writer]:
     """The files of a ``bayes-poem run`` directory (name -> writer), in writing order.
 
     ``spec_toml`` is the resolved spec, ``text`` the printed summary, ``contrasts``
-    the contrast table, ``explained`` the R^2 table (when defined) and ``figures``
-    the bubble plots (named by :func:`bubble_file`).
+    the contrast table, ``explained`` the R^2 table (when defined), ``figures``
+    the bubble plots (named by :func:`bubble_file`) and ``forest_order`` the
+    studies' order in the forest plot (:func:`forest_writers`).
     """
     from bayes_poem.loglik import with_arviz_groups
 
@@ -118,6 +139,7 @@ def run_writers(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.D
         CONTRASTS: write_csv(contrasts),
         **({MODERATORS: write_csv(result.moderator_summary())} if spec.moderators else {}),
         **({TAU2_EXPLAINED: write_csv(explained)} if explained is not None else {}),
+        **forest_writers(result, forest_order),
         **(figures or {}),
         DIAGNOSTICS: write_csv(result.diagnostics.table, index=True),
         SPEC: outputs.write_text(spec_toml),
@@ -208,7 +230,7 @@ def load_fit(path: str | Path, analysis: AnalysisSpec, spec: ModelSpec) -> FitRe
     settings = dataclasses.replace(analysis.sampler, progress=False)
     return FitResult(spec=spec, idata=idata, settings=settings,
                      diagnostics=check_fit(idata, warn=False), interval=analysis.interval,
-                     weights=analysis.weights, at=analysis.at)
+                     weights=analysis.weights, at=analysis.at, labels=analysis.labels or None)
 
 
 def _read_posterior(posterior_path: Path) -> Any:

@@ -64,7 +64,7 @@ from bayes_poem.table import StudyTable, load_table, read_text
 from bayes_poem.weights import check_weights
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
-            "contrasts", "sensitivity", "bias", "compare")
+            "contrasts", "sensitivity", "bias", "compare", "labels")
 COMPARE_KEYS = ("method", "knapp_hartung")  # [compare]: the comparator of 'bayes-poem compare'
 # the frequentist comparators (bayes_poem.compare's docstring); "published" is the default
 COMPARE_METHODS = ("published", "glmm", "reml", "dl")
@@ -74,7 +74,7 @@ SECTION_KEYS = {
               "cell_effects", "moderators",
               "moderator_reference", "moderator_scale", "moderator_kinds"),
     "sampler": ("draws", "tune", "chains", "seed", "backend", "target_accept"),
-    "summary": ("interval", "prob", "weights", "at"),
+    "summary": ("interval", "prob", "weights", "at", "forest_order"),
 }
 
 
@@ -99,6 +99,10 @@ class AnalysisSpec:
     # [compare]: the frequentist comparator (method, knapp_hartung); defaults without it
     compare: Mapping[str, Any] = field(
         default_factory=lambda: {"method": "published", "knapp_hartung": False})
+    # [labels]: display names of subgroups and outcomes (code -> name); checked against the
+    # data by model_spec(); [summary] forest_order: the forest plot's study order
+    labels: Mapping[str, str] = field(default_factory=dict)
+    forest_order: str = "data"
 
     def bias_options(self):
         """The ``[bias]`` options (defaults without the section); see :mod:`bayes_poem.bias`."""
@@ -135,6 +139,7 @@ class AnalysisSpec:
             raise DataError(f"{self.source}: data.outcome: outcome '{outcome}' is not in the "
                             f"data ({table.source}); outcomes found: "
                             f"{', '.join(table.outcomes)}")
+        self._check_labels(table, outcome)
         try:
             return ModelSpec.from_table(
                 table,
@@ -154,6 +159,21 @@ class AnalysisSpec:
             )
         except SpecError as err:
             raise SpecError(f"{self.source}: {err}") from None
+
+    def _check_labels(self, table: StudyTable, outcome: str) -> None:
+        """``[labels]`` names only subgroups (or ``overall``) and outcomes of the data;
+        ``forest_order = "year"`` needs a ``year`` column (``SpecError`` naming the key)."""
+        rows = table.frame[table.frame["outcome"] == outcome]
+        subgroups = list(dict.fromkeys(rows["subgroup"]))
+        known = {*subgroups, "overall", *table.outcomes}
+        for key in self.labels:
+            if key not in known:
+                raise SpecError(f"{self.source}: labels.{key}: '{key}' is not a subgroup or "
+                                f"outcome of the data ({table.source}); subgroups: "
+                                f"{', '.join(subgroups)}; outcomes: {', '.join(table.outcomes)}")
+        if self.forest_order == "year" and "year" not in table.frame.columns:
+            raise SpecError(f"{self.source}: summary.forest_order = 'year' needs a 'year' "
+                            f"column in the data ({table.source})")
 
     def resolved(self, spec: ModelSpec | None = None, *,
                  relative_to: str | Path | None = None) -> dict[str, Any]:
@@ -205,6 +225,10 @@ class AnalysisSpec:
             out["summary"]["weights"] = dict(self.weights)
         if self.at is not None:
             out["summary"]["at"] = dict(self.at)
+        if self.forest_order != "data":
+            out["summary"]["forest_order"] = self.forest_order
+        if self.labels:
+            out["labels"] = dict(self.labels)
         if self.bias is not None:
             out["bias"] = self.bias_options().to_dict()
         out["compare"] = dict(self.compare)
@@ -391,6 +415,13 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
 
         parse_bias(bias, source)  # validated now, used by 'bayes-poem bias' and 'report'
     compare = _parse_compare(raw.get("compare", {}), source)
+    labels = _parse_labels(raw.get("labels", {}), source)
+    forest_order = summary.get("forest_order", "data")
+    from bayes_poem.forest_data import ORDERS
+
+    if forest_order not in ORDERS:
+        raise SpecError(f"{source}: summary.forest_order must be one of "
+                        f"{', '.join(repr(o) for o in ORDERS)} (got {_shown(forest_order)})")
     return AnalysisSpec(
         source=source,
         base_dir=base_dir or Path.cwd(),
@@ -407,7 +438,21 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
         at=dict(at) if at is not None else None,
         bias=dict(bias) if bias is not None else None,
         compare=compare,
+        labels=labels,
+        forest_order=forest_order,
     )
+
+
+def _parse_labels(section: Any, source: str) -> dict[str, str]:
+    """``[labels]``: code = "display name" (non-empty one-line strings)."""
+    if not isinstance(section, Mapping):
+        raise SpecError(f"{source}: [labels] must be a table code = \"display name\" "
+                        f"(got {_shown(section)})")
+    for key, value in section.items():
+        if not isinstance(value, str) or not value.strip() or "\n" in value:
+            raise SpecError(f"{source}: labels.{key} must be a non-empty one-line string "
+                            f"(got {_shown(value)})")
+    return dict(section)
 
 
 def check_method(method: object, knapp_hartung: object, key: str = "method") -> tuple[str, bool]:

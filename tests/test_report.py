@@ -306,12 +306,21 @@ def test_plots_take_keywords_only_and_return_figures():
                          "total": [10, 10], "observed": [0.3, 0.9], "cp_lower": [0.07, 0.55],
                          "cp_upper": [0.65, 0.99], "median": [0.4, 0.8], "lower": [0.2, 0.6],
                          "upper": [0.6, 0.95]})
-    pooled = pd.DataFrame({"subgroup": ["x"], "median": [0.6], "lower": [0.4], "upper": [0.8],
-                           "pred_lower": [0.2], "pred_upper": [0.95]})
+    forest = pd.DataFrame({  # forest_data.forest_table's rows: header, studies, pooled
+        "kind": ["header", "study", "study", "pooled", "prediction"],
+        "subgroup": ["x"] * 5, "label": ["x", "A", "B", "Pooled", "Prediction"],
+        "year": [None] * 5, "total": [None, 10, 10, 20, None],
+        "observed": [None, 0.3, 0.9, 0.6, None], "obs_lower": [None, 0.07, 0.55, None, None],
+        "obs_upper": [None, 0.65, 0.99, None, None], "median": [None, 0.4, 0.8, 0.6, 0.6],
+        "lower": [None, 0.2, 0.6, 0.4, 0.2], "upper": [None, 0.6, 0.95, 0.8, 0.95],
+        "interval": [None] + ["95% ETI"] * 4, "text_events": ["", "3/10", "9/10", "12/20", ""],
+        "text_observed": ["", "30.0%", "90.0%", "60.0%", ""],
+        "text_estimate": ["", "40.0% [20.0%, 60.0%]", "80.0% [60.0%, 95.0%]",
+                          "60.0% [40.0%, 80.0%]", "60.0% [20.0%, 95.0%]"]})
     ppc_rows = rows.assign(rep_lower=[1, 5], rep_median=[4, 8], rep_upper=[7, 10],
                            interval="95% central", ppp=[0.6, 0.01], flag=[False, True])
     figures = [
-        plots.forest_plot(rows=rows, pooled=pooled, interval_label="95% HDI"),
+        plots.forest_plot(table=forest),
         plots.contrast_density_plot(draws={"a vs b": rng.normal(0.1, 0.05, 500)},
                                     margins={"a vs b": 0.1}),
         plots.ppc_plot(rows=ppc_rows),
@@ -341,7 +350,7 @@ def test_plots_take_keywords_only_and_return_figures():
         assert isinstance(fig, Figure)
         assert plots.to_png(fig).startswith(b"\x89PNG")
     with pytest.raises(TypeError):
-        plots.forest_plot(rows, pooled, "95% HDI")  # type: ignore[misc]
+        plots.forest_plot(forest)  # type: ignore[misc]
 
 
 @pytest.mark.mcmc

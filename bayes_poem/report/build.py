@@ -121,7 +121,8 @@ def build_report(
             say("fit without moderators (share of tau^2 explained, R^2)")
             explained = refit_tau2_explained(fit)
     say("posterior summaries and contrasts")
-    sections.append(summary_section(fit, explained))
+    sections.append(summary_section(fit, explained, forest_order=analysis.forest_order
+                                    if analysis is not None else "data"))
     sections.append(contrast_section(fit, contrasts))
     say("prior and posterior predictive checks")
     sections.append(prior_section(fit))

@@ -12,6 +12,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from bayes_poem.figure_style import display_width
 from bayes_poem.report.document import HIGHLIGHT, Report, Section
 from bayes_poem.report.format import SYNTHETIC_TEXT
 
@@ -81,6 +82,7 @@ def _html_section(section: Section, level: int) -> str:
     for figure in section.figures:
         data = base64.b64encode(figure.png).decode("ascii")
         figures.append(f'<figure><img alt="{html.escape(figure.caption)}" '
+                       f'width="{display_width(figure.png)}" '  # 300 dpi shown at figure size
                        f'src="data:image/png;base64,{data}"><figcaption>'
                        f"{html.escape(figure.caption)}</figcaption></figure>")
     if figures:

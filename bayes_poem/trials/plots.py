@@ -2,7 +2,10 @@
 
 Every function takes keyword arguments only and returns a
 :class:`matplotlib.figure.Figure` (created without pyplot, so no display or
-global state is involved); save it with ``fig.savefig(path)``.
+global state is involved) in :mod:`bayes_poem.figure_style`'s style; save it with
+:func:`bayes_poem.figure_style.save` (PNG at 300 dpi, PDF, SVG). The odds-ratio chart
+of the trials (:func:`odds_ratio_plot`) is not the core forest plot of proportions
+(:func:`bayes_poem.forest_plot.forest_plot`).
 """
 
 from __future__ import annotations
@@ -14,9 +17,22 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-__all__ = ["assurance_curve", "difference_histogram", "forest_plot"]
+from bayes_poem.figure_style import (
+    ACCEPTABLE,
+    OBSERVED,
+    POOLED,
+    PREDICTION,
+    PRIOR,
+    SHRUNK,
+    new_figure,
+    percent_axis,
+    styled,
+)
+
+__all__ = ["assurance_curve", "difference_histogram", "odds_ratio_plot"]
 
 
+@styled
 def difference_histogram(*, draws: np.ndarray, margin: float, favourable: str,
                          xlabel: str, title: str = "", bins: int = 80) -> Figure:
     """Histogram of posterior draws of a difference with the non-inferiority boundary.
@@ -25,17 +41,17 @@ def difference_histogram(*, draws: np.ndarray, margin: float, favourable: str,
     ``"below"`` (non-inferior if < +margin); the non-inferior side is shaded.
     """
     values = np.asarray(draws, dtype=float).ravel()
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    fig = new_figure(6.4, 4.0)
     ax = fig.add_subplot()
-    ax.hist(values, bins=bins, density=True, color="0.6", edgecolor="none")
+    ax.hist(values, bins=bins, density=True, color=PRIOR, edgecolor="none")
     bound = -margin if favourable == "above" else margin
-    ax.axvline(bound, color="C3", linestyle="--", label=f"margin ({bound:+g})")
+    ax.axvline(bound, color=POOLED, linestyle="--", label=f"margin ({bound:+g})")
     ax.axvline(0.0, color="0.2", linewidth=0.8)
     lo, hi = ax.get_xlim()
     if favourable == "above":
-        ax.axvspan(bound, max(hi, bound), color="C2", alpha=0.12, label="non-inferior")
+        ax.axvspan(bound, max(hi, bound), color=ACCEPTABLE, alpha=0.12, label="non-inferior")
     else:
-        ax.axvspan(min(lo, bound), bound, color="C2", alpha=0.12, label="non-inferior")
+        ax.axvspan(min(lo, bound), bound, color=ACCEPTABLE, alpha=0.12, label="non-inferior")
     ax.set_xlim(lo, hi)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("posterior density")
@@ -45,8 +61,9 @@ def difference_histogram(*, draws: np.ndarray, margin: float, favourable: str,
     return fig
 
 
-def forest_plot(*, studies: pd.DataFrame, pooled: pd.DataFrame,
-                published: pd.DataFrame | None = None, title: str = "") -> Figure:
+@styled
+def odds_ratio_plot(*, studies: pd.DataFrame, pooled: pd.DataFrame,
+                    published: pd.DataFrame | None = None, title: str = "") -> Figure:
     """Odds ratios per trial, pooled and predictive, and published estimates (log axis).
 
     ``studies``: columns ``study``, ``log_or_median``, ``log_or_lower``,
@@ -57,15 +74,17 @@ def forest_plot(*, studies: pd.DataFrame, pooled: pd.DataFrame,
     rows: list[tuple[str, float, float, float, str]] = []
     for row in studies.itertuples(index=False):
         rows.append((f"{row.study} (trial OR)", float(np.exp(row.log_or_median)),
-                     float(np.exp(row.log_or_lower)), float(np.exp(row.log_or_upper)), "0.3"))
+                     float(np.exp(row.log_or_lower)), float(np.exp(row.log_or_upper)),
+                     OBSERVED))
     for row in pooled.itertuples(index=False):
         rows.append((str(row.label), float(row.median), float(row.lower), float(row.upper),
-                     "C0"))
+                     SHRUNK))
     if published is not None:
         for row in published.itertuples(index=False):
             rows.append((f"{row.source} ({row.measure}, published)", float(row.published),
-                         float(row.published_lower), float(row.published_upper), "C1"))
-    fig = Figure(figsize=(7.0, 0.45 * len(rows) + 1.4), layout="constrained")
+                         float(row.published_lower), float(row.published_upper),
+                         PREDICTION))
+    fig = new_figure(7.0, 0.45 * len(rows) + 1.4)
     ax = fig.add_subplot()
     for i, (_, mid, lo, hi, colour) in enumerate(rows):
         y = len(rows) - 1 - i
@@ -86,23 +105,25 @@ def forest_plot(*, studies: pd.DataFrame, pooled: pd.DataFrame,
     return fig
 
 
+@styled
 def assurance_curve(*, curve: pd.DataFrame, title: str = "",
                     reference: Sequence[float] = ()) -> Figure:
     """Assurance against patients per arm: simulation with its Monte Carlo interval
     (columns ``n_per_arm``, ``assurance``, ``lower``, ``upper``) and the normal
     approximation (``normal_approximation``). ``reference`` adds horizontal lines."""
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    fig = new_figure(6.4, 4.0)
     ax = fig.add_subplot()
     n = curve["n_per_arm"].to_numpy(float)
-    ax.fill_between(n, curve["lower"], curve["upper"], color="C0", alpha=0.2,
+    ax.fill_between(n, curve["lower"], curve["upper"], color=SHRUNK, alpha=0.2,
                     label="95% Monte Carlo interval")
-    ax.plot(n, curve["assurance"], "o-", color="C0", label="assurance (simulation)")
+    ax.plot(n, curve["assurance"], "o-", color=SHRUNK, label="assurance (simulation)")
     if "normal_approximation" in curve:
-        ax.plot(n, curve["normal_approximation"], "--", color="C1",
+        ax.plot(n, curve["normal_approximation"], "--", color=PREDICTION,
                 label="normal approximation")
     for level in reference:
         ax.axhline(level, color="0.5", linewidth=0.8, linestyle=":")
     ax.set_ylim(0.0, 1.0)
+    percent_axis(ax.yaxis)
     ax.set_xlabel("patients per arm (N)")
     ax.set_ylabel("probability of demonstrating non-inferiority")
     if title:

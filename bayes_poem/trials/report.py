@@ -45,7 +45,9 @@ def _csv(table: pd.DataFrame) -> Writer:
 
 
 def _png(figure: Any) -> Writer:
-    return lambda path: figure.savefig(path, dpi=120, format="png")
+    from bayes_poem.figure_style import save  # PNG at the package's one resolution
+
+    return lambda path: save(figure, path)
 
 
 def _text(text: str) -> Writer:

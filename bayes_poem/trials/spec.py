@@ -597,7 +597,7 @@ def _prepare_meta(spec: TrialSpec) -> PreparedAnalysis:
                 "summary": _summary_resolved(spec)}
 
     def run() -> rep.TrialReport:
-        from bayes_poem.trials.plots import forest_plot
+        from bayes_poem.trials.plots import odds_ratio_plot
 
         results = [binomial_meta(counts[o], outcome=o, priors=priors, settings=settings,
                                  interval=spec.interval, kind=kinds[o], margin=margin,
@@ -625,7 +625,7 @@ def _prepare_meta(spec: TrialSpec) -> PreparedAnalysis:
                 {"label": "RR at pooled anterior rate (ours)",
                  **summary.loc["risk_ratio"].to_dict()}])
             published = r.published_comparison()
-            figures[f"forest_{r.outcome}"] = forest_plot(
+            figures[f"forest_{r.outcome}"] = odds_ratio_plot(
                 studies=r.study_summary(), pooled=pooled,
                 published=published if not published.empty else None,
                 title=f"{r.outcome}: anterior vs posterior myotomy")

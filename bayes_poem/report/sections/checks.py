@@ -277,7 +277,7 @@ def prediction_section(fit: FitResult, n: int) -> Section:
         count = summary[(summary["subgroup"] == label)
                         & (summary["quantity"] == "count")].iloc[0]
         rows.append({
-            "subgroup": label,
+            "subgroup": fit.label_of(label),  # display names ([labels])
             f"rate, median [{rate['interval']}]": ci_pct(rate["median"], rate["lower"],
                                                           rate["upper"]),
             f"events among {n}: mean": num(count["mean"], ".1f"),
@@ -289,8 +289,9 @@ def prediction_section(fit: FitResult, n: int) -> Section:
     exceed_table = pd.DataFrame({"k": [f"P(events >= {k})" for k in ks]})
     for label in prediction.rate_draws[SUBGROUP].values.tolist():
         values = exceed.set_index("k")[label]
-        exceed_table[label] = [prob(values.loc[k]) for k in ks]
-    figure = plots.new_centre_plot(pmf=prediction.pmf, n=n)
+        exceed_table[fit.label_of(label)] = [prob(values.loc[k]) for k in ks]
+    figure = plots.new_centre_plot(pmf=prediction.pmf.rename(
+        columns=lambda c: c if c == "count" else fit.label_of(c)), n=n)
     text = (f"A new centre treating {n} patients of one subgroup: its rate is p_new, drawn "
             "per posterior draw from the fitted between-study distribution, and its number of "
             f"events is Binomial({n}, p_new). The predictive distribution of the count is the "

@@ -12,8 +12,8 @@ import pandas as pd
 from bayes_poem import plots
 from bayes_poem.contrasts import Contrast, contrast_draws
 from bayes_poem.dims import SUBGROUP
-from bayes_poem.predictive import clopper_pearson, likelihood_of
-from bayes_poem.report.document import Section
+from bayes_poem.predictive import likelihood_of
+from bayes_poem.report.document import ReportFigure, Section
 from bayes_poem.report.format import at_text, ci_num, ci_pct, embed, num, pct, prob
 
 if TYPE_CHECKING:
@@ -67,7 +67,18 @@ def explained_section(fit: FitResult, explained: pd.DataFrame | None) -> Section
         }))
 
 
-def summary_section(fit: FitResult, explained: pd.DataFrame | None = None) -> Section:
+def forest_figure(fit: FitResult, order: str = "data") -> ReportFigure:
+    """The forest plot (``FitResult.plot_forest``) with its caption."""
+    prob = f"{100 * fit.interval.prob:g}%"
+    return embed("forest", f"Forest plot: observed proportions (squares, area proportional "
+                 f"to patients) with exact {prob} Clopper-Pearson intervals, shrunken study "
+                 f"estimates with {fit.interval.label} intervals, pooled subgroup estimates "
+                 "(diamonds, dotted line over their studies) and prediction intervals for a "
+                 "new study (bands)", fit.plot_forest(order=order))
+
+
+def summary_section(fit: FitResult, explained: pd.DataFrame | None = None,
+                    forest_order: str = "data") -> Section:
     interval = fit.interval.label
     summary = fit.subgroup_summary()
     single = summary["subgroup"].nunique() == 2  # one group and its 'overall' copy
@@ -79,7 +90,7 @@ def summary_section(fit: FitResult, explained: pd.DataFrame | None = None) -> Se
         cells = {q: group[group["quantity"] == q].iloc[0] for q in ("p_pooled", "p_mean",
                                                                     "p_new")}
         rows.append({
-            "subgroup": label, "studies": int(first["n_studies"]),
+            "subgroup": fit.label_of(label), "studies": int(first["n_studies"]),
             "events/patients": f"{int(first['events'])}/{int(first['total'])}",
             "observed": pct(first["observed"]),
             "p_pooled (median study)": ci_pct(*(cells["p_pooled"][k] for k in
@@ -108,20 +119,6 @@ def summary_section(fit: FitResult, explained: pd.DataFrame | None = None) -> Se
         "bulk ESS": [num(x, ".0f") for x in params["ess_bulk"]],
     })
 
-    estimates = fit.study_estimates()
-    lower, upper = clopper_pearson(estimates["events"].to_numpy(), estimates["total"].to_numpy())
-    forest_rows = estimates.assign(cp_lower=lower, cp_upper=upper)
-    pooled = []
-    for label, group in summary.groupby("subgroup", sort=False):
-        if single and label == "overall":
-            continue
-        p = group[group["quantity"] == "p_pooled"].iloc[0]
-        new = group[group["quantity"] == "p_new"].iloc[0]
-        pooled.append({"subgroup": label, "median": p["median"], "lower": p["lower"],
-                       "upper": p["upper"], "pred_lower": new["lower"],
-                       "pred_upper": new["upper"]})
-    forest = plots.forest_plot(rows=forest_rows, pooled=pd.DataFrame(pooled),
-                               interval_label=interval)
     moderated = bool(fit.spec.moderators)
     subsections = []
     if moderated:
@@ -161,9 +158,7 @@ def summary_section(fit: FitResult, explained: pd.DataFrame | None = None) -> Se
         + (f" Pooled probabilities are at {at_text(fit)}." if moderated else ""),
         table=pooled_table, table_caption=f"Pooled probabilities, median [{interval}]"
         + (f", at {at_text(fit)}" if moderated else ""),
-        figures=(embed("forest", "Forest plot: observed rates with exact 95% CIs, shrunken "
-                         "study estimates, pooled subgroup estimates (diamonds) and prediction "
-                         "intervals for a new study (bands)", forest),),
+        figures=(forest_figure(fit, forest_order),),
         subsections=(
             Section("Heterogeneity", het_text + ".", table=het_table),
             Section("Model parameters (logit scale)", "", table=param_table),
@@ -179,7 +174,10 @@ def contrast_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -> Se
                        anchor="contrasts")
     table = fit.contrasts(list(contrasts) if contrasts else None)
     shown = pd.DataFrame({
-        "contrast": table["contrast"], "quantity": table["quantity"], "scale": table["scale"],
+        "contrast": [f"{fit.label_of(a)} vs {fit.label_of(b)}"
+                     for a, b in zip(table["a"], table["b"], strict=True)]
+        if fit.labels else table["contrast"],
+        "quantity": table["quantity"], "scale": table["scale"],
         f"median [{fit.interval.label}]": [
             ci_pct(m, lo, hi) if scale == "difference" else ci_num(m, lo, hi)
             for m, lo, hi, scale in zip(table["median"], table["lower"], table["upper"],
@@ -198,8 +196,9 @@ def contrast_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -> Se
         quantity = probs[contrast.quantity]
         diff = contrast_draws(quantity.sel({SUBGROUP: contrast.a}),
                               quantity.sel({SUBGROUP: contrast.b}))["difference"]
-        draws[contrast.label] = diff.values.ravel()
-        margins[contrast.label] = contrast.margin
+        name = f"{fit.label_of(contrast.a)} vs {fit.label_of(contrast.b)}"
+        draws[name] = diff.values.ravel()
+        margins[name] = contrast.margin
     figure = plots.contrast_density_plot(draws=draws, margins=margins)
     return Section(
         "Contrasts between subgroups",
