@@ -25,9 +25,10 @@ chromium:
 	@./scripts/ensure_chromium.sh
 
 # The unit tier: every test not marked mcmc/slow/browser (tests/conftest.py adds `unit`
-# and fails any unit test that samples).
+# and fails any unit test that samples), on both cores (pytest-xdist); a file's tests
+# stay in one worker (--dist loadfile), so a module-scoped fixture is built once.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m unit
+	$(BIN)/python -m pytest -m unit -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cli_vs_pymc.py

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from bayes_poem import runlog
+from bayes_poem.cli_executor import grid_executor
+from bayes_poem.cli_fit import fit_analysis, tau2_explained_refit
 from bayes_poem.cli_support import (
     EXIT_DIAGNOSTICS,
     EXIT_FAILED,
@@ -30,6 +32,7 @@ from bayes_poem.cli_support import csv_writer as _csv
 from bayes_poem.cli_support import out_path as _out_path
 from bayes_poem.cli_support import progress as _progress
 from bayes_poem.cli_support import spec_inputs as _inputs
+from bayes_poem.cli_support import trial_inputs as _trial_inputs
 from bayes_poem.errors import (
     BayesPoemError,
     ConvergenceWarning,
@@ -47,108 +50,16 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USER_ERROR)
 
 
-
-
-
 def _validated_spec(analysis):
-    """Load the data and check every label the spec names, printing nothing.
-
-    The one validation of a spec before sampling, shared by ``check``, ``run``,
-    ``compare``, ``sensitivity`` and ``report``: the data, the model options,
-    the labels of contrasts and weights, and the ``[sensitivity]`` grid (its
-    variants are built, which is cheap, so subsets and names are checked too).
-    All user errors surface here, before any progress line, so that an error is
-    the only line on stderr.
-    """
-    from bayes_poem.sensitivity import spec_grid
-
+    """The spec's ``ModelSpec``, every section checked before sampling
+    (``AnalysisSpec.validated_spec``); a joint spec where a command takes one outcome
+    is a ``SpecError``."""
     if getattr(analysis, "is_joint", False):
         raise SpecError(f"{analysis.source}: the joint model (data.outcomes) runs with "
                         "'bayes-poem run', 'compare', 'sensitivity', 'report' and 'check'; this "
                         "command "
                         "takes one outcome (data.outcome)")
-    spec = analysis.model_spec()
-    _check_contrast_labels(analysis, spec)
-    _check_weight_labels(analysis, spec)
-    if analysis.at is not None:
-        from bayes_poem.moderators import code_values
-
-        try:
-            code_values(spec.moderators, analysis.at, "summary.at")
-        except SpecError as err:
-            raise SpecError(f"{analysis.source}: {err}") from None
-    spec_grid(analysis.sensitivity, spec, analysis.source)
-    if analysis.bias is not None:  # a [bias] section: used by 'bias' and 'report'
-        _check_bias(analysis, spec)
-    return spec
-
-
-def _check_bias(analysis, spec):
-    """The ``[bias]`` options against the data (precision column, ordering column)."""
-    from bayes_poem.bias_analysis import check_bias
-
-    options = analysis.bias_options()
-    try:
-        check_bias(spec, options)
-    except SpecError as err:
-        raise SpecError(f"{analysis.source}: {err}") from None
-    return options
-
-
-def _fit_analysis(analysis, spec, quiet: bool):
-    """Fit a validated spec (progress on stderr); the result reports the spec's
-    [summary] interval and weights."""
-    from bayes_poem.results import with_summary_options
-    from bayes_poem.sampling import check_memory
-
-    check_memory(spec, analysis.sampler)  # a user error: before any progress line
-    table = spec.table
-    tags = [table.metadata["label"]] if table.metadata.get("label") else []  # [data] label
-    tags += ["SYNTHETIC"] if table.is_synthetic else []
-    named = f" ({'; '.join(tags)})" if tags else ""
-    _progress(f"data loaded from {table.source}{named}: {len(spec.studies)} studies", quiet)
-    settings = dataclasses.replace(analysis.sampler, progress=not quiet)
-    _progress(
-        f"preparing the {settings.backend} sampler (compiled density is cached after the "
-        "first run)", quiet)
-    started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        _progress(f"sampling {settings.chains} chains x {settings.draws} draws "
-                  f"({settings.tune} tuning), seed {settings.seed}", quiet)
-        result = spec.fit(settings)
-    _progress(f"sampling done in {time.perf_counter() - started:.1f} s", quiet)
-    for warning in caught:
-        if issubclass(warning.category, ConvergenceWarning):  # in the summary; and the log
-            runlog.note(f"[bayes-poem] warning: {warning.message}")
-        else:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                   warning.lineno)
-    return with_summary_options(result, interval=analysis.interval, weights=analysis.weights,
-                                at=analysis.at, labels=analysis.labels or None)
-
-
-def _tau2_explained(result, quiet: bool):
-    """R^2 of a fit with moderators and random study effects, else None: the model
-    refitted without moderators with the same sampler settings and seed. A failed
-    refit is a ``SamplingError`` (nothing is written); its failed diagnostics are in
-    the table's ``problems_without`` (reported, and failing ``--strict``)."""
-    from bayes_poem.explained import is_defined, tau2_explained
-
-    if not is_defined(result):
-        return None
-    _progress("fitting the model without moderators for R^2 (same sampler settings and "
-              "seed)", quiet)
-    started = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # reported from the table
-            table = tau2_explained(result)
-    except SamplingError as err:
-        raise SamplingError(f"the fit without moderators (for R^2): {err}") from None
-    _progress(f"fit without moderators done in {time.perf_counter() - started:.1f} s", quiet)
-    return table
-
+    return analysis.validated_spec()
 
 
 def _bubble_writers(result, title: str) -> dict:
@@ -183,8 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_target(out, force=args.force, protect=inputs)
     spec = _validated_spec(analysis)
     with reserve(out, force=args.force, protect=inputs, command="run") as target:
-        result = _fit_analysis(analysis, spec, args.quiet)
-        explained = _tau2_explained(result, args.quiet)
+        result = fit_analysis(analysis, spec, args.quiet)
+        explained = tau2_explained_refit(result, args.quiet)
         contrasts = result.contrasts(list(analysis.contrasts) or None)
         text = render(result, contrasts, title=analysis.title, explained=explained)
         # the data path absolute: a results directory copied elsewhere still reruns
@@ -242,7 +153,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                progress=lambda message: _progress(message, args.quiet))
     spec = _validated_spec(analysis)
     with reserve(out, force=args.force, protect=inputs, command="compare") as target:
-        result = _fit_analysis(analysis, spec, args.quiet)
+        result = fit_analysis(analysis, spec, args.quiet)
         _progress("frequentist reference analysis and comparison", args.quiet)
         comparison = compare(result, contrasts=list(analysis.contrasts) or None,
                              **_compare_options(args, analysis))
@@ -273,10 +184,10 @@ def cmd_bias(args: argparse.Namespace) -> int:
     inputs = _inputs(analysis, args.spec)
     check_target(out, force=args.force, protect=inputs)
     spec = _validated_spec(analysis)
-    options = _check_bias(analysis, spec)  # without a [bias] section: the defaults, checked
+    options = analysis.checked_bias_options(spec)  # no [bias] section: the defaults, checked
     resolved = dataclasses.replace(analysis, bias=options.to_dict())
     with reserve(out, force=args.force, protect=inputs, command="bias") as target:
-        result = _fit_analysis(analysis, spec, args.quiet)
+        result = fit_analysis(analysis, spec, args.quiet)
         bias = analyse_bias(result, options, progress=lambda m: _progress(m, args.quiet))
         text = render_text(bias, spec, analysis.title)
         pngs = {f"{stem}.png": to_png(fig) for stem, (_, fig) in
@@ -312,10 +223,10 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
         return sensitivity_command(args, analysis, out, inputs,
                                    progress=lambda message: _progress(message, args.quiet),
-                                   make_executor=lambda n: _executor(args, n))
+                                   make_executor=lambda n: grid_executor(args, n))
     spec = _validated_spec(analysis)
     config, variants = spec_grid(analysis.sensitivity, spec, analysis.source)
-    executor, shutdown = _executor(args, len(variants))
+    executor, shutdown = grid_executor(args, len(variants))
     try:
         with reserve(out, force=args.force, protect=inputs, command="sensitivity") as target:
             _progress(f"{len(variants)} variants of {analysis.source}", args.quiet)
@@ -383,64 +294,6 @@ def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target
         writers["psens.csv"] = _csv(psens)
     target.commit(writers)
     return text
-
-
-SCHEDULER_TIMEOUT = 10.0  # seconds to reach a Dask scheduler
-
-
-def _executor(args: argparse.Namespace, n_variants: int):
-    """The executor for the grid: Dask scheduler, local processes, or serial.
-
-    A scheduler that cannot be reached (malformed address, unknown scheme,
-    refused or timed-out connection) is a user error: one line, before sampling.
-    """
-    if args.scheduler is not None:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise SpecError("--scheduler needs the 'distributed' package "
-                            "(pip install 'bayes-poem[dask]')") from None
-        import copy
-
-        import dask
-
-        # A Client sets dask's global 'scheduler' in its constructor and unsets it on
-        # close; one that fails to connect never closes, so its setting is undone here.
-        config = copy.deepcopy(dask.config.config)
-        try:
-            client = Client(args.scheduler, timeout=SCHEDULER_TIMEOUT)
-        except (OSError, ValueError, TypeError, TimeoutError) as err:
-            dask.config.config.clear()
-            dask.config.config.update(config)
-            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise SpecError(f"--scheduler {args.scheduler}: cannot connect ({reason})") from None
-        return client.get_executor(), lambda abort=False: client.close()
-    if args.jobs == 1 or n_variants <= 1:
-        return None, lambda abort=False: None
-    import concurrent.futures as cf
-
-    pool = cf.ProcessPoolExecutor(max_workers=min(args.jobs, n_variants),
-                                  initializer=_worker_signals)
-
-    def shutdown(abort: bool = False) -> None:
-        """Wait for the workers; on ``abort`` end them (a stopped grid must not run on)."""
-        if abort:
-            # A worker finishes its running fit before it reads the shutdown request;
-            # the pool has no public way to stop it, so its processes are terminated.
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-    return pool, shutdown
-
-
-def _worker_signals() -> None:
-    """In a grid worker: Ctrl-C is the main process's to handle (it ends the workers),
-    and SIGTERM ends the worker at once, as for any process."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _positive_int(text: str) -> int:
@@ -537,7 +390,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     sensitivity = find_sensitivity(target if from_results else default_out("run", target))
     with reserve(out, force=args.force, protect=inputs, command="report") as reserved:
         result = (load_fit(target, analysis, spec) if from_results
-                  else _fit_analysis(analysis, spec, args.quiet))
+                  else fit_analysis(analysis, spec, args.quiet))
         report = build_report(result, analysis=analysis, new_centre_n=args.new_centre_n,
                               results_dir=target if from_results else None,
                               sensitivity=sensitivity,
@@ -567,56 +420,6 @@ def cmd_trial(args: argparse.Namespace) -> int:
     print(report.text)
     print(f"\nResults written to {out}/")
     return EXIT_OK
-
-
-def _trial_inputs(spec, spec_path: str | Path) -> list[Path]:
-    """The trial spec and every file it names (``path`` keys, relative to the spec)."""
-    paths = [Path(spec_path)]
-    base = spec.base_dir
-
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "path" and isinstance(value, str):
-                    paths.append(base / value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(dict(spec.sections))
-    return paths
-
-
-def _check_weight_labels(analysis, spec) -> None:
-    from bayes_poem.errors import SpecError
-
-    unknown = [k for k in (analysis.weights or {}) if k not in spec.subgroups]
-    if unknown:
-        raise SpecError(f"{analysis.source}: summary.weights: unknown subgroup(s) "
-                        f"{', '.join(unknown)}; subgroups: {', '.join(spec.subgroups)}")
-
-
-def _check_contrast_labels(analysis, spec) -> None:
-    from bayes_poem.errors import SpecError
-
-    if analysis.contrasts and spec.subgroup_effects == "none":
-        raise SpecError(f"{analysis.source}: contrasts need subgroup effects "
-                        "(model.subgroup_effects = 'random' or 'fixed')")
-    seen: dict[tuple[str, str, str], int] = {}
-    for i, contrast in enumerate(analysis.contrasts, start=1):
-        for key, label in (("a", contrast.a), ("b", contrast.b)):
-            if label not in spec.subgroups:
-                raise SpecError(
-                    f"{analysis.source}: contrasts[{i}].{key}: subgroup '{label}' is not in "
-                    f"the data; subgroups: {', '.join(spec.subgroups)}"
-                )
-        pair = (contrast.a, contrast.b, contrast.quantity)
-        if pair in seen:  # the same rows twice in contrasts.csv and the sensitivity grid
-            raise SpecError(f"{analysis.source}: contrasts[{i}] repeats contrasts[{seen[pair]}]"
-                            f" ({contrast.label}, {contrast.quantity}); give each pair once")
-        seen[pair] = i
 
 
 def cmd_check(args: argparse.Namespace) -> int:

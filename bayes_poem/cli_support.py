@@ -14,7 +14,7 @@ from bayes_poem import runlog
 from bayes_poem.errors import OutputError
 
 __all__ = ["EXIT_DIAGNOSTICS", "EXIT_FAILED", "EXIT_OK", "EXIT_USER_ERROR", "csv_writer",
-           "out_path", "progress", "spec_inputs"]
+           "out_path", "progress", "spec_inputs", "trial_inputs"]
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_DIAGNOSTICS, EXIT_FAILED = 0, 2, 3, 4
 
@@ -43,6 +43,26 @@ def spec_inputs(analysis, spec_path: str | Path) -> list[Path]:
     paths = [Path(spec_path)]
     if "path" in analysis.data:
         paths.append(analysis.base_dir / analysis.data["path"])
+    return paths
+
+
+def trial_inputs(spec, spec_path: str | Path) -> list[Path]:
+    """The trial spec and every file it names (``path`` keys, relative to the spec)."""
+    paths = [Path(spec_path)]
+    base = spec.base_dir
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "path" and isinstance(value, str):
+                    paths.append(base / value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(dict(spec.sections))
     return paths
 
 

@@ -130,6 +130,29 @@ def _checked(a: Any, b: Any, quantity: Any, margins: Mapping[str, Any],
     return out
 
 
+def check_contrast_labels(contrasts: Sequence[Contrast], subgroups: tuple[str, ...],
+                          subgroup_effects: str, source: str) -> None:
+    """The ``[[contrasts]]`` of a spec against its model: subgroup effects to contrast,
+    ``a`` and ``b`` among the data's ``subgroups``, and no pair (with its quantity)
+    twice. One ``SpecError`` naming ``source`` (the spec file) and the key."""
+    if contrasts and subgroup_effects == "none":
+        raise SpecError(f"{source}: contrasts need subgroup effects "
+                        "(model.subgroup_effects = 'random' or 'fixed')")
+    seen: dict[tuple[str, str, str], int] = {}
+    for i, contrast in enumerate(contrasts, start=1):
+        for key, label in (("a", contrast.a), ("b", contrast.b)):
+            if label not in subgroups:
+                raise SpecError(
+                    f"{source}: contrasts[{i}].{key}: subgroup '{label}' is not in "
+                    f"the data; subgroups: {', '.join(subgroups)}"
+                )
+        pair = (contrast.a, contrast.b, contrast.quantity)
+        if pair in seen:  # the same rows twice in contrasts.csv and the sensitivity grid
+            raise SpecError(f"{source}: contrasts[{i}] repeats contrasts[{seen[pair]}]"
+                            f" ({contrast.label}, {contrast.quantity}); give each pair once")
+        seen[pair] = i
+
+
 def contrast_draws(p_a: xr.DataArray, p_b: xr.DataArray) -> dict[str, xr.DataArray]:
     """Draws of the three contrast scales."""
     return {

@@ -53,7 +53,7 @@ from typing import Any
 
 import tomli_w
 
-from bayes_poem.contrasts import Contrast
+from bayes_poem.contrasts import Contrast, check_contrast_labels
 from bayes_poem.datasets import load_dataset
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.intervals import IntervalSpec
@@ -61,7 +61,7 @@ from bayes_poem.priors import PARAMETERS, Prior, resolve_priors
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.spec import ModelSpec
 from bayes_poem.table import StudyTable, load_table, read_text
-from bayes_poem.weights import check_weights
+from bayes_poem.weights import check_weight_labels, check_weights
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
             "contrasts", "sensitivity", "bias", "compare", "labels")
@@ -133,6 +133,52 @@ class AnalysisSpec:
         return table.with_metadata(**marks) if marks else table
 
     def model_spec(self) -> ModelSpec:
+        """The :class:`ModelSpec` of the spec's data and ``[model]``, with the labels the
+        spec names checked against it: ``[[contrasts]]`` (``check_contrast_labels``),
+        ``summary.weights`` (``check_weight_labels``) and ``summary.at`` (the
+        moderators' values). The Python API (``load_spec(path).model_spec()``) thus
+        raises the one-line ``SpecError`` the CLI prints, naming the file and the key."""
+        spec = self._model_spec()
+        check_contrast_labels(self.contrasts, spec.subgroups, spec.subgroup_effects,
+                              self.source)
+        check_weight_labels(self.weights, spec.subgroups, self.source)
+        if self.at is not None:
+            from bayes_poem.moderators import code_values
+
+            try:
+                code_values(spec.moderators, self.at, "summary.at")
+            except SpecError as err:
+                raise SpecError(f"{self.source}: {err}") from None
+        return spec
+
+    def validated_spec(self) -> ModelSpec:
+        """:meth:`model_spec`, and every other section checked against it, printing
+        nothing: the ``[sensitivity]`` grid (its variants are built, which is cheap, so
+        subsets and names are checked too) and the ``[bias]`` options when the spec has
+        that section. The one validation of a spec before sampling (``bayes-poem
+        check``, ``run``, ``compare``, ``sensitivity``, ``bias``, ``report``): every user
+        error surfaces here, before any progress line."""
+        from bayes_poem.sensitivity import spec_grid
+
+        spec = self.model_spec()
+        spec_grid(self.sensitivity, spec, self.source)
+        if self.bias is not None:  # a [bias] section: used by 'bias' and 'report'
+            self.checked_bias_options(spec)
+        return spec
+
+    def checked_bias_options(self, spec: ModelSpec):
+        """:meth:`bias_options` checked against the data of ``spec`` (the precision and
+        ordering columns): a ``SpecError`` names the file."""
+        from bayes_poem.bias_analysis import check_bias
+
+        options = self.bias_options()
+        try:
+            check_bias(spec, options)
+        except SpecError as err:
+            raise SpecError(f"{self.source}: {err}") from None
+        return options
+
+    def _model_spec(self) -> ModelSpec:
         table = self.table()
         outcome = self.data["outcome"]
         if outcome not in table.outcomes:

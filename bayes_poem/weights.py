@@ -1,8 +1,9 @@
 """Subgroup weights of the ``overall`` rows (``summary.weights``): the one check.
 
 Used by :func:`bayes_poem.specfile.parse_spec` (the TOML key) and by
-:class:`~bayes_poem.results.FitResult` (the Python API). A leaf module, so that
-results never import the spec-file layer above them.
+:class:`~bayes_poem.results.FitResult` (the Python API); ``check_weight_labels``
+(the labels against the data's subgroups) by ``AnalysisSpec.model_spec``. A leaf
+module, so that results never import the spec-file layer above them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from bayes_poem.errors import SpecError
 
-__all__ = ["check_weights"]
+__all__ = ["check_weight_labels", "check_weights"]
 
 
 def check_weights(weights: Any, source: str | None = None) -> dict[str, float]:
@@ -56,6 +57,16 @@ def check_weights(weights: Any, source: str | None = None) -> dict[str, float]:
     if total <= 0:
         raise SpecError(f"{where} must be >= 0 with a positive sum (all are 0)")
     return out
+
+
+def check_weight_labels(weights: Mapping[str, float] | None, subgroups: tuple[str, ...],
+                        source: str) -> None:
+    """Every label of ``summary.weights`` is one of the model's ``subgroups``: else one
+    ``SpecError`` naming ``source`` (the spec file), the key and the subgroups there are."""
+    unknown = [k for k in (weights or {}) if k not in subgroups]
+    if unknown:
+        raise SpecError(f"{source}: summary.weights: unknown subgroup(s) "
+                        f"{', '.join(unknown)}; subgroups: {', '.join(subgroups)}")
 
 
 def _shown(value: Any, width: int = 60) -> str:

@@ -17,6 +17,7 @@ from bayes_poem.backends import arm_density, nutpie_adapter
 from bayes_poem.dims import STUDY
 from bayes_poem.priors import Prior
 from bayes_poem.trials.meta import BINARY_META_FAMILIES, _resolve, binomial_model
+from tests.helpers import pymc_logp_dlogp
 
 THETA_PRIORS = {
     "Normal": Prior("Normal", {"mu": 0.3, "sigma": 1.5}),
@@ -88,17 +89,16 @@ def test_kernel_matches_pymc(theta, tau, n_studies):
     assert [v.name for v in model.value_vars] == [name for name, _ in layout]
     with model:
         pm.set_data({"events": events, "total": total, **_pymc.hyper_values(priors)})
-    logp = model.compile_logp(mode="FAST_COMPILE")
-    dlogp = model.compile_dlogp(mode="FAST_COMPILE")
+    logp_dlogp = pymc_logp_dlogp(model)
     buffer = arm_density.buffer(events, total, priors)
     assert int(buffer[arm_density.H_NDIM]) == 2 + 2 * n_studies
     for x in _random_points(events, total, n_points=4, seed=n_studies):
         grad = np.zeros(x.size)
         value = arm_density.logp_grad(x, buffer, grad)
-        point = _point(layout, x)
+        expected, expected_grad = logp_dlogp(_point(layout, x))
         # atol: PyMC's HalfCauchy carries log 2 (and log pi) rounded to float32, 3.8e-9 off
-        np.testing.assert_allclose(value, logp(point), rtol=1e-10, atol=5e-9)
-        np.testing.assert_allclose(grad, dlogp(point), rtol=1e-8, atol=1e-9)
+        np.testing.assert_allclose(value, expected, rtol=1e-10, atol=5e-9)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-9)
 
 
 @pytest.mark.parametrize("n_studies", sorted(COUNTS))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bayes_poem import SpecError
+from bayes_poem import DataError, SpecError, load_spec
 from bayes_poem.contrasts import Contrast
 from tests.helpers import run_cli
 
@@ -136,6 +136,40 @@ def test_class10_check_refuses_what_every_command_refuses(tmp_path, capsys, no_f
         code, out, err = run_cli([command, spec, "--out", out_dir, "--quiet"], capsys)
         assert (code, out, err) == (2, "", check_err), command
         assert not out_dir.exists()
+
+
+# Checks of the labels a spec names against its data: ``AnalysisSpec.model_spec()`` itself
+# (the Python API: ``fit(load_spec(path).model_spec())``) raises them.
+LABELS = ("contrast unknown a", "contrast unknown b", "contrast repeated",
+          "contrasts without subgroup effects", "weights of an unknown subgroup")
+
+
+def _api_error(spec: Path, method: str) -> str:
+    """The one-line message ``load_spec(spec).<method>()`` raises (a SpecError/DataError)."""
+    with pytest.raises((SpecError, DataError)) as caught:
+        getattr(load_spec(spec), method)()
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("name", sorted(INVALID))
+def test_api_refuses_every_invalid_spec_with_the_cli_line(tmp_path, capsys, no_fit, name):
+    spec = _write(tmp_path, name)
+    code, _, check_err = run_cli(["check", spec], capsys)
+    assert code == 2
+    line = check_err.removeprefix("bayes-poem: error: ").removesuffix("\n")
+    assert _api_error(spec, "validated_spec") == line
+    if name in LABELS:
+        assert _api_error(spec, "model_spec") == line
+
+
+def test_api_summary_at_of_an_unknown_moderator_is_the_cli_line(tmp_path, capsys, no_fit):
+    (tmp_path / "d.csv").write_text(CSV)
+    spec = tmp_path / "at.toml"
+    spec.write_text(BASE + '[model]\nmoderators = ["year"]\n' + SAMPLER
+                    + "[summary]\nat = { yaer = 2016 }\n")
+    code, _, err = run_cli(["check", spec], capsys)
+    assert code == 2 and "summary.at" in err, err
+    assert _api_error(spec, "model_spec") == err.removeprefix("bayes-poem: error: ").strip()
 
 
 def test_class10_valid_spec_passes_check_with_its_grid(tmp_path, capsys, no_fit):

@@ -10,6 +10,7 @@ from scipy.stats import binom
 from bayes_poem import ModelSpec, load_dataset
 from bayes_poem.backends import compiled, density
 from bayes_poem.dims import ROW, STUDY, SUBGROUP
+from tests.helpers import pymc_logp_dlogp
 
 PRIOR_SETS = {
     "defaults": {},
@@ -45,9 +46,7 @@ def _point(spec, x):
 def _check_against_pymc(spec, n_points=4, seed=0, rtol=1e-10):
     model = spec.build()
     assert [v.name for v in model.value_vars] == [n for n, _ in compiled.unconstrained_layout(spec)]
-    # A handful of evaluations: the Python linker beats compiling C for each graph.
-    logp = model.compile_logp(mode="FAST_COMPILE")
-    dlogp = model.compile_dlogp(mode="FAST_COMPILE")
+    logp_dlogp = pymc_logp_dlogp(model)
     buffer = compiled.density_buffer(spec)
     n_dim = int(buffer[density.H_NDIM])
     rng = np.random.default_rng(seed)
@@ -60,9 +59,9 @@ def _check_against_pymc(spec, n_points=4, seed=0, rtol=1e-10):
         x[0] += centre
         grad = np.zeros(n_dim)
         value = density.logp_grad(x, buffer, grad)
-        point = _point(spec, x)
-        np.testing.assert_allclose(value, logp(point), rtol=rtol)
-        np.testing.assert_allclose(grad, dlogp(point), rtol=1e-8, atol=1e-9)
+        expected, expected_grad = logp_dlogp(_point(spec, x))
+        np.testing.assert_allclose(value, expected, rtol=rtol)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-9)
 
 
 @pytest.mark.parametrize("structure", STRUCTURES, ids=lambda s: f"{s[0]}-{s[1]}")

@@ -13,6 +13,7 @@ import pytest
 from bayes_poem.backends import normal_density
 from bayes_poem.priors import Prior
 from bayes_poem.trials.meta import NORMAL_META_FAMILIES, _resolve, normal_model
+from tests.helpers import pymc_logp_dlogp
 
 MU_PRIORS = {
     "Normal": Prior("Normal", {"mu": 0.5, "sigma": 2.0}),
@@ -62,16 +63,15 @@ def test_kernel_matches_pymc(mu, tau, n_studies):
     assert [v.name for v in model.value_vars] == [name for name, _ in layout]
     with model:
         pm.set_data({"y": y, "se": se, **_pymc.hyper_values(priors)})
-    logp = model.compile_logp(mode="FAST_COMPILE")
-    dlogp = model.compile_dlogp(mode="FAST_COMPILE")
+    logp_dlogp = pymc_logp_dlogp(model)
     buffer = normal_density.buffer(y, se, priors)
     for x in _points(n_studies, 4, seed=n_studies):
         grad = np.zeros(x.size)
         value = normal_density.logp_grad(x, buffer, grad)
-        point = {"mu": x[0], "tau_log__": x[1], "w": x[2:]}
+        expected, expected_grad = logp_dlogp({"mu": x[0], "tau_log__": x[1], "w": x[2:]})
         # atol: PyMC's HalfCauchy carries log 2 (and log pi) rounded to float32, 3.8e-9 off
-        np.testing.assert_allclose(value, logp(point), rtol=1e-10, atol=5e-9)
-        np.testing.assert_allclose(grad, dlogp(point), rtol=1e-8, atol=1e-9)
+        np.testing.assert_allclose(value, expected, rtol=1e-10, atol=5e-9)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-9)
 
 
 @pytest.mark.parametrize("n_studies", sorted(DATA))

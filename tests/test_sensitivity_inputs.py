@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bayes_poem import cli
+from bayes_poem import cli_executor
 from bayes_poem.sensitivity import MAIN, read_table
 from tests.helpers import run_cli
 
@@ -86,7 +86,7 @@ def test_class9_scheduler_that_cannot_be_reached_is_one_line(tmp_path, capsys, m
                                                              no_fit, address):
     import dask
 
-    monkeypatch.setattr(cli, "SCHEDULER_TIMEOUT", 1.0)
+    monkeypatch.setattr(cli_executor, "SCHEDULER_TIMEOUT", 1.0)
     before = dask.config.get("scheduler", None)
     out = tmp_path / "out"
     result = _cli(["sensitivity", _spec(tmp_path), "--out", out, "--quiet",

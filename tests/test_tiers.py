@@ -94,6 +94,29 @@ def test_a_test_marked_unit_and_mcmc_is_a_usage_error(tmp_path):
     assert "test_bad.py::test_both: marked unit and mcmc" in result.stderr
 
 
+def _recipes(makefile: str) -> dict[str, list[str]]:
+    """Each Makefile target's recipe lines (tab-indented, after ``target:``)."""
+    recipes: dict[str, list[str]] = {}
+    target = None
+    for line in makefile.splitlines():
+        if line.startswith("\t") and target is not None:
+            recipes[target].append(line.strip())
+        elif ":" in line and not line.startswith(("#", "\t", " ")) and "=" not in line:
+            target = line.split(":", 1)[0].strip()
+            recipes[target] = []
+        else:
+            target = None if not line.startswith("\t") else target
+    return recipes
+
+
+def test_make_test_fast_is_the_unit_tier_on_both_cores_and_make_test_is_ci():
+    """``make test-fast``: the unit tier on two xdist workers (a file's tests in one
+    worker); ``make test``: the whole suite in one process, as CI runs it."""
+    recipes = _recipes((ROOT / "Makefile").read_text())
+    assert recipes["test-fast"] == ["$(BIN)/python -m pytest -m unit -n 2 --dist loadfile"]
+    assert recipes["test"] == ["$(BIN)/python -m pytest"]
+
+
 # ---------------------------------------------------------------------- chromium
 def _fake_bin(tmp_path: Path, *, uid: int, sudo_ok: bool | None = None,
               apt: str | None = None, browser: str | None = None) -> Path:

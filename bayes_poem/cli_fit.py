@@ -1,0 +1,74 @@
+"""A spec's fit as the commands run it: progress lines on stderr, the sampler's
+warnings (a ``ConvergenceWarning`` goes to the run log and the summary, others are
+shown), the ``[summary]`` options on the result, and the R^2 refit without moderators.
+
+Used by ``cli``'s ``run``, ``compare``, ``bias`` and ``report``; imports nothing heavy at
+module level (``bayes-poem --version`` imports ``cli``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+
+from bayes_poem import runlog
+from bayes_poem.cli_support import progress
+from bayes_poem.errors import ConvergenceWarning, SamplingError
+
+__all__ = ["fit_analysis", "tau2_explained_refit"]
+
+
+def fit_analysis(analysis, spec, quiet: bool):
+    """Fit a validated spec (progress on stderr); the result reports the spec's
+    [summary] interval and weights."""
+    from bayes_poem.results import with_summary_options
+    from bayes_poem.sampling import check_memory
+
+    check_memory(spec, analysis.sampler)  # a user error: before any progress line
+    table = spec.table
+    tags = [table.metadata["label"]] if table.metadata.get("label") else []  # [data] label
+    tags += ["SYNTHETIC"] if table.is_synthetic else []
+    named = f" ({'; '.join(tags)})" if tags else ""
+    progress(f"data loaded from {table.source}{named}: {len(spec.studies)} studies", quiet)
+    settings = dataclasses.replace(analysis.sampler, progress=not quiet)
+    progress(
+        f"preparing the {settings.backend} sampler (compiled density is cached after the "
+        "first run)", quiet)
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        progress(f"sampling {settings.chains} chains x {settings.draws} draws "
+                  f"({settings.tune} tuning), seed {settings.seed}", quiet)
+        result = spec.fit(settings)
+    progress(f"sampling done in {time.perf_counter() - started:.1f} s", quiet)
+    for warning in caught:
+        if issubclass(warning.category, ConvergenceWarning):  # in the summary; and the log
+            runlog.note(f"[bayes-poem] warning: {warning.message}")
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    return with_summary_options(result, interval=analysis.interval, weights=analysis.weights,
+                                at=analysis.at, labels=analysis.labels or None)
+
+
+def tau2_explained_refit(result, quiet: bool):
+    """R^2 of a fit with moderators and random study effects, else None: the model
+    refitted without moderators with the same sampler settings and seed. A failed
+    refit is a ``SamplingError`` (nothing is written); its failed diagnostics are in
+    the table's ``problems_without`` (reported, and failing ``--strict``)."""
+    from bayes_poem.explained import is_defined, tau2_explained
+
+    if not is_defined(result):
+        return None
+    progress("fitting the model without moderators for R^2 (same sampler settings and "
+              "seed)", quiet)
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported from the table
+            table = tau2_explained(result)
+    except SamplingError as err:
+        raise SamplingError(f"the fit without moderators (for R^2): {err}") from None
+    progress(f"fit without moderators done in {time.perf_counter() - started:.1f} s", quiet)
+    return table
