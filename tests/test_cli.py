@@ -44,7 +44,7 @@ def test_run_writes_every_output(tmp_path, capsys):
     assert set(idata.dims) >= {"chain", "draw", "study", "subgroup"}
     assert idata.attrs["synthetic_data"] == "true"
     contrasts = (out_dir / "contrasts.csv").read_text()
-    assert "p_gt_margin" in contrasts and "95% HDI" in contrasts
+    assert "p_gt_margin" in contrasts and "95% ETI" in contrasts
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".res.")]
 
 

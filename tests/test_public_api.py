@@ -117,7 +117,7 @@ def test_summary_is_runs_text_for_the_fit(table):
     assert fit.summary() == render(fit, fit.contrasts())
     titled = fit.summary(title="My title")
     assert titled.splitlines()[0] == "My title"
-    assert "Pooled probabilities, posterior median [95% HDI]" in titled
+    assert "Pooled probabilities, posterior median [95% ETI]" in titled
     assert "Contrasts, posterior median" in titled
     assert SYNTHETIC_BANNER not in titled
 
