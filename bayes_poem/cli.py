@@ -461,6 +461,7 @@ def _scheduler_address(text: str) -> str:
 
 def _sensitivity_text(analysis, spec, result, by_variant, psens) -> str:
     from bayes_poem.report_text import SYNTHETIC_BANNER
+    from bayes_poem.structure import structure_line
 
     lines = [SYNTHETIC_BANNER] if spec.table.is_synthetic else []
     if analysis.title:
@@ -468,10 +469,12 @@ def _sensitivity_text(analysis, spec, result, by_variant, psens) -> str:
     n_failed = int((by_variant["status"] == "failed").sum())
     lines.append(f"Sensitivity analysis: {len(by_variant)} variants in {result.seconds:.1f} s "
                  f"({n_failed} failed); decision threshold P(>0) = {result.threshold:g}")
+    lines.append(f"Main analysis: {structure_line(spec)}")
     compact = result.compact()
     if not compact.empty:
         lines.append("")
-        lines.append(f"{'variant':<34} {'quantity':<36} {'median':>7} {'interval':<19} "
+        lines.append(f"{'variant':<34} {'quantity':<36} {'median':>7} "
+                     f"{analysis.interval.label:<19} "
                      f"{'P(>0)':>6}  flag")
         for row in compact.itertuples(index=False):
             p = "" if row.p_gt_0 != row.p_gt_0 else f"{row.p_gt_0:6.3f}"

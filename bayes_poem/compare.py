@@ -179,6 +179,7 @@ class Comparison:
     def render_text(self, title: str = "") -> str:
         """An aligned plain-text report for the terminal (SYNTHETIC banner when synthetic)."""
         from bayes_poem.report_text import SYNTHETIC_BANNER
+        from bayes_poem.structure import recorded_line
 
         spec = self.fit.spec
         interval = self.fit.interval.label
@@ -201,6 +202,7 @@ class Comparison:
         lines.append(
             f"Bayesian: binomial-logit model, subgroup effects {spec.subgroup_effects}, study "
             f"effects {spec.study_effects}{per_subgroup}; posterior median [{interval}]")
+        lines.append(recorded_line(spec, self.fit.idata.posterior.attrs))
         lines.append("Diagnostics: " + self.fit.diagnostics.summary_line()
                      + (" -- OK" if self.fit.diagnostics.ok else ""))
         for problem in self.fit.diagnostics.problems:

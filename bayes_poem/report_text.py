@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from bayes_poem.structure import recorded_line
+
 if TYPE_CHECKING:  # FitResult.summary() imports this module: no import back at run time
     from bayes_poem.results import FitResult
 
@@ -134,11 +136,11 @@ def render(result: FitResult, contrasts: pd.DataFrame, *, title: str = "",
         lines.append(title)
     lines.append(
         f"Outcome: {spec.outcome} | data: {spec.table.source} | {len(spec.studies)} studies, "
-        f"{int(spec.table.frame['total'].sum())} patients | subgroup effects: "
-        f"{spec.subgroup_effects} | study effects: {spec.study_effects}"
+        f"{int(spec.table.frame['total'].sum())} patients"
         + (f" | moderators: {', '.join(m.name for m in spec.moderators)}"
            if spec.moderators else "")
     )
+    lines.append(recorded_line(spec, result.idata.posterior.attrs))
     lines.append("Priors: " + "; ".join(f"{k} ~ {v}" for k, v in spec.describe_priors().items()))
     lines.append("Diagnostics: " + result.diagnostics.summary_line()
                  + (" -- OK" if result.diagnostics.ok else ""))
