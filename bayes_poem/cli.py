@@ -151,6 +151,30 @@ def _tau2_explained(result, quiet: bool):
 
 
 
+def _with_unpooled(result, contrasts, quiet: bool):
+    """The contrasts, with random subgroup effects beside the unpooled ones: the model
+    refitted with fixed subgroup effects (same sampler settings and seed;
+    ``bayes_poem.unpooled``). Its failed diagnostics are in ``unpooled_problems``
+    (reported); a failed refit is a ``SamplingError`` (nothing is written)."""
+    from bayes_poem.unpooled import is_defined, unpooled_contrasts
+
+    if not is_defined(result):  # random subgroup effects have >= 2 subgroups: contrasts
+        return result.contrasts(contrasts)
+    _progress("fitting the model with fixed subgroup effects for the unpooled contrasts "
+              "(same sampler settings and seed)", quiet)
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported from the table
+            table = unpooled_contrasts(result, contrasts)
+    except SamplingError as err:
+        raise SamplingError(f"the fit with fixed subgroup effects (unpooled contrasts): "
+                            f"{err}") from None
+    _progress(f"fit with fixed subgroup effects done in {time.perf_counter() - started:.1f} s",
+              quiet)
+    return table
+
+
 def _bubble_writers(result, title: str) -> dict:
     """``bubble_<moderator>.png`` for each numeric moderator (computed now, drawn now)."""
     from bayes_poem.plots import bubble_plot, to_png
@@ -185,7 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with reserve(out, force=args.force, protect=inputs, command="run") as target:
         result = _fit_analysis(analysis, spec, args.quiet)
         explained = _tau2_explained(result, args.quiet)
-        contrasts = result.contrasts(list(analysis.contrasts) or None)
+        contrasts = _with_unpooled(result, list(analysis.contrasts) or None, args.quiet)
         text = render(result, contrasts, title=analysis.title, explained=explained)
         # the data path absolute: a results directory copied elsewhere still reruns
         spec_toml = analysis.resolved_toml(spec)

@@ -109,18 +109,29 @@ def _at_text(result: FitResult) -> str:
 
 
 def contrast_lines(table: pd.DataFrame) -> list[str]:
+    """The contrasts; with the unpooled columns (``bayes_poem.unpooled``) the unpooled
+    contrast's median, interval and P(>null) beside each row."""
     if table.empty:
         return []
     interval = table["interval"].iloc[0]
-    lines = [f"Contrasts, posterior median [{interval}]",
-             f"{'contrast':<26} {'scale':<11} {'median':>8} {'interval':<22} "
-             f"{'P(>null)':>9} {'margin':>7} {'P(>margin)':>10}"]
+    unpooled = "unpooled_median" in table and table["unpooled_median"].notna().any()
+    lines = [f"Contrasts, posterior median [{interval}]"
+             + ("; partially pooled (random subgroup effects), and unpooled (a fit with "
+                "fixed subgroup effects)" if unpooled else ""),
+             f"{'contrast':<26} {'scale':<11} {'median':>8} {interval:<22} "
+             f"{'P(>null)':>9} {'margin':>7} {'P(>margin)':>10}"
+             + (f" | {'unpooled':>8} {interval:<22} {'P(>null)':>9}" if unpooled else "")]
     for row in table.itertuples(index=False):
         lines.append(
             f"{row.contrast:<26} {row.scale:<11} {row.median:8.3f} "
             f"[{row.lower:7.3f}, {row.upper:7.3f}]   {row.p_gt_null:9.3f} "
             f"{row.margin:7.3g} {row.p_gt_margin:10.3f}"
+            + (f" | {row.unpooled_median:8.3f} [{row.unpooled_lower:7.3f}, "
+               f"{row.unpooled_upper:7.3f}]   {row.unpooled_p_gt_null:9.3f}"
+               if unpooled else "")
         )
+    if unpooled and str(table["unpooled_problems"].iloc[0]):
+        lines.append("WARNING (unpooled fit): " + str(table["unpooled_problems"].iloc[0]))
     return lines
 
 
