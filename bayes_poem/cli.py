@@ -223,6 +223,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from bayes_poem.report_text import explained_problems
 
         problems += [f"fit without moderators: {p}" for p in explained_problems(explained)]
+    unpooled = str(contrasts["unpooled_problems"].iloc[0]) if "unpooled_problems" in contrasts \
+        else ""
+    if unpooled:
+        problems.append(f"fit with fixed subgroup effects: {unpooled}")
     if problems and args.strict:
         sys.stderr.write("bayes-poem: sampler diagnostics failed (--strict): "
                          + "; ".join(problems) + "\n")
