@@ -167,6 +167,9 @@ def test_repr_html_is_a_compact_table_view_without_refit(table, monkeypatch):
     assert escape("<my table> & co") in html and "<my table>" not in html
     assert SYNTHETIC_BANNER not in html
     assert "Diagnostics: max R-hat" in html and "-- OK" in html
+    # two subgroups: fixed by the rule, and the view says so
+    assert (escape("Subgroup effects: fixed (unpooled, sum-to-zero), chosen because 2 "
+                   "subgroups < 3") in html)
 
 
 def test_repr_html_of_synthetic_data_has_the_banner_and_no_moderator_table(sed_spec):
