@@ -68,7 +68,10 @@ def study_text(spec: ModelSpec) -> str:
 def structure_line(spec: ModelSpec) -> str:
     """One line: the subgroup-effects structure with its reason, and the study effects."""
     n = len(spec.subgroups)
-    reason = subgroup_reason(n, spec.subgroup_effects_by_default)
+    # a variant on other data (fewer subgroups) keeps the structure, not the rule's reason
+    by_default = (spec.subgroup_effects_by_default
+                  and default_subgroup_effects(n) == spec.subgroup_effects)
+    reason = subgroup_reason(n, by_default)
     return (f"Subgroup effects: {_NAMES[spec.subgroup_effects]}, {reason} | "
             f"{study_text(spec)}")
 

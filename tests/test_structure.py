@@ -68,6 +68,10 @@ def test_the_reason_is_no_part_of_the_model():
     # variants that keep the structure keep its reason
     assert chosen.without_study("S0").subgroup_effects_by_default
     assert chosen.with_options(study_effects="common").subgroup_effects_by_default
+    # ... unless the rule would not pick it for the variant's data
+    two = chosen.with_table(_table(3).with_subgroups(["g0", "g1"]))
+    assert two.subgroup_effects == "random"
+    assert "random (partially pooled), as set by" in structure_line(two)
 
 
 def test_the_summary_prints_the_line_and_a_stored_line_wins():
