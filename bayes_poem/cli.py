@@ -21,7 +21,7 @@ from typing import NoReturn
 
 from bayes_poem import runlog
 from bayes_poem.cli_executor import grid_executor
-from bayes_poem.cli_fit import fit_analysis, tau2_explained_refit
+from bayes_poem.cli_fit import fit_analysis, tau2_explained_refit, unpooled_refit
 from bayes_poem.cli_support import (
     EXIT_DIAGNOSTICS,
     EXIT_FAILED,
@@ -96,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with reserve(out, force=args.force, protect=inputs, command="run") as target:
         result = fit_analysis(analysis, spec, args.quiet)
         explained = tau2_explained_refit(result, args.quiet)
-        contrasts = result.contrasts(list(analysis.contrasts) or None)
+        contrasts = unpooled_refit(result, list(analysis.contrasts) or None, args.quiet)
         text = render(result, contrasts, title=analysis.title, explained=explained)
         # the data path absolute: a results directory copied elsewhere still reruns
         spec_toml = analysis.resolved_toml(spec)
@@ -111,6 +111,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from bayes_poem.report_text import explained_problems
 
         problems += [f"fit without moderators: {p}" for p in explained_problems(explained)]
+    unpooled = str(contrasts["unpooled_problems"].iloc[0]) if "unpooled_problems" in contrasts \
+        else ""
+    if unpooled:
+        problems.append(f"fit with fixed subgroup effects: {unpooled}")
     if problems and args.strict:
         sys.stderr.write("bayes-poem: sampler diagnostics failed (--strict): "
                          + "; ".join(problems) + "\n")
@@ -316,6 +320,7 @@ def _scheduler_address(text: str) -> str:
 
 def _sensitivity_text(analysis, spec, result, by_variant, psens) -> str:
     from bayes_poem.report_text import SYNTHETIC_BANNER
+    from bayes_poem.structure import structure_line
 
     lines = [SYNTHETIC_BANNER] if spec.table.is_synthetic else []
     if analysis.title:
@@ -323,10 +328,12 @@ def _sensitivity_text(analysis, spec, result, by_variant, psens) -> str:
     n_failed = int((by_variant["status"] == "failed").sum())
     lines.append(f"Sensitivity analysis: {len(by_variant)} variants in {result.seconds:.1f} s "
                  f"({n_failed} failed); decision threshold P(>0) = {result.threshold:g}")
+    lines.append(f"Main analysis: {structure_line(spec)}")
     compact = result.compact()
     if not compact.empty:
         lines.append("")
-        lines.append(f"{'variant':<34} {'quantity':<36} {'median':>7} {'interval':<19} "
+        lines.append(f"{'variant':<34} {'quantity':<36} {'median':>7} "
+                     f"{analysis.interval.label:<19} "
                      f"{'P(>0)':>6}  flag")
         for row in compact.itertuples(index=False):
             p = "" if row.p_gt_0 != row.p_gt_0 else f"{row.p_gt_0:6.3f}"

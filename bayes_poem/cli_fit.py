@@ -1,6 +1,7 @@
 """A spec's fit as the commands run it: progress lines on stderr, the sampler's
 warnings (a ``ConvergenceWarning`` goes to the run log and the summary, others are
-shown), the ``[summary]`` options on the result, and the R^2 refit without moderators.
+shown), the ``[summary]`` options on the result, the R^2 refit without moderators, and the refit with fixed subgroup effects for
+the unpooled contrasts.
 
 Used by ``cli``'s ``run``, ``compare``, ``bias`` and ``report``; imports nothing heavy at
 module level (``bayes-poem --version`` imports ``cli``).
@@ -16,7 +17,7 @@ from bayes_poem import runlog
 from bayes_poem.cli_support import progress
 from bayes_poem.errors import ConvergenceWarning, SamplingError
 
-__all__ = ["fit_analysis", "tau2_explained_refit"]
+__all__ = ["fit_analysis", "tau2_explained_refit", "unpooled_refit"]
 
 
 def fit_analysis(analysis, spec, quiet: bool):
@@ -71,4 +72,28 @@ def tau2_explained_refit(result, quiet: bool):
     except SamplingError as err:
         raise SamplingError(f"the fit without moderators (for R^2): {err}") from None
     progress(f"fit without moderators done in {time.perf_counter() - started:.1f} s", quiet)
+    return table
+
+
+def unpooled_refit(result, contrasts, quiet: bool):
+    """The contrasts, with random subgroup effects beside the unpooled ones: the model
+    refitted with fixed subgroup effects (same sampler settings and seed;
+    ``bayes_poem.unpooled``). Its failed diagnostics are in ``unpooled_problems``
+    (reported); a failed refit is a ``SamplingError`` (nothing is written)."""
+    from bayes_poem.unpooled import is_defined, unpooled_contrasts
+
+    if not is_defined(result):  # random subgroup effects have >= 2 subgroups: contrasts
+        return result.contrasts(contrasts)
+    progress("fitting the model with fixed subgroup effects for the unpooled contrasts "
+              "(same sampler settings and seed)", quiet)
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported from the table
+            table = unpooled_contrasts(result, contrasts)
+    except SamplingError as err:
+        raise SamplingError(f"the fit with fixed subgroup effects (unpooled contrasts): "
+                            f"{err}") from None
+    progress(f"fit with fixed subgroup effects done in {time.perf_counter() - started:.1f} s",
+              quiet)
     return table

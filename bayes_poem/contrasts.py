@@ -11,6 +11,12 @@ Reported per scale: posterior mean and median, credible interval,
 :math:`P(\text{contrast} > \text{null})` and :math:`P(\text{contrast} > \text{margin})`
 for a user margin on that scale. These replace the proportion difference and
 its p-value.
+
+With random (partially pooled) subgroup effects the subgroups shrink towards
+each other, and so does every contrast between them. :func:`with_unpooled` puts
+the same contrast from the unpooled structure (a fit with fixed subgroup
+effects, :mod:`bayes_poem.unpooled`) beside each row, in the columns
+:data:`UNPOOLED_COLUMNS`.
 """
 
 from __future__ import annotations
@@ -31,6 +37,12 @@ from bayes_poem.intervals import IntervalSpec, describe
 SCALES = ("difference", "ratio", "odds_ratio")
 NULL_VALUE = {"difference": 0.0, "ratio": 1.0, "odds_ratio": 1.0}
 QUANTITIES = ("p_pooled", "p_mean", "p_new")
+KEY = ("contrast", "quantity", "scale")
+UNPOOLED_COLUMNS = ("unpooled_median", "unpooled_lower", "unpooled_upper",
+                    "unpooled_p_gt_null", "unpooled_p_gt_margin", "unpooled_problems")
+"""The unpooled contrast's columns: the ``median``, ``lower``, ``upper``,
+``p_gt_null`` and ``p_gt_margin`` of the fixed-subgroup-effects fit (same interval,
+margins, weights and ``at``), and that fit's failed diagnostics (empty if none)."""
 
 
 @dataclass(frozen=True)
@@ -194,3 +206,29 @@ def contrast_table(
                 "p_gt_margin": float(np.mean(values > margin)),
             })
     return pd.DataFrame(rows)
+
+
+def with_unpooled(pooled: pd.DataFrame, unpooled: pd.DataFrame,
+                  problems: Sequence[str] = ()) -> pd.DataFrame:
+    """``pooled`` (a :func:`contrast_table`) with the columns :data:`UNPOOLED_COLUMNS`
+    taken from ``unpooled``, the same contrasts' table of the unpooled fit.
+
+    Rows are matched on (contrast, quantity, scale), never by position; both tables
+    must hold the same rows and the same interval (else ``ValueError``: a bug, the
+    two are computed from one list of contrasts). ``problems`` are the unpooled fit's
+    failed diagnostics, joined into ``unpooled_problems``.
+    """
+    if pooled.empty:
+        return pooled.reindex(columns=[*pooled.columns, *UNPOOLED_COLUMNS])
+    keys = list(KEY)
+    if (sorted(map(tuple, pooled[keys].to_numpy())) != sorted(
+            map(tuple, unpooled[keys].to_numpy()))
+            or set(pooled["interval"]) != set(unpooled["interval"])):
+        raise ValueError("with_unpooled: the pooled and unpooled tables differ in rows "
+                         "or interval")
+    picked = unpooled[[*keys, "median", "lower", "upper", "p_gt_null", "p_gt_margin"]]
+    picked = picked.rename(columns={c: f"unpooled_{c}" for c in picked.columns
+                                    if c not in keys})
+    out = pooled.merge(picked, on=keys, how="left", validate="one_to_one")
+    out["unpooled_problems"] = "; ".join(problems)
+    return out

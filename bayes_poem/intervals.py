@@ -1,7 +1,18 @@
 """Posterior intervals and one-number summaries of draws.
 
 Every table that reports an interval carries an ``interval`` column such as
-``"95% HDI"`` so that no reader has to guess which kind it is.
+``"95% ETI"`` so that no reader has to guess which kind it is.
+
+The default is the equal-tailed interval (ETI): the ``(1 - prob)/2`` and
+``(1 + prob)/2`` quantiles of the draws. It is invariant under monotone
+transformations: for increasing ``g``, the ETI of ``g(x)`` is ``g`` applied to the
+ETI of ``x`` (so the odds-ratio interval of a contrast is ``exp`` of its log-odds-ratio
+interval, and a contrast's difference, ratio and odds-ratio intervals agree on
+excluding the null when ``P(contrast > null)`` is the same on every scale).
+The highest-density interval (HDI, ``kind="hdi"``) is the shortest interval holding
+``prob`` of the draws; it is not invariant (the HDI of ``exp(x)`` is not ``exp`` of
+the HDI of ``x``), so HDIs on two scales of one contrast can disagree about
+excluding the null. It remains an option (``[summary] interval = "hdi"``).
 """
 
 from __future__ import annotations
@@ -18,9 +29,10 @@ IntervalKind = Literal["hdi", "eti"]
 
 @dataclass(frozen=True)
 class IntervalSpec:
-    """Which credible interval to report: highest-density (HDI) or equal-tailed (ETI)."""
+    """Which credible interval to report: equal-tailed (ETI, the default) or
+    highest-density (HDI); see the module docstring."""
 
-    kind: IntervalKind = "hdi"
+    kind: IntervalKind = "eti"
     prob: float = 0.95
 
     def __post_init__(self) -> None:

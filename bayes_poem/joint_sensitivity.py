@@ -365,7 +365,9 @@ def render_text(result: JointSensitivityResult, spec: JointSpec, benefit_risk: B
     lines.append(f"p_both = P({benefit} >= {benefit_risk.benefit_min:g} and {harm} <= "
                  f"{benefit_risk.harm_max:g}) of {benefit_risk.quantity}; p_benefit_ok, "
                  "p_harm_ok each alone; p_better_both = P(A better on both)")
-    lines += ["", f"{'variant':<22} {'rho median [interval]':<28} {'quantity':<40} "
+    label = str(table["interval"].dropna().iloc[0]) if table["interval"].notna().any() \
+        else "interval"
+    lines += ["", f"{'variant':<22} {f'rho median [{label}]':<28} {'quantity':<40} "
                   f"{'P':>6}  flag"]
     for name in variants:
         mine = table[table["variant"] == name]

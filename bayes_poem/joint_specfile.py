@@ -186,7 +186,7 @@ def parse_joint_spec(raw: Mapping[str, Any], *, source: str = "spec",
         JointSpec._check(_RhoOnly(rho_eta, rho_fixed))  # type: ignore[arg-type]
         sampler = SamplerSettings(**sections["sampler"])
         summary = sections["summary"]
-        interval = IntervalSpec(summary.get("interval", "hdi"), summary.get("prob", 0.95))
+        interval = IntervalSpec(summary.get("interval", "eti"), summary.get("prob", 0.95))
     except SpecError as err:
         raise SpecError(f"{source}: {err}") from None
     if sampler.backend != "nutpie":

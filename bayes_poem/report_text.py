@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from bayes_poem.structure import recorded_line
+
 if TYPE_CHECKING:  # FitResult.summary() imports this module: no import back at run time
     from bayes_poem.results import FitResult
 
@@ -108,19 +110,30 @@ def _at_text(result: FitResult) -> str:
 
 
 def contrast_lines(table: pd.DataFrame) -> list[str]:
+    """The contrasts; with the unpooled columns (``bayes_poem.unpooled``) the unpooled
+    contrast's median, interval and P(>null) beside each row."""
     if table.empty:
         return []
     interval = table["interval"].iloc[0]
     w = max(26, *(len(str(c)) for c in table["contrast"]))
-    lines = [f"Contrasts, posterior median [{interval}]",
-             f"{'contrast':<{w}} {'scale':<11} {'median':>8} {'interval':<22} "
-             f"{'P(>null)':>9} {'margin':>7} {'P(>margin)':>10}"]
+    unpooled = "unpooled_median" in table and table["unpooled_median"].notna().any()
+    lines = [f"Contrasts, posterior median [{interval}]"
+             + ("; partially pooled (random subgroup effects), and unpooled (a fit with "
+                "fixed subgroup effects)" if unpooled else ""),
+             f"{'contrast':<{w}} {'scale':<11} {'median':>8} {interval:<22} "
+             f"{'P(>null)':>9} {'margin':>7} {'P(>margin)':>10}"
+             + (f" | {'unpooled':>8} {interval:<22} {'P(>null)':>9}" if unpooled else "")]
     for row in table.itertuples(index=False):
         lines.append(
             f"{row.contrast:<{w}} {row.scale:<11} {row.median:8.3f} "
             f"[{row.lower:7.3f}, {row.upper:7.3f}]   {row.p_gt_null:9.3f} "
             f"{row.margin:7.3g} {row.p_gt_margin:10.3f}"
+            + (f" | {row.unpooled_median:8.3f} [{row.unpooled_lower:7.3f}, "
+               f"{row.unpooled_upper:7.3f}]   {row.unpooled_p_gt_null:9.3f}"
+               if unpooled else "")
         )
+    if unpooled and str(table["unpooled_problems"].iloc[0]):
+        lines.append("WARNING (unpooled fit): " + str(table["unpooled_problems"].iloc[0]))
     return lines
 
 
@@ -136,11 +149,11 @@ def render(result: FitResult, contrasts: pd.DataFrame, *, title: str = "",
         lines.append(title)
     lines.append(
         f"Outcome: {spec.outcome} | data: {spec.table.source} | {len(spec.studies)} studies, "
-        f"{int(spec.table.frame['total'].sum())} patients | subgroup effects: "
-        f"{spec.subgroup_effects} | study effects: {spec.study_effects}"
+        f"{int(spec.table.frame['total'].sum())} patients"
         + (f" | moderators: {', '.join(m.name for m in spec.moderators)}"
            if spec.moderators else "")
     )
+    lines.append(recorded_line(spec, result.idata.posterior.attrs))
     lines.append("Priors: " + "; ".join(f"{k} ~ {v}" for k, v in spec.describe_priors().items()))
     lines.append("Diagnostics: " + result.diagnostics.summary_line()
                  + (" -- OK" if result.diagnostics.ok else ""))

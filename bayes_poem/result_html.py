@@ -77,6 +77,7 @@ def _moderators(table: pd.DataFrame) -> str:
 def fit_html(result: FitResult) -> str:
     """The compact HTML view of ``result`` (one ``<div>``)."""
     from bayes_poem.report_text import SYNTHETIC_BANNER
+    from bayes_poem.structure import recorded_line
 
     spec = result.spec
     banner = (f"<p><strong>{escape(SYNTHETIC_BANNER)}</strong></p>"
@@ -91,7 +92,8 @@ def fit_html(result: FitResult) -> str:
     status = "OK" if diagnostics.ok else "; ".join(diagnostics.problems)
     parts = [
         banner,
-        f"<p>{escape(model)}<br>Diagnostics: {escape(diagnostics.summary_line())} -- "
+        f"<p>{escape(model)}<br>{escape(recorded_line(spec, result.posterior.attrs))}<br>"
+        f"Diagnostics: {escape(diagnostics.summary_line())} -- "
         f"{'' if diagnostics.ok else 'WARNING: '}{escape(status)}</p>",
         _subgroups(result.subgroup_summary().assign(  # display names ([labels])
             subgroup=lambda t: t["subgroup"].map(result.label_of))),

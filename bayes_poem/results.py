@@ -105,7 +105,7 @@ class FitResult:
     settings : SamplerSettings
     diagnostics : Diagnostics
     interval : IntervalSpec
-        Default interval for every table (95% HDI unless set).
+        Default interval for every table (95% ETI unless set).
     weights : mapping, optional
         Subgroup -> weight for the ``overall`` rows; default patient mix.
     at : mapping, optional

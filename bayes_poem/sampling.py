@@ -31,6 +31,7 @@ from bayes_poem._version import __version__, environment
 from bayes_poem.diagnostics import MIN_DRAWS
 from bayes_poem.dims import MODERATOR, ROW
 from bayes_poem.errors import SamplingError, SpecError
+from bayes_poem.structure import structure_line
 
 if TYPE_CHECKING:
     from bayes_poem.results import FitResult
@@ -278,6 +279,7 @@ def _finish(idata: az.InferenceData, spec: ModelSpec, settings: SamplerSettings,
         "bayes_poem_version": __version__,
         "outcome": spec.outcome,
         "subgroup_effects": spec.subgroup_effects,
+        "structure": structure_line(spec),  # with the reason it was chosen
         "study_effects": spec.study_effects,
         "likelihood": spec.likelihood,
         "study_heterogeneity": spec.study_heterogeneity,

@@ -46,6 +46,7 @@ from bayes_poem.dims import CELL, MODERATOR, ROW, STUDY, SUBGROUP, SUBGROUP_CONT
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.moderators import Moderator, code_moderators, design_matrix, term_names
 from bayes_poem.priors import Prior, resolve_priors
+from bayes_poem.structure import default_subgroup_effects
 from bayes_poem.table import StudyTable
 
 if TYPE_CHECKING:
@@ -106,6 +107,10 @@ class ModelSpec:
         effects (binomial likelihood), random or fixed subgroup effects, and a
         study with rows in two or more subgroups (otherwise a cell effect is not
         separable from the study effect).
+    subgroup_effects_by_default : bool
+        True when ``from_table`` chose ``subgroup_effects`` by its rule (the spec did
+        not set it; :mod:`bayes_poem.structure`): only the reason printed with the
+        structure, never part of the model (not compared, not hashed).
     """
 
     table: StudyTable
@@ -118,6 +123,7 @@ class ModelSpec:
     moderators: tuple[Moderator, ...] = ()
     study_heterogeneity: StudyHeterogeneity = "common"
     cell_effects: CellEffects = "none"
+    subgroup_effects_by_default: bool = field(default=False, compare=False, repr=False)
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -178,14 +184,15 @@ class ModelSpec:
             rows = rows.with_subgroups(rows.subgroups if subgroups is None else subgroups)
         except DataError as err:  # only a given subgroup list can fail: name its key
             raise SpecError(f"data.subgroups: {err}") from None
-        n_sub = len(rows.subgroups)
-        if subgroup_effects is None:
-            subgroup_effects = "random" if n_sub > 2 else "fixed" if n_sub == 2 else "none"
+        by_default = subgroup_effects is None
+        if subgroup_effects is None:  # the rule: bayes_poem.structure
+            chosen = default_subgroup_effects(len(rows.subgroups))
+            subgroup_effects = chosen  # type: ignore[assignment]
         if study_effects is None:
             study_effects = "common" if likelihood == "beta_binomial" else "random"
         spec = cls(rows, outcome, subgroup_effects, study_effects,
                    resolve_priors(priors), likelihood, study_heterogeneity=study_heterogeneity,
-                   cell_effects=cell_effects)
+                   cell_effects=cell_effects, subgroup_effects_by_default=by_default)
         spec._check()
         if moderators:
             spec = spec.with_moderators(*moderators, reference=moderator_reference,
@@ -291,6 +298,8 @@ class ModelSpec:
             study_heterogeneity=self.study_heterogeneity if study_heterogeneity is None
             else study_heterogeneity,
             cell_effects=self.cell_effects if cell_effects is None else cell_effects,
+            subgroup_effects_by_default=self.subgroup_effects_by_default
+            and subgroup_effects in (None, self.subgroup_effects),
         )
         spec._check()
         return spec
@@ -363,6 +372,8 @@ class ModelSpec:
             likelihood=self.likelihood, study_heterogeneity=self.study_heterogeneity,
             cell_effects=self.cell_effects,
         )
+        spec = dataclasses.replace(
+            spec, subgroup_effects_by_default=self.subgroup_effects_by_default)
         if not self.moderators:
             return spec
         mods = self.moderators

@@ -33,7 +33,7 @@ Example::
     seed = 20170101
 
     [summary]
-    interval = "hdi"
+    interval = "eti"
     prob = 0.95
 
     [[contrasts]]
@@ -420,7 +420,7 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
     try:
         sampler = SamplerSettings(**sections["sampler"])
         summary = sections["summary"]
-        interval = IntervalSpec(summary.get("interval", "hdi"), summary.get("prob", 0.95))
+        interval = IntervalSpec(summary.get("interval", "eti"), summary.get("prob", 0.95))
     except SpecError as err:
         raise SpecError(f"{source}: {err}") from None
     weights = summary.get("weights")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -44,8 +45,14 @@ def test_run_writes_every_output(tmp_path, capsys):
     assert set(idata.dims) >= {"chain", "draw", "study", "subgroup"}
     assert idata.attrs["synthetic_data"] == "true"
     contrasts = (out_dir / "contrasts.csv").read_text()
-    assert "p_gt_margin" in contrasts and "95% HDI" in contrasts
+    assert "p_gt_margin" in contrasts and "95% ETI" in contrasts
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".res.")]
+    # 4 subgroups: random by the rule, said so; the unpooled contrast beside each row
+    line = ("Subgroup effects: random (partially pooled), chosen because 4 subgroups >= 3; "
+            "set [model] subgroup_effects to change")
+    assert line in out and idata.attrs["structure"].startswith(line)
+    table = pd.read_csv(out_dir / "contrasts.csv")
+    assert table["unpooled_median"].notna().all() and "unpooled" in out
 
 
 def test_existing_results_are_not_overwritten_without_force(tmp_path, capsys):

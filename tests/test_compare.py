@@ -91,7 +91,7 @@ def test_frames_have_expected_rows_and_columns(success, catheter):
     frame = success.subgroups
     assert set(frame["freq_model"]) <= {"fixed", "random"}
     assert frame["freq_reason"].str.contains("fixed-effect model|random-effects model").all()
-    assert (frame["bayes_interval"] == "95% HDI").all() and (frame["freq_interval"]
+    assert (frame["bayes_interval"] == "95% ETI").all() and (frame["freq_interval"]
                                                              == "95% CI").all()
 
 

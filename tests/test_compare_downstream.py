@@ -221,7 +221,7 @@ def test_report_frequentist_section_with_tau_per_subgroup_and_moderators(table):
     section = _frequentist_section(_by_subgroup_fit(spec), None)
     columns = list(section.table.columns)
     assert "freq. random-effects tau² [95% Q-profile CI]" in columns
-    assert "Bayesian tau[d]² [95% HDI]" in columns
+    assert "Bayesian tau[d]² [95% ETI]" in columns
     moderated = _frequentist_section(fake_moderator_fit(_moderated(table)), None)
     columns = list(moderated.table.columns)
     assert "frequentist meta-regression at the same values [95% CI]" in columns

@@ -117,7 +117,7 @@ def test_summary_is_runs_text_for_the_fit(table):
     assert fit.summary() == render(fit, fit.contrasts())
     titled = fit.summary(title="My title")
     assert titled.splitlines()[0] == "My title"
-    assert "Pooled probabilities, posterior median [95% HDI]" in titled
+    assert "Pooled probabilities, posterior median [95% ETI]" in titled
     assert "Contrasts, posterior median" in titled
     assert SYNTHETIC_BANNER not in titled
 
@@ -167,6 +167,9 @@ def test_repr_html_is_a_compact_table_view_without_refit(table, monkeypatch):
     assert escape("<my table> & co") in html and "<my table>" not in html
     assert SYNTHETIC_BANNER not in html
     assert "Diagnostics: max R-hat" in html and "-- OK" in html
+    # two subgroups: fixed by the rule, and the view says so
+    assert (escape("Subgroup effects: fixed (unpooled, sum-to-zero), chosen because 2 "
+                   "subgroups < 3") in html)
 
 
 def test_repr_html_of_synthetic_data_has_the_banner_and_no_moderator_table(sed_spec):

@@ -293,6 +293,10 @@ def test_sensitivity_redirected_has_no_carriage_returns_and_a_line_per_variant(t
                                                 f"{len(variants)} done: ")
     log = (tmp_path / "sens" / "run.log").read_text()
     assert "\r" not in log and log.count(" done: ") == len(variants)
+    text = (tmp_path / "sens" / "sensitivity.txt").read_text()  # the structure, its reason
+    assert ("Main analysis: Subgroup effects: fixed (unpooled, sum-to-zero), chosen because 2 "
+            "subgroups < 3; set [model] subgroup_effects to change") in text
+    assert " 95% ETI " in text  # the table's interval column says which
     assert tomllib.loads((tmp_path / "sens" / "spec.toml").read_text())["data"]["path"] \
         == str((tmp_path / "data" / "d.csv").resolve())
 

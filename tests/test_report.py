@@ -126,10 +126,14 @@ def test_report_of_results_dir_does_not_refit_the_analysis(sed_report):
             and (s.study_effects, s.likelihood, s.subgroup_effects)
             == (main_spec.study_effects, main_spec.likelihood, main_spec.subgroup_effects)]
     assert same == []
-    # Only the likelihood variants of the comparison (and leave-one-out refits) were fitted.
+    # Only the likelihood variants of the comparison (and leave-one-out refits) were
+    # fitted, and the unpooled refit of the contrasts: the main model with fixed
+    # subgroup effects (the main one's are random).
     full = [s for s in fitted if s.table.data_hash() == main_spec.table.data_hash()]
-    assert {(s.study_effects, s.likelihood) for s in full} == {("common", "binomial"),
-                                                                ("common", "beta_binomial")}
+    assert main_spec.subgroup_effects == "random"
+    assert {(s.study_effects, s.likelihood, s.subgroup_effects) for s in full} == {
+        ("common", "binomial", "random"), ("common", "beta_binomial", "random"),
+        ("random", "binomial", "fixed")}
 
 
 # ---------------------------------------------------------------------- the browser

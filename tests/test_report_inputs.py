@@ -237,7 +237,7 @@ def test_class5_presentation_keys_may_be_edited(results, tmp_path):
     target = _copy(results, tmp_path)
     spec = target / "spec.toml"
     text = spec.read_text().replace('title = "report inputs"', 'title = "renamed"')
-    text = text.replace('interval = "hdi"', 'interval = "eti"').replace("prob = 0.95",
+    text = text.replace('interval = "eti"', 'interval = "hdi"').replace("prob = 0.95",
                                                                         "prob = 0.8")
     text = re.sub(r"^target_accept = 0\.99\n", "", text, flags=re.MULTILINE)
     text = text.replace("contrasts = []\n", "")
@@ -245,7 +245,7 @@ def test_class5_presentation_keys_may_be_edited(results, tmp_path):
     spec.write_text(text)
     analysis = load_spec(spec)
     fit = load_fit(target, analysis, analysis.model_spec())
-    assert fit.interval.kind == "eti" and fit.settings.seed == 5
+    assert fit.interval.kind == "hdi" and fit.settings.seed == 5
     assert fit.contrasts(list(analysis.contrasts))["contrast"].iloc[0] == "des vs type_iii"
 
 

@@ -19,7 +19,7 @@ def test_subgroup_summary_layout(sed_fit):
     labels = ["type_iii", "des", "jackhammer", "unassigned", OVERALL]
     assert table["subgroup"].unique().tolist() == labels
     assert set(table["quantity"]) == {"p_pooled", "p_mean", "p_new"}
-    assert (table["interval"] == "95% HDI").all()
+    assert (table["interval"] == "95% ETI").all()
     assert ((table["lower"] <= table["median"]) & (table["median"] <= table["upper"])).all()
     overall = table[table["subgroup"] == OVERALL].iloc[0]
     assert overall["total"] == 179
@@ -69,6 +69,10 @@ def test_interval_kind_is_configurable(sed_fit):
     row = eti[(eti["subgroup"] == "des") & (eti["quantity"] == "p_pooled")].iloc[0]
     np.testing.assert_allclose([row["lower"], row["upper"]],
                                np.quantile(draws.ravel(), [0.05, 0.95]))
+    hdi90 = sed_fit.subgroup_summary(IntervalSpec("hdi", 0.9))
+    assert (hdi90["interval"] == "90% HDI").all()
+    row = hdi90[(hdi90["subgroup"] == "des") & (hdi90["quantity"] == "p_pooled")].iloc[0]
+    np.testing.assert_allclose([row["lower"], row["upper"]], hdi(draws, 0.9))
 
 
 def test_hdi_of_known_distribution():

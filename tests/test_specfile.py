@@ -47,7 +47,7 @@ def test_clinical_success_spec_contents():
     assert analysis.sampler.seed == 20170101
     assert analysis.contrasts[0].a == "type_iii" and analysis.contrasts[0].b == "jackhammer"
     assert analysis.priors["tau"].params == {"sigma": 1.0}
-    assert analysis.interval.label == "95% HDI"
+    assert analysis.interval.label == "95% ETI"
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ def test_binary_trial_writes_every_output(tmp_path, capsys):
     assert "P(p_posterior - p_anterior < +0.05)" in out and "exact (quadrature)" in out
     assert err.startswith("[bayes-poem] binary:")
     summary = pd.read_csv(out_dir / "summary.csv")
-    assert "interval" in summary and (summary["interval"] == "95% HDI").all()
+    assert "interval" in summary and (summary["interval"] == "95% ETI").all()
     resolved = load_trial_spec(out_dir / "spec.toml")  # the resolved spec is a valid spec
     assert resolved.section("data") == {"trial": "Khashab2020", "outcome": "adverse_event",
                                         "dataset": "poem_anterior_posterior_rcts"}

@@ -94,7 +94,7 @@ def test_clinical_success_fit_has_named_dims_and_derived_quantities(success):
     assert float(draws["theta_new"].std()) > float(draws["theta"].std())
     table = success.summary()
     assert table["quantity"].tolist()[:3] == ["theta", "odds_ratio", "tau"]
-    assert (table["interval"] == "95% HDI").all()
+    assert (table["interval"] == "95% ETI").all()
     ni = success.noninferiority()
     assert ni["effect"].tolist() == ["pooled", "new_trial"]
     assert ni["p_noninferior"].between(0, 1).all()

@@ -91,7 +91,7 @@ def test_normal_normal_mcmc_matches_exact_posterior():
     assert float(refit.idata.posterior["mu"].mean()) > 0.8
     summary = result.summary()
     assert summary["quantity"].tolist() == ["mu", "tau", "mu_new"]
-    assert (summary["interval"] == "95% HDI").all()
+    assert (summary["interval"] == "95% ETI").all()
 
 
 @pytest.mark.slow

@@ -26,11 +26,13 @@ from bayes_poem.report.sections.comparisons import (
 from bayes_poem.report.sections.estimates import (
     contrast_section,
     refit_tau2_explained,
+    refit_unpooled,
     summary_section,
 )
 from bayes_poem.report.sections.model import data_section, diagnostics_section, model_section
 from bayes_poem.report.sections.reproducibility import footer
 from bayes_poem.results_dir import find_sensitivity
+from bayes_poem.unpooled import is_defined as is_unpooled_defined
 
 if TYPE_CHECKING:
     from bayes_poem.results import FitResult
@@ -120,10 +122,14 @@ def build_report(
         if is_defined(fit):
             say("fit without moderators (share of tau^2 explained, R^2)")
             explained = refit_tau2_explained(fit)
+    unpooled = None
+    if is_unpooled_defined(fit):
+        say("fit with fixed subgroup effects (the unpooled contrasts)")
+        unpooled = refit_unpooled(fit)
     say("posterior summaries and contrasts")
     sections.append(summary_section(fit, explained, forest_order=analysis.forest_order
                                     if analysis is not None else "data"))
-    sections.append(contrast_section(fit, contrasts))
+    sections.append(contrast_section(fit, contrasts, unpooled))
     say("prior and posterior predictive checks")
     sections.append(prior_section(fit))
     sections.append(ppc_section(fit))

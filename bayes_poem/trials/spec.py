@@ -195,7 +195,7 @@ def parse_trial_spec(raw: Mapping[str, Any], *, source: str = "spec",
             raise SpecError(f"{source}: {key} must be a string (got {_shown(raw[key])})")
     summary = sections.get("summary", {})
     try:
-        interval = IntervalSpec(summary.get("interval", "hdi"), summary.get("prob", 0.95))
+        interval = IntervalSpec(summary.get("interval", "eti"), summary.get("prob", 0.95))
     except SpecError as err:
         raise SpecError(f"{source}: {err}") from None
     return TrialSpec(source=source, base_dir=base_dir or Path.cwd(), analysis=analysis,

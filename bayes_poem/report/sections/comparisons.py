@@ -38,9 +38,10 @@ def sensitivity_section(frame: pd.DataFrame) -> Section:
             text.append("No variant changes a conclusion (no flags).")
         else:
             text.append("Variants whose conclusion differs from the main analysis:")
+            label = str(flagged["interval"].iloc[0]) if "interval" in flagged else "interval"
             table = pd.DataFrame({
                 "variant": flagged["variant"], "quantity": flagged["quantity"],
-                "median [interval]": [ci_num(m, lo, hi) for m, lo, hi in zip(
+                f"median [{label}]": [ci_num(m, lo, hi) for m, lo, hi in zip(
                     flagged["median"], flagged["lower"], flagged["upper"], strict=True)],
                 "flag": flagged["flag"]})
     figure = plots.sensitivity_forest(frame=data)

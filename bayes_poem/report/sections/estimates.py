@@ -36,6 +36,24 @@ def refit_tau2_explained(fit: FitResult) -> pd.DataFrame:
         raise SamplingError(f"the fit without moderators (for R^2): {err}") from None
 
 
+def refit_unpooled(fit: FitResult) -> FitResult:
+    """``unpooled.unpooled_fit`` (the model with fixed subgroup effects, same settings
+    and seed); its failed diagnostics are shown under the contrasts, a failed refit is
+    an error."""
+    import warnings
+
+    from bayes_poem.errors import ConvergenceWarning, SamplingError
+    from bayes_poem.unpooled import unpooled_fit
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the section
+            return unpooled_fit(fit)
+    except SamplingError as err:
+        raise SamplingError(f"the fit with fixed subgroup effects (unpooled contrasts): "
+                            f"{err}") from None
+
+
 def explained_section(fit: FitResult, explained: pd.DataFrame | None) -> Section:
     """tau with and without the moderators and R^2 (docs/model.md)."""
     if explained is None:
@@ -167,26 +185,43 @@ def summary_section(fit: FitResult, explained: pd.DataFrame | None = None,
         anchor="summaries")
 
 
-def contrast_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -> Section:
+def _ci(table: pd.DataFrame, prefix: str = "") -> list[str]:
+    return [ci_pct(m, lo, hi) if scale == "difference" else ci_num(m, lo, hi)
+            for m, lo, hi, scale in zip(table[f"{prefix}median"], table[f"{prefix}lower"],
+                                        table[f"{prefix}upper"], table["scale"], strict=True)]
+
+
+def contrast_section(fit: FitResult, contrasts: Sequence[Contrast] | None,
+                     unpooled: FitResult | None = None) -> Section:
+    """The contrasts; ``unpooled`` (the fit with fixed subgroup effects,
+    :func:`refit_unpooled`) adds the unpooled contrast beside each row."""
     if fit.spec.subgroup_effects == "none":
         return Section("Contrasts between subgroups",
                        "None: the model has no subgroup effects (single-group model).",
                        anchor="contrasts")
-    table = fit.contrasts(list(contrasts) if contrasts else None)
+    listed_or_none = list(contrasts) if contrasts else None
+    if unpooled is not None:
+        from bayes_poem.unpooled import unpooled_contrasts
+
+        table = unpooled_contrasts(fit, listed_or_none, unpooled=unpooled)
+    else:
+        table = fit.contrasts(listed_or_none)
+    label = fit.interval.label
     shown = pd.DataFrame({
         "contrast": [f"{fit.label_of(a)} vs {fit.label_of(b)}"
                      for a, b in zip(table["a"], table["b"], strict=True)]
         if fit.labels else table["contrast"],
         "quantity": table["quantity"], "scale": table["scale"],
-        f"median [{fit.interval.label}]": [
-            ci_pct(m, lo, hi) if scale == "difference" else ci_num(m, lo, hi)
-            for m, lo, hi, scale in zip(table["median"], table["lower"], table["upper"],
-                                        table["scale"], strict=True)],
+        ("partially pooled, " if unpooled is not None else "") + f"median [{label}]":
+            _ci(table),
         "P(> null)": [prob(x) for x in table["p_gt_null"]],
         "margin": [pct(m, 0) if s == "difference" else num(m, "g")
                    for m, s in zip(table["margin"], table["scale"], strict=True)],
         "P(> margin)": [prob(x) for x in table["p_gt_margin"]],
     })
+    if unpooled is not None:
+        shown[f"unpooled, median [{label}]"] = _ci(table, "unpooled_")
+        shown["unpooled P(> null)"] = [prob(x) for x in table["unpooled_p_gt_null"]]
     probs = fit.subgroup_probabilities()
     listed = list(contrasts) if contrasts else [
         Contrast(a, b) for i, a in enumerate(fit.spec.subgroups)
@@ -205,7 +240,13 @@ def contrast_section(fit: FitResult, contrasts: Sequence[Contrast] | None) -> Se
         "Posterior of each contrast on three scales. P(> null) is the posterior probability "
         "that subgroup a has the higher rate; P(> margin) that the difference exceeds the "
         "decision margin (for harms: that a has at least that many more events per patient). "
-        "These are posterior probabilities, not p-values.",
+        "These are posterior probabilities, not p-values."
+        + ("" if unpooled is None else
+           " The subgroup effects are random (partially pooled), which shrinks every contrast "
+           "towards 0; the unpooled columns give the same contrast from the model refitted "
+           "with fixed subgroup effects (same data, priors, sampler settings and seed)."
+           + ("" if unpooled.diagnostics.ok else " That refit's diagnostics failed: "
+              + "; ".join(unpooled.diagnostics.problems) + ".")),
         table=shown, figures=(embed("contrasts", "Posterior densities of the differences "
                                       "(a - b); the red line is the decision margin and the "
                                       "shaded area P(> margin)", figure),),

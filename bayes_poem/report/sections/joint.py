@@ -336,7 +336,8 @@ def joint_sensitivity_section(frame: pd.DataFrame) -> Section:
     probs = data[data["kind"].isin(["benefit_risk", "joint_contrast"])
                  & data["variant"].isin(ok)]
     rho = data[(data["quantity"] == "rho") & data["variant"].isin(ok)].set_index("variant")
-    rows = [{"quantity": "rho, median [interval]",
+    label = str(rho["interval"].iloc[0]) if "interval" in rho and len(rho) else "interval"
+    rows = [{"quantity": f"rho, median [{label}]",
              **{v: (f"{rho.at[v, 'median']:.2f} (fixed)"
                     if rho.at[v, "lower"] == rho.at[v, "upper"]
                     else ci_num(rho.at[v, "median"], rho.at[v, "lower"], rho.at[v, "upper"],

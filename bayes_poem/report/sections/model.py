@@ -13,6 +13,7 @@ from bayes_poem.predictive import clopper_pearson, likelihood_of
 from bayes_poem.report.document import HIGHLIGHT, Formula, Section
 from bayes_poem.report.format import SYNTHETIC_TEXT, at_text, num, pct
 from bayes_poem.report.mathml import SPACE, fn, math, mi, mn, mo, mrow, mtext, sub, sup
+from bayes_poem.structure import recorded_line
 
 if TYPE_CHECKING:
     from bayes_poem.results import FitResult
@@ -179,6 +180,7 @@ def model_section(fit: FitResult) -> Section:
     spec = fit.spec
     likelihood = likelihood_of(spec)
     text = [
+        f"{recorded_line(spec, fit.idata.posterior.attrs)}.",
         f"Likelihood {likelihood.replace('_', '-')}; subgroup effects {spec.subgroup_effects}; "
         f"study effects {spec.study_effects}. Row i is one study x subgroup cell with y_i "
         "events among n_i patients, in study s_i and subgroup d_i. Everything is on the "
