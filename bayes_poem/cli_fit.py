@@ -1,7 +1,7 @@
 """A spec's fit as the commands run it: progress lines on stderr, the sampler's
 warnings (a ``ConvergenceWarning`` goes to the run log and the summary, others are
-shown), the ``[summary]`` options on the result, the R^2 refit without moderators, and the refit with fixed subgroup effects for
-the unpooled contrasts.
+shown), the ``[summary]`` options on the result, the R^2 refit without moderators,
+and the refit with fixed subgroup effects for the unpooled contrasts.
 
 Used by ``cli``'s ``run``, ``compare``, ``bias`` and ``report``; imports nothing heavy at
 module level (``bayes-poem --version`` imports ``cli``).
