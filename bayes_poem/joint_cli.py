@@ -46,7 +46,11 @@ def run_joint(args: argparse.Namespace, analysis) -> int:
     check_target(out, force=args.force, protect=inputs)
     spec = analysis.model_spec()
     with reserve(out, force=args.force, protect=inputs, command="run") as target:
-        _progress(f"data loaded from {spec.table.source}: {len(spec.studies)} studies, "
+        table = spec.table  # tagged as a one-outcome run's: [data] label, SYNTHETIC
+        tags = [table.metadata["label"]] if table.metadata.get("label") else []
+        tags += ["SYNTHETIC"] if table.is_synthetic else []
+        named = f" ({'; '.join(tags)})" if tags else ""
+        _progress(f"data loaded from {table.source}{named}: {len(spec.studies)} studies, "
                   f"outcomes {' and '.join(spec.outcomes)} (joint model)", args.quiet)
         settings = dataclasses.replace(analysis.sampler, progress=not args.quiet)
         _progress(f"sampling {settings.chains} chains x {settings.draws} draws "
