@@ -18,8 +18,9 @@ results writer (:mod:`bayes_poem.outputs`, atomic) writes them beside the CSVs.
 * **LaTeX** (:func:`to_latex`): a ``table`` float with a ``booktabs`` tabular
   (``\\toprule``, ``\\midrule``, ``\\bottomrule``; the preamble needs
   ``\\usepackage{booktabs}``), numbers right-aligned, labels left-aligned,
-  the caption and a ``tab:NAME`` label; every LaTeX special character of a
-  label, header or caption (``\\ & % $ # _ { } ~ ^ < >``) escaped.
+  the caption and a ``tab:NAME`` label (``tab:study-estimates``); every LaTeX
+  special character of a label, header or caption (``\\ & % $ # _ { } ~ ^ < >``)
+  escaped.
 * **Word** (:func:`to_docx`): one ``tables.docx`` per results directory, each
   table preceded by its caption (``Table k. ...``), built with python-docx
   (maintained, pure Python, no LibreOffice or pandoc needed to write a
@@ -35,6 +36,7 @@ from __future__ import annotations
 import io
 import math
 import numbers
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,13 +225,15 @@ def to_latex(frame: pd.DataFrame, caption: str, *, name: str = "table",
              percent: Sequence[str] = (), note: str = "") -> str:
     """``frame`` as a LaTeX ``table`` with a booktabs ``tabular`` (needs
     ``\\usepackage{booktabs}``), its caption (:func:`caption_text`) and label
-    ``tab:NAME``; ``note`` (e.g. a SYNTHETIC warning) is put under the table."""
+    ``tab:NAME`` (letters and digits kept, any other run of characters as ``-``:
+    ``tab:study-estimates``, safe in ``\\ref``); ``note`` (e.g. a SYNTHETIC warning)
+    is put under the table."""
     rows = format_table(frame, percent)
     align = "".join("r" if num else "l" for num in _numeric(_shown(frame)))
     lines = ["% bayes-poem table; needs \\usepackage{booktabs}",
              "\\begin{table}[htbp]", "\\centering",
              f"\\caption{{{latex_escape(caption_text(frame, caption))}}}",
-             f"\\label{{tab:{latex_escape(name)}}}",
+             f"\\label{{tab:{re.sub(r'[^A-Za-z0-9]+', '-', name)}}}",
              f"\\begin{{tabular}}{{{align}}}", "\\toprule",
              " & ".join(latex_escape(c) for c in rows[0]) + " \\\\", "\\midrule"]
     lines += [" & ".join(latex_escape(c) for c in row) + " \\\\" for row in rows[1:]]
