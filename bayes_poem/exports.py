@@ -28,7 +28,9 @@ results writer (:mod:`bayes_poem.outputs`, atomic) writes them beside the CSVs.
 * **Files** (:func:`table_files`, :func:`table_writers`): the ``NAME.tex`` files
   and ``tables.docx`` of a set of CSV tables, as bytes or as results writers;
   :func:`export_tables` writes a :class:`~bayes_poem.results.FitResult`'s tables
-  into a new directory from Python (``docs/exports.md``).
+  into a new directory from Python (``docs/exports.md``); :func:`report_table_writers`
+  does the same for the tables of a report (``bayes-poem report``: predictive
+  checks, PSIS-LOO, ...), named ``tableNN_<section>.tex``.
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bayes_poem.outputs import Writer
+    from bayes_poem.report.document import Report, Section
     from bayes_poem.results import FitResult
 
 __all__ = ["CAPTIONS", "DOCX", "JOINT_CAPTIONS", "TRIAL_CAPTIONS", "Caption", "caption_text",
-           "export_tables", "format_cell", "format_table", "latex_escape", "run_tables",
-           "table_files", "table_writers", "to_docx", "to_latex"]
+           "export_tables", "format_cell", "format_table", "latex_escape",
+           "report_table_writers", "report_tables", "run_tables", "table_files",
+           "table_writers", "to_docx", "to_latex"]
 
 DOCX = "tables.docx"
 
@@ -315,6 +319,39 @@ def table_writers(tables: Mapping[str, pd.DataFrame],
     return {name: (lambda path, data=data: path.write_bytes(data))
             for name, data in table_files(tables, captions, title=title,
                                           synthetic=synthetic).items()}
+
+
+def report_tables(report: Report) -> dict[str, tuple[pd.DataFrame, str]]:
+    """The tables of a report (``bayes_poem.report``: posterior summaries, checks,
+    PSIS-LOO, predictions, comparisons, ...), in reading order, as
+    ``tableNN_<section>.csv`` -> (cells as shown, caption); the highlight column left
+    out."""
+    from bayes_poem.report.document import HIGHLIGHT
+
+    found: dict[str, tuple[pd.DataFrame, str]] = {}
+
+    def walk(section: Section) -> None:
+        if section.table is not None and not section.table.empty:
+            slug = re.sub(r"[^a-z0-9]+", "_", section.title.lower()).strip("_")[:40]
+            name = f"table{len(found) + 1:02d}_{slug or 'table'}.csv"
+            caption = (f"{section.title}: {section.table_caption}" if section.table_caption
+                       else section.title)
+            found[name] = (section.table.drop(columns=[HIGHLIGHT], errors="ignore"), caption)
+        for sub in section.subsections:
+            walk(sub)
+
+    for section in (*report.sections, report.footer):
+        walk(section)
+    return found
+
+
+def report_table_writers(report: Report) -> dict[str, Writer]:
+    """The report's tables (:func:`report_tables`) as ``tableNN_<section>.tex`` and one
+    ``tables.docx``, as results writers (for the report's directory)."""
+    tables = report_tables(report)
+    return table_writers({name: frame for name, (frame, _) in tables.items()},
+                         {name: caption for name, (_, caption) in tables.items()},
+                         title=report.title, synthetic=report.synthetic)
 
 
 def run_tables(result: FitResult, contrasts: pd.DataFrame | None = None,

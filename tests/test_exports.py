@@ -189,3 +189,32 @@ def test_export_tables_from_python(tmp_path):
     assert {"summary.csv", "summary.tex", "heterogeneity.tex", "tables.docx"} <= names
     with pytest.raises(Exception, match="exists"):
         exports.export_tables(fit, out)
+
+
+# ---------------------------------------------------------------------- reports
+def test_a_reports_tables_are_exported_in_reading_order_without_the_highlight():
+    from bayes_poem.report.document import HIGHLIGHT, Report, Section
+
+    loo = pd.DataFrame({"study": ["A_1", "B"], "elpd": ["-2.715", "-1.675"],
+                        HIGHLIGHT: [True, False]})
+    report = Report(
+        title="R & D", subtitle="", synthetic=True,
+        sections=(Section("Posterior summaries", table=pd.DataFrame({"x": ["89.1%"]}),
+                          table_caption="Pooled probabilities, median [95% ETI]"),
+                  Section("Checks", text="no table", subsections=(
+                      Section("Leave-one-study-out (LOO)", table=loo),))),
+        footer=Section("Reproducibility"))
+    tables = exports.report_tables(report)
+    assert list(tables) == ["table01_posterior_summaries.csv",
+                            "table02_leave_one_study_out_loo.csv"]
+    assert tables["table01_posterior_summaries.csv"][1] == (
+        "Posterior summaries: Pooled probabilities, median [95% ETI]")
+    files = {name: writer for name, writer in exports.report_table_writers(report).items()}
+    assert sorted(files) == ["table01_posterior_summaries.tex",
+                             "table02_leave_one_study_out_loo.tex", "tables.docx"]
+    captions, cells = _docx_tables(exports.table_files(
+        {name: frame for name, (frame, _) in tables.items()},
+        {name: caption for name, (_, caption) in tables.items()})["tables.docx"])
+    assert captions == ["Table 1. Posterior summaries: Pooled probabilities, median "
+                        "[95% ETI].", "Table 2. Leave-one-study-out (LOO)."]
+    assert cells[1] == [["study", "elpd"], ["A_1", "-2.715"], ["B", "-1.675"]]
