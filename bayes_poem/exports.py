@@ -90,7 +90,11 @@ CAPTIONS: dict[str, Caption] = {
                                   "without them and R^2"),
     "diagnostics.csv": Caption("Sampler diagnostics: R-hat and effective sample sizes"),
     # compare
-    "comparison_subgroups.csv": Caption("Bayesian and frequentist estimates by subgroup"),
+    "comparison_subgroups.csv": Caption(
+        "Bayesian and frequentist estimates by subgroup; proportions in percent",
+        ("observed", "freq_estimate", "freq_ci_lower", "freq_ci_upper",
+         "bayes_p_pooled_median", "bayes_p_pooled_lower", "bayes_p_pooled_upper",
+         "bayes_p_mean_median", "published", "published_ci_lower", "published_ci_upper")),
     "comparison_contrasts.csv": Caption("Bayesian and frequentist contrasts between "
                                         "subgroups"),
     "comparison_moderators.csv": Caption("Bayesian and frequentist moderator coefficients"),

@@ -218,3 +218,42 @@ def test_a_reports_tables_are_exported_in_reading_order_without_the_highlight():
     assert captions == ["Table 1. Posterior summaries: Pooled probabilities, median "
                         "[95% ETI].", "Table 2. Leave-one-study-out (LOO)."]
     assert cells[1] == [["study", "elpd"], ["A_1", "-2.715"], ["B", "-1.675"]]
+
+
+# ---------------------------------------------------------------------- commands (tier 2)
+def _check_directory(out: Path) -> None:
+    """Every CSV of ``out`` has its NAME.tex and its table in tables.docx, cell for cell."""
+    csvs = sorted(p for p in out.glob("*.csv"))
+    assert csvs
+    _, tables = _docx_tables((out / exports.DOCX).read_bytes())
+    assert len(tables) == len(csvs)
+    for path in csvs:
+        read = pd.read_csv(path)
+        tex = (out / f"{path.stem}.tex").read_text()
+        percent = next((c.percent for c in (exports.CAPTIONS.get(path.name),
+                                            exports.JOINT_CAPTIONS.get(path.name),
+                                            exports.TRIAL_CAPTIONS.get(path.name)) if c), ())
+        rows = exports.format_table(read, percent)
+        _check_latex(tex, n_columns=len(rows[0]))
+        assert rows in tables, path.name  # every cell: the CSV's number, formatted
+
+
+@pytest.mark.mcmc
+@pytest.mark.filterwarnings("ignore::bayes_poem.errors.ConvergenceWarning")  # short chains
+def test_run_compare_and_joint_run_export_every_csv(tmp_path, capsys):
+    from bayes_poem.cli import main
+
+    quick = "\n[sampler]\ndraws = 200\ntune = 300\nchains = 2\nseed = 5\n"
+    spec = tmp_path / "quick.toml"
+    spec.write_text('[data]\ndataset = "sed_synthetic"\noutcome = "clinical_success"\n'
+                    'label = "Label_with & 100%"\n' + quick)
+    joint_spec = tmp_path / "joint.toml"
+    joint_spec.write_text('[data]\ndataset = "sed_synthetic"\n'
+                          'outcomes = ["clinical_success", "adverse_event"]\n' + quick)
+    for command, path in (("run", spec), ("compare", spec), ("run", joint_spec)):
+        out = tmp_path / f"{command}_{path.stem}"
+        assert main([command, str(path), "--out", str(out), "--quiet"]) == 0
+        _check_directory(out)
+        docx_text = "\n".join(p.text for p in docx.Document(out / exports.DOCX).paragraphs)
+        assert "SYNTHETIC DATA" in docx_text
+    capsys.readouterr()
