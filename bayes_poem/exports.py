@@ -336,7 +336,9 @@ def report_tables(report: Report) -> dict[str, tuple[pd.DataFrame, str]]:
 
     def walk(section: Section) -> None:
         if section.table is not None and not section.table.empty:
-            slug = re.sub(r"[^a-z0-9]+", "_", section.title.lower()).strip("_")[:40]
+            slug = re.sub(r"[^a-z0-9]+", "_", section.title.lower()).strip("_")
+            if len(slug) > 60:  # at a word's end
+                slug = slug[:61].rsplit("_", 1)[0]
             name = f"table{len(found) + 1:02d}_{slug or 'table'}.csv"
             caption = (f"{section.title}: {section.table_caption}" if section.table_caption
                        else section.title)
