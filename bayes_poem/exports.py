@@ -138,6 +138,9 @@ TRIAL_CAPTIONS: dict[str, Caption] = {
     "noninferiority.csv": Caption("Non-inferiority of posterior myotomy"),
     "arms.csv": Caption("Trial arms as analysed"),
     "studies.csv": Caption("Trials of the meta-analysis"),
+    "published_comparison.csv": Caption("Published estimates (95% CI) beside the posterior "
+                                        "ones"),
+    "notes.csv": Caption("Notes on the analysis"),
     "assurance.csv": Caption("Assurance by sample size per arm"),
     "meta_summary.csv": Caption("Meta-analysis of the trials: posterior summaries"),
     "interim.csv": Caption("Interim analysis: predictive probability of success"),
@@ -296,15 +299,16 @@ def table_files(tables: Mapping[str, pd.DataFrame],
                 captions: Mapping[str, str | Caption] | None = None, *,
                 title: str = "", synthetic: bool = False) -> dict[str, bytes]:
     """``NAME.tex`` for each table (keyed by its CSV name, ``NAME.csv``) and one
-    ``tables.docx`` with all of them; captions from ``captions`` or :data:`CAPTIONS`
-    (else the file name). ``synthetic`` puts a SYNTHETIC DATA note under each table
-    and at the top of the Word file."""
+    ``tables.docx`` with all of them; captions from ``captions`` (default
+    :data:`CAPTIONS`; a table without one is captioned by its file name).
+    ``synthetic`` puts a SYNTHETIC DATA note under each table and at the top of the
+    Word file."""
     note = ("SYNTHETIC DATA: simulated study-level counts, not real data."
             if synthetic else "")
     files: dict[str, bytes] = {}
     word = {}
     for name, frame in tables.items():
-        given = (captions or {}).get(name, CAPTIONS.get(name, Caption(_stem(name))))
+        given = (captions if captions is not None else CAPTIONS).get(name, Caption(_stem(name)))
         caption = given if isinstance(given, Caption) else Caption(str(given))
         stem = _stem(name)
         files[f"{stem}.tex"] = to_latex(frame, caption.text, name=stem,
