@@ -7,8 +7,9 @@ results writer (:mod:`bayes_poem.outputs`, atomic) writes them beside the CSVs.
 * **Cells** (:func:`format_cell`, :func:`format_table`): numbers as the text
   output prints them: a proportion column named in :data:`CAPTIONS` as a
   percentage with one decimal (``0.8910 -> 89.1%``), any other real number with
-  three decimals (``-0.0203 -> -0.020``), integers and labels as they are, a
-  missing value as an empty cell. The CSV keeps every digit; these files are
+  three decimals (``-0.0203 -> -0.020``), integers and labels as they are (and a
+  count column of :data:`COUNT_COLUMNS` stored as whole floats, ``8.0``, as
+  ``8``), a missing value as an empty cell. The CSV keeps every digit; these files are
   for reading and pasting.
 * **Captions**: the command's caption of each table (:data:`CAPTIONS`, by CSV
   file name, or given), followed by the interval the table's ``interval`` column
@@ -51,8 +52,8 @@ if TYPE_CHECKING:
     from bayes_poem.report.document import Report, Section
     from bayes_poem.results import FitResult
 
-__all__ = ["CAPTIONS", "DOCX", "JOINT_CAPTIONS", "TRIAL_CAPTIONS", "Caption", "caption_text",
-           "export_tables", "format_cell", "format_table", "latex_escape",
+__all__ = ["CAPTIONS", "COUNT_COLUMNS", "DOCX", "JOINT_CAPTIONS", "TRIAL_CAPTIONS", "Caption",
+           "caption_text", "export_tables", "format_cell", "format_table", "latex_escape",
            "report_table_writers", "report_tables", "run_tables", "table_files",
            "table_writers", "to_docx", "to_latex"]
 
@@ -193,14 +194,33 @@ def _shown(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=list(_interval_columns(frame)))
 
 
+# Columns of counts: stored as floats where a missing value made the column float
+# (``k``, ``divergences``, ...), shown as integers when every value is whole.
+COUNT_COLUMNS = frozenset({"k", "n", "n_studies", "events", "total", "divergences",
+                           "draws", "df", "step", "n_per_arm"})
+
+
+def _whole(column: pd.Series) -> bool:
+    import numpy as np
+    import pandas as pd
+
+    if not pd.api.types.is_float_dtype(column):
+        return False
+    finite = column[np.isfinite(column)]
+    return bool(len(finite)) and bool((finite == np.round(finite)).all())
+
+
 def format_table(frame: pd.DataFrame, percent: Sequence[str] = ()) -> list[list[str]]:
     """The header and the formatted rows of ``frame`` as shown in the exports (a
-    constant ``interval`` column left out)."""
+    constant ``interval`` column left out; a count column of :data:`COUNT_COLUMNS`
+    stored as whole floats, ``8.0``, shown as the integer ``8``)."""
     shown = _shown(frame)
+    counts = {c for c in shown.columns if c in COUNT_COLUMNS and _whole(shown[c])}
     rows = [[str(c) for c in shown.columns]]
     for values in shown.itertuples(index=False, name=None):
-        rows.append([format_cell(v, c in percent) for c, v in zip(shown.columns, values,
-                                                                   strict=True)])
+        rows.append([format_cell(int(v), False) if c in counts and v == v
+                     else format_cell(v, c in percent)
+                     for c, v in zip(shown.columns, values, strict=True)])
     return rows
 
 

@@ -257,3 +257,11 @@ def test_run_compare_and_joint_run_export_every_csv(tmp_path, capsys):
         docx_text = "\n".join(p.text for p in docx.Document(out / exports.DOCX).paragraphs)
         assert "SYNTHETIC DATA" in docx_text
     capsys.readouterr()
+
+
+def test_counts_stored_as_floats_are_shown_as_integers_but_probabilities_are_not():
+    frame = pd.DataFrame({"k": [8.0, np.nan], "divergences": [0.0, 3.0],
+                          "df": [2.0, 2.5], "p": [1.0, 0.0]})
+    assert exports.format_table(frame) == [["k", "divergences", "df", "p"],
+                                           ["8", "0", "2.000", "1.000"],
+                                           ["", "3", "2.500", "0.000"]]
