@@ -58,6 +58,7 @@ __all__ = ["CAPTIONS", "COUNT_COLUMNS", "DOCX", "JOINT_CAPTIONS", "TRIAL_CAPTION
            "table_writers", "to_docx", "to_latex"]
 
 DOCX = "tables.docx"
+EMPTY = "(no entries)"  # a table without columns, e.g. the contrasts of one subgroup
 
 
 @dataclass(frozen=True)
@@ -264,11 +265,14 @@ def to_latex(frame: pd.DataFrame, caption: str, *, name: str = "table",
     lines = ["% bayes-poem table; needs \\usepackage{booktabs}",
              "\\begin{table}[htbp]", "\\centering",
              f"\\caption{{{latex_escape(caption_text(frame, caption))}}}",
-             f"\\label{{tab:{re.sub(r'[^A-Za-z0-9]+', '-', name)}}}",
-             f"\\begin{{tabular}}{{{align}}}", "\\toprule",
-             " & ".join(latex_escape(c) for c in rows[0]) + " \\\\", "\\midrule"]
-    lines += [" & ".join(latex_escape(c) for c in row) + " \\\\" for row in rows[1:]]
-    lines += ["\\bottomrule", "\\end{tabular}"]
+             f"\\label{{tab:{re.sub(r'[^A-Za-z0-9]+', '-', name)}}}"]
+    if not align:  # no columns (e.g. no contrasts): a tabular needs one
+        lines.append(f"\\emph{{{EMPTY}}}")
+    else:
+        lines += [f"\\begin{{tabular}}{{{align}}}", "\\toprule",
+                  " & ".join(latex_escape(c) for c in rows[0]) + " \\\\", "\\midrule"]
+        lines += [" & ".join(latex_escape(c) for c in row) + " \\\\" for row in rows[1:]]
+        lines += ["\\bottomrule", "\\end{tabular}"]
     if note:
         lines.append(f"\\par\\smallskip\\footnotesize {latex_escape(note)}")
     lines += ["\\end{table}", ""]
@@ -295,6 +299,9 @@ def to_docx(tables: Mapping[str, tuple[pd.DataFrame, str, Sequence[str]]], *,
         paragraph.add_run(caption_text(frame, caption))
         rows = format_table(frame, percent)
         numeric = _numeric(_shown(frame))
+        if not numeric:  # no columns (e.g. no contrasts)
+            document.add_paragraph(EMPTY)
+            continue
         table = document.add_table(rows=len(rows), cols=len(rows[0]))
         table.style = "Table Grid"
         for i, row in enumerate(rows):

@@ -87,8 +87,9 @@ def _check_latex(tex: str, n_columns: int) -> list[str]:
         depth += {"{": 1, "}": -1}.get(ch, 0)
         assert depth >= 0
     assert depth == 0
-    body = tex.split("\\midrule\n")[1].split("\n\\bottomrule")[0].split("\n")
-    header = tex.split("\\toprule\n")[1].split("\n")[0]
+    lines = tex.split("\n")
+    header = lines[lines.index("\\toprule") + 1]
+    body = lines[lines.index("\\midrule") + 1:lines.index("\\bottomrule")]
     for row in [header, *body]:
         assert row.endswith(" \\\\")
         assert _unescaped(row).count("&") == n_columns - 1
@@ -265,3 +266,13 @@ def test_counts_stored_as_floats_are_shown_as_integers_but_probabilities_are_not
     assert exports.format_table(frame) == [["k", "divergences", "df", "p"],
                                            ["8", "0", "2.000", "1.000"],
                                            ["", "3", "2.500", "0.000"]]
+
+
+def test_a_table_without_columns_is_a_note_not_an_empty_tabular():
+    files = exports.table_files({"contrasts.csv": pd.DataFrame(),
+                                 "x.csv": pd.DataFrame(columns=["a_1", "b"])})
+    tex = files["contrasts.tex"].decode()
+    assert "tabular" not in tex and "\\emph{(no entries)}" in tex
+    _check_latex(files["x.tex"].decode(), n_columns=2)  # a header, no rows
+    captions, tables = _docx_tables(files["tables.docx"])
+    assert len(captions) == 2 and tables == [[["a_1", "b"]]]
