@@ -142,6 +142,7 @@ def _compare_options(args: argparse.Namespace, analysis) -> dict[str, object]:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from bayes_poem.compare import compare
+    from bayes_poem.exports import table_writers
     from bayes_poem.outputs import check_target, reserve, write_text
     from bayes_poem.results_dir import default_out
     from bayes_poem.specfile import load_spec
@@ -162,11 +163,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         comparison = compare(result, contrasts=list(analysis.contrasts) or None,
                              **_compare_options(args, analysis))
         text = comparison.render_text(title=analysis.title)
+        tables = {"comparison_subgroups.csv": comparison.subgroups,
+                  "comparison_contrasts.csv": comparison.contrasts,
+                  **({"comparison_moderators.csv": comparison.moderators}
+                     if not comparison.moderators.empty else {})}
         target.commit({
-            "comparison_subgroups.csv": _csv(comparison.subgroups),
-            "comparison_contrasts.csv": _csv(comparison.contrasts),
-            **({"comparison_moderators.csv": _csv(comparison.moderators)}
-               if not comparison.moderators.empty else {}),
+            **{name: _csv(table) for name, table in tables.items()},
+            **table_writers(tables, title=analysis.title, synthetic=spec.table.is_synthetic),
             "comparison.txt": write_text(text + "\n"),
         })
     print(text)
@@ -178,6 +181,7 @@ def cmd_bias(args: argparse.Namespace) -> int:
     """Small-study effects: frequentist tests, the Bayesian precision model, cumulative
     analyses and funnel plots (docs/cli.md)."""
     from bayes_poem.bias_analysis import analyse_bias, figures, render_text
+    from bayes_poem.exports import table_writers
     from bayes_poem.outputs import check_target, reserve, write_text
     from bayes_poem.plots import to_png
     from bayes_poem.results_dir import SPEC, default_out
@@ -196,13 +200,13 @@ def cmd_bias(args: argparse.Namespace) -> int:
         text = render_text(bias, spec, analysis.title)
         pngs = {f"{stem}.png": to_png(fig) for stem, (_, fig) in
                 figures(bias, analysis.title).items()}
+        tables = {"precision.csv": bias.precision_table(), "regtest.csv": bias.regtest,
+                  "ranktest.csv": bias.ranktest, "trimfill.csv": bias.trimfill,
+                  "cumulative_bayes.csv": bias.cumulative_table(),
+                  "cumulative_frequentist.csv": bias.cumulative_frequentist()}
         target.commit({
-            "precision.csv": _csv(bias.precision_table()),
-            "regtest.csv": _csv(bias.regtest),
-            "ranktest.csv": _csv(bias.ranktest),
-            "trimfill.csv": _csv(bias.trimfill),
-            "cumulative_bayes.csv": _csv(bias.cumulative_table()),
-            "cumulative_frequentist.csv": _csv(bias.cumulative_frequentist()),
+            **{name: _csv(table) for name, table in tables.items()},
+            **table_writers(tables, title=analysis.title, synthetic=spec.table.is_synthetic),
             **{name: (lambda path, png=png: path.write_bytes(png)) for name, png in pngs.items()},
             SPEC: write_text(resolved.resolved_toml(spec)),
             "bias.txt": write_text(text + "\n"),
@@ -247,6 +251,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target) -> str:
     """Fit the grid, then write its files into the reserved ``target``; the report text."""
+    from bayes_poem.exports import table_writers
     from bayes_poem.figure_style import save
     from bayes_poem.loglik import power_scaling
     from bayes_poem.outputs import write_text
@@ -296,6 +301,9 @@ def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target
     }
     if psens is not None:
         writers["psens.csv"] = _csv(psens)
+    writers.update(table_writers({SENSITIVITY: result.table, "variants.csv": by_variant,
+                                  **({"psens.csv": psens} if psens is not None else {})},
+                                 title=analysis.title, synthetic=spec.table.is_synthetic))
     target.commit(writers)
     return text
 

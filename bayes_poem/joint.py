@@ -317,7 +317,7 @@ def _finish(idata: az.InferenceData, spec: JointSpec, settings: SamplerSettings,
     import arviz as az
     import xarray as xr
 
-    from bayes_poem.sampling import _json_scalar
+    from bayes_poem.sampling import _json_scalar, environment_attrs
 
     a = spec.arrays()
     coords = {ROW: spec.row_labels}
@@ -344,12 +344,14 @@ def _finish(idata: az.InferenceData, spec: JointSpec, settings: SamplerSettings,
         "priors_used": json.dumps(spec.describe_priors()),
         "rho_eta": float(spec.rho_eta),
         "rho_fixed": "none" if spec.rho_fixed is None else float(spec.rho_fixed),
-        "data_source": spec.table.source,
+        "data_source": spec.table.recorded_source,
         "data_hash": spec.table.data_hash(),
         "synthetic_data": str(spec.table.is_synthetic).lower(),
         "dataset_citation": str(meta.get("citation", "")),
+        "data_label": spec.table.label,
         "sampler": json.dumps(settings.to_dict(), default=_json_scalar),
         "sampling_seconds": round(seconds, 3),
+        **environment_attrs(),  # the software and platform, as a one-outcome fit's
     }
     for group in result.groups():
         result[group].attrs.update(attrs)

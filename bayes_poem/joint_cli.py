@@ -35,6 +35,7 @@ def run_joint(args: argparse.Namespace, analysis) -> int:
     from bayes_poem.cli_support import out_path as _out_path
     from bayes_poem.cli_support import progress as _progress
     from bayes_poem.cli_support import spec_inputs as _inputs
+    from bayes_poem.exports import JOINT_CAPTIONS, table_writers
     from bayes_poem.joint_plots import joint_figure
     from bayes_poem.outputs import check_target, reserve, write_netcdf, write_text
     from bayes_poem.plots import to_png
@@ -45,7 +46,11 @@ def run_joint(args: argparse.Namespace, analysis) -> int:
     check_target(out, force=args.force, protect=inputs)
     spec = analysis.model_spec()
     with reserve(out, force=args.force, protect=inputs, command="run") as target:
-        _progress(f"data loaded from {spec.table.source}: {len(spec.studies)} studies, "
+        table = spec.table  # tagged as a one-outcome run's: [data] label, SYNTHETIC
+        tags = [table.metadata["label"]] if table.metadata.get("label") else []
+        tags += ["SYNTHETIC"] if table.is_synthetic else []
+        named = f" ({'; '.join(tags)})" if tags else ""
+        _progress(f"data loaded from {table.source}{named}: {len(spec.studies)} studies, "
                   f"outcomes {' and '.join(spec.outcomes)} (joint model)", args.quiet)
         settings = dataclasses.replace(analysis.sampler, progress=not args.quiet)
         _progress(f"sampling {settings.chains} chains x {settings.draws} draws "
@@ -72,6 +77,11 @@ def run_joint(args: argparse.Namespace, analysis) -> int:
         }
         writers.update(_figure_writers(result, benefit_risk, analysis.title, joint_figure,
                                        to_png))
+        writers.update(table_writers(  # every table also as NAME.tex and in tables.docx
+            {"summary.csv": result.outcome_summary(), "heterogeneity.csv": result.heterogeneity(),
+             "benefit_risk.csv": benefit_risk, "joint_contrasts.csv": contrasts,
+             "diagnostics.csv": result.diagnostics.table.reset_index()},
+            JOINT_CAPTIONS, title=analysis.title, synthetic=spec.table.is_synthetic))
         target.commit(writers)
     print(text)
     print(f"\nResults written to {out}/")

@@ -288,6 +288,7 @@ def _notes(fit: JointResult, freq: BivariateResult) -> tuple[str, ...]:
 def compare_command(args: argparse.Namespace, analysis, out: Path, inputs: Sequence[Path], *,
                     progress: Callable[[str], None]) -> int:
     """``bayes-poem compare`` of a joint spec: ``out`` was checked by the caller."""
+    from bayes_poem.exports import JOINT_CAPTIONS, table_writers
     from bayes_poem.joint_results import with_options
     from bayes_poem.outputs import reserve, write_text
 
@@ -310,6 +311,10 @@ def compare_command(args: argparse.Namespace, analysis, out: Path, inputs: Seque
         target.commit({
             "comparison_subgroups.csv": _csv(comparison.subgroups),
             "comparison_heterogeneity.csv": _csv(comparison.heterogeneity),
+            **table_writers({"comparison_subgroups.csv": comparison.subgroups,
+                             "comparison_heterogeneity.csv": comparison.heterogeneity},
+                            JOINT_CAPTIONS, title=analysis.title,
+                            synthetic=spec.table.is_synthetic),
             "comparison.txt": write_text(text + "\n"),
         })
     print(text)

@@ -401,6 +401,7 @@ def sensitivity_command(args: argparse.Namespace, analysis, out: Path, inputs: S
     ``--scheduler``)."""
     import sys
 
+    from bayes_poem.exports import JOINT_CAPTIONS, table_writers
     from bayes_poem.outputs import reserve, write_text
 
     spec = analysis.model_spec()  # every user error before the directory is reserved
@@ -427,6 +428,8 @@ def sensitivity_command(args: argparse.Namespace, analysis, out: Path, inputs: S
             table = result.table
             target.commit({
                 "benefit_risk_sensitivity.csv": lambda path: table.to_csv(path, index=False),
+                **table_writers({"benefit_risk_sensitivity.csv": table}, JOINT_CAPTIONS,
+                                title=analysis.title, synthetic=spec.table.is_synthetic),
                 "sensitivity.txt": write_text(text + "\n"),
                 "spec.toml": write_text(analysis.resolved_toml(spec)),
             })

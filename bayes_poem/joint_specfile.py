@@ -4,7 +4,8 @@
 ``outcomes`` to :func:`parse_joint_spec`. Keys (``docs/spec-reference.md`` for
 the shared ones)::
 
-    [data]            dataset | path, outcomes = [benefit, harm], subgroups
+    [data]            dataset | path, outcomes = [benefit, harm], subgroups,
+                      synthetic, label (as for one outcome: every banner, the name)
     [model]           subgroup_effects
     [priors.NAME]     mu, tau, sigma_subgroup, alpha: both outcomes
     [priors.OUTCOME.NAME]  one outcome's own (wins over the shared one)
@@ -41,12 +42,12 @@ from bayes_poem.joint import (
 from bayes_poem.joint_results import BenefitRisk
 from bayes_poem.joint_sensitivity import parse_joint_sensitivity
 from bayes_poem.sampling import SamplerSettings
-from bayes_poem.table import StudyTable, load_table
+from bayes_poem.table import StudyTable, load_table, recorded_path
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
             "benefit_risk", "contrasts", "sensitivity")
 SECTION_KEYS = {
-    "data": ("dataset", "path", "outcomes", "subgroups"),
+    "data": ("dataset", "path", "outcomes", "subgroups", "synthetic", "label"),
     "model": ("subgroup_effects",),
     "sampler": ("draws", "tune", "chains", "seed", "backend", "target_accept"),
     "summary": ("interval", "prob"),
@@ -76,10 +77,25 @@ class JointAnalysisSpec:
     is_joint = True
 
     def table(self) -> StudyTable:
+        """The data named by ``[data]``, marked and labelled as it says (as
+        :meth:`bayes_poem.specfile.AnalysisSpec.table`: ``synthetic = true`` marks it
+        synthetic, ``label`` names it, a synthetic dataset cannot be un-marked; the
+        data path recorded relative to the spec, :func:`~bayes_poem.table.recorded_path`)."""
         if "dataset" in self.data:
-            return load_dataset(self.data["dataset"])
-        path = (self.base_dir / self.data["path"]).resolve()
-        return load_table(path, source=str(path))
+            table = load_dataset(self.data["dataset"])
+            marks = {}
+        else:
+            path = (self.base_dir / self.data["path"]).resolve()
+            table = load_table(path, source=str(path))
+            marks = {"data_source": recorded_path(self.data["path"], self.base_dir)}
+        if "synthetic" in self.data:
+            if table.is_synthetic and not self.data["synthetic"]:
+                raise SpecError(f"{self.source}: data.synthetic = false, but {table.source} is "
+                                "synthetic data; it cannot be marked otherwise (remove the key)")
+            marks["synthetic"] = str(self.data["synthetic"]).lower()
+        if "label" in self.data:
+            marks["label"] = self.data["label"]
+        return table.with_metadata(**marks) if marks else table
 
     def model_spec(self) -> JointSpec:
         table = self.table()
@@ -110,6 +126,8 @@ class JointAnalysisSpec:
         if "path" in data:
             data["path"] = str((self.base_dir / data["path"]).resolve())
         data["subgroups"] = list(spec.subgroups)
+        if spec.table.is_synthetic:
+            data["synthetic"] = True
         rho: dict[str, float] = {"eta": spec.rho_eta}
         if spec.rho_fixed is not None:
             rho["fixed"] = spec.rho_fixed
@@ -155,6 +173,13 @@ def parse_joint_spec(raw: Mapping[str, Any], *, source: str = "spec",
         if key in data and (not isinstance(data[key], str) or not data[key].strip()):
             raise SpecError(f"{source}: data.{key} must be a non-empty string "
                             f"(got {data[key]!r})")
+    if "synthetic" in data and not isinstance(data["synthetic"], bool):
+        raise SpecError(f"{source}: data.synthetic must be true or false "
+                        f"(got {data['synthetic']!r})")
+    if "label" in data and (not isinstance(data["label"], str) or not data["label"].strip()
+                            or "\n" in data["label"]):
+        raise SpecError(f"{source}: data.label must be a non-empty one-line string "
+                        f"(got {data['label']!r})")
     try:
         outcomes = check_outcomes(data["outcomes"], "data.outcomes")
     except SpecError as err:

@@ -125,8 +125,10 @@ def run_writers(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.D
     ``spec_toml`` is the resolved spec, ``text`` the printed summary, ``contrasts``
     the contrast table, ``explained`` the R^2 table (when defined), ``figures``
     the bubble plots (named by :func:`bubble_file`) and ``forest_order`` the
-    studies' order in the forest plot (:func:`forest_writers`).
+    studies' order in the forest plot (:func:`forest_writers`). Every table is also written as
+    ``NAME.tex`` and in one ``tables.docx`` (:mod:`bayes_poem.exports`).
     """
+    from bayes_poem.exports import run_tables, table_writers
     from bayes_poem.loglik import with_arviz_groups
 
     spec = result.spec
@@ -142,6 +144,9 @@ def run_writers(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.D
         **forest_writers(result, forest_order),
         **(figures or {}),
         DIAGNOSTICS: write_csv(result.diagnostics.table, index=True),
+        # every table also as NAME.tex and in tables.docx (bayes_poem.exports)
+        **table_writers(run_tables(result, contrasts, explained),
+                        synthetic=spec.table.is_synthetic),
         SPEC: outputs.write_text(spec_toml),
         SUMMARY_TEXT: outputs.write_text(text + "\n"),
     }

@@ -290,20 +290,25 @@ def _finish(idata: az.InferenceData, spec: ModelSpec, settings: SamplerSettings,
         "moderators": json.dumps([m.to_dict() for m in spec.moderators]),
         "priors": json.dumps({k: p.to_dict() for k, p in spec.priors.items()}),
         "priors_used": json.dumps(spec.describe_priors()),
-        "data_source": spec.table.source,
+        "data_source": spec.table.recorded_source,
         "data_hash": spec.table.data_hash(),
         "synthetic_data": str(spec.table.is_synthetic).lower(),
         "dataset_citation": str(meta.get("citation", "")),
         "data_label": spec.table.label,
         "sampler": json.dumps(settings.to_dict(), default=_json_scalar),
         "sampling_seconds": round(seconds, 3),
-        # the software and platform: python_version, numpy_version, ..., platform
-        **{(key if key == "platform" else f"{key}_version"): value
-           for key, value in environment().items() if key != "bayes_poem"},
+        **environment_attrs(),
     }
     for group in result.groups():
         result[group].attrs.update(attrs)
     return result
+
+
+def environment_attrs() -> dict[str, str]:
+    """The software and platform as posterior attrs (one-outcome and joint fits):
+    ``python_version``, ``numpy_version``, ..., ``platform``."""
+    return {(key if key == "platform" else f"{key}_version"): value
+            for key, value in environment().items() if key != "bayes_poem"}
 
 
 def _json_scalar(value: Any) -> Any:

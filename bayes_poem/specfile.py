@@ -60,7 +60,7 @@ from bayes_poem.intervals import IntervalSpec
 from bayes_poem.priors import PARAMETERS, Prior, resolve_priors
 from bayes_poem.sampling import SamplerSettings
 from bayes_poem.spec import ModelSpec
-from bayes_poem.table import StudyTable, load_table, read_text
+from bayes_poem.table import StudyTable, load_table, read_text, recorded_path
 from bayes_poem.weights import check_weight_labels, check_weights
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
@@ -122,7 +122,8 @@ class AnalysisSpec:
         else:
             path = (self.base_dir / self.data["path"]).resolve()
             table = load_table(path, source=str(path))
-        marks = {}
+        marks = ({} if "dataset" in self.data else  # posterior.nc's data_source
+                 {"data_source": recorded_path(self.data["path"], self.base_dir)})
         if "synthetic" in self.data:
             if table.is_synthetic and not self.data["synthetic"]:
                 raise SpecError(f"{self.source}: data.synthetic = false, but {table.source} is "

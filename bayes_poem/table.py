@@ -68,6 +68,23 @@ RESERVED_SUBGROUPS = ("overall",)
 _INT_PATTERN = re.compile(r"^[+]?[0-9]+(\.0*)?$")
 
 
+def recorded_path(path: str | Path, base_dir: str | Path) -> str:
+    """A spec's data path as a posterior records it (``data_source``).
+
+    Relative to ``base_dir`` (the spec file's directory), with ``/`` separators,
+    when the file lies in that directory's tree (symbolic links resolved):
+    ``data/studies.csv``, so a posterior names no user's home directory and
+    stays true when the project moves. Otherwise the path as the spec gives it
+    (``../shared/studies.csv``, or an absolute path). The resolved ``spec.toml``
+    of a results directory keeps the absolute path (it must rerun from there).
+    """
+    base = Path(base_dir).resolve()
+    try:
+        return (base / path).resolve().relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
+
+
 @dataclass(frozen=True)
 class StudyTable:
     """A validated table of binomial counts.
@@ -114,6 +131,13 @@ class StudyTable:
     @property
     def is_synthetic(self) -> bool:
         return str(self.metadata.get("synthetic", "false")).lower() == "true"
+
+    @property
+    def recorded_source(self) -> str:
+        """Where the data came from, as a posterior records it (``data_source``): the
+        spec reader's record (metadata ``data_source``, :func:`recorded_path`), else
+        :attr:`source` (a dataset's name, or the path given to :func:`load_table`)."""
+        return str(self.metadata.get("data_source") or self.source)
 
     @property
     def label(self) -> str:

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "models" / "sed_clinical_success.toml"
 EXPECTED_FILES = {"posterior.nc", "summary.csv", "contrasts.csv", "spec.toml", "summary.txt",
                   "heterogeneity.csv", "study_estimates.csv", "diagnostics.csv",
-                  ".bayes-poem.json", "run.log", "forest.png", "forest.pdf", "forest.svg"}
+                  ".bayes-poem.json", "run.log", "forest.png", "forest.pdf", "forest.svg",
+                  "summary.tex", "contrasts.tex", "heterogeneity.tex", "study_estimates.tex",
+                  "diagnostics.tex", "tables.docx"}
 
 
 def _quick_spec(tmp_path: Path, extra: str = "", sampler: str = "draws = 300\ntune = 300\n"

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::bayes_poem.errors.ConvergenceWa
 SED_ORDER = ["type_iii", "des", "jackhammer", "unassigned"]
 SETTINGS = SamplerSettings(draws=500, tune=500, chains=2, seed=20170101)
 FILES = {"comparison_subgroups.csv", "comparison_contrasts.csv", "comparison.txt", MARKER,
-         "run.log"}
+         "run.log", "comparison_subgroups.tex", "comparison_contrasts.tex", "tables.docx"}
 
 # Khan MA et al., Dig Dis Sci 2017;62:35-44 (verified): estimate, CI, I^2 per row.
 PUBLISHED_ROWS = {
@@ -305,11 +305,11 @@ def test_cli_compare_writes_three_files_and_refuses_existing_dir(tmp_path, capsy
     assert list(contrasts["contrast"]) == ["type_iii vs jackhammer"]
     assert contrasts["margin"].iloc[0] == pytest.approx(0.1)
 
-    before = {p.name: p.read_text() for p in out_dir.iterdir()}
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
     code, out, err = run_cli(["compare", spec, "--quiet"], capsys)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "already exists; use --force" in err
-    assert {p.name: p.read_text() for p in out_dir.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before
     assert not [p for p in (tmp_path / "results").iterdir() if p.name.startswith(".")]
 
 

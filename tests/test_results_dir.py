@@ -96,9 +96,11 @@ def test_run_layout_names_every_file_once_and_only_with_what_it_needs(tmp_path):
     plain = _hand_made_fit(_analysis(ROOT / "models" / "rat_tumors.toml", tmp_path))
     contrasts = plain.contrasts()
     names = list(rd.run_writers(plain, spec_toml="", text="", contrasts=contrasts))
+    exported = ["summary.tex", "heterogeneity.tex", "study_estimates.tex", "contrasts.tex"]
     assert names == [rd.POSTERIOR, rd.SUMMARY, rd.HETEROGENEITY, rd.STUDY_ESTIMATES,
                      rd.CONTRASTS, rd.FOREST_PNG, rd.FOREST_PDF, rd.FOREST_SVG,
-                     rd.DIAGNOSTICS, rd.SPEC, rd.SUMMARY_TEXT]
+                     rd.DIAGNOSTICS, *exported, "diagnostics.tex",
+                     "tables.docx", rd.SPEC, rd.SUMMARY_TEXT]
     moderated = _hand_made_fit(_analysis(MODERATED, tmp_path))
     explained = pd.DataFrame({"parameter": ["r2_tau2"]})
     names = list(rd.run_writers(moderated, spec_toml="", text="", contrasts=contrasts,
@@ -106,7 +108,8 @@ def test_run_layout_names_every_file_once_and_only_with_what_it_needs(tmp_path):
     assert names == [rd.POSTERIOR, rd.SUMMARY, rd.HETEROGENEITY, rd.STUDY_ESTIMATES,
                      rd.CONTRASTS, rd.MODERATORS, rd.TAU2_EXPLAINED, rd.FOREST_PNG,
                      rd.FOREST_PDF, rd.FOREST_SVG, "bubble_scq.png",
-                     rd.DIAGNOSTICS, rd.SPEC, rd.SUMMARY_TEXT]
+                     rd.DIAGNOSTICS, *exported, "moderators.tex", "tau2_explained.tex",
+                     "diagnostics.tex", "tables.docx", rd.SPEC, rd.SUMMARY_TEXT]
     assert rd.MARKER == MARKER == ".bayes-poem.json"
 
 

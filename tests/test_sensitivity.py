@@ -219,7 +219,8 @@ def test_cli_sensitivity_writes_outputs_and_rejects_bad_keys(tmp_path, capsys):
     assert main(["sensitivity", str(spec), "--out", str(out), "--quiet"]) == 0
     assert {p.name for p in out.iterdir()} == {"sensitivity.csv", "variants.csv",
                                               "sensitivity.png", "sensitivity.txt", "spec.toml",
-                                              "run.log", MARKER}
+                                              "run.log", MARKER, "sensitivity.tex",
+                                              "variants.tex", "tables.docx"}
     table = pd.read_csv(out / "sensitivity.csv")
     assert set(table["variant"]) == {MAIN, "tau HalfNormal(sigma=0.5)"}
     capsys.readouterr()

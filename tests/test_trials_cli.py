@@ -35,7 +35,7 @@ def test_binary_trial_writes_every_output(tmp_path, capsys):
     assert code == 0, err
     assert {p.name for p in out_dir.iterdir()} == {
         "summary.csv", "noninferiority.csv", "difference.png", "spec.toml", "summary.txt",
-        MARKER, "run.log"}
+        MARKER, "run.log", "summary.tex", "noninferiority.tex", "tables.docx"}
     assert "P(p_posterior - p_anterior < +0.05)" in out and "exact (quadrature)" in out
     assert err.startswith("[bayes-poem] binary:")
     summary = pd.read_csv(out_dir / "summary.csv")

@@ -28,12 +28,17 @@ class TrialReport:
 
     def writers(self) -> dict[str, Writer]:
         """File name -> writer, for :func:`bayes_poem.outputs.write_directory`."""
+        from bayes_poem.exports import TRIAL_CAPTIONS, table_writers
+
         out: dict[str, Writer] = {}
         for name, table in self.tables.items():
             out[f"{name}.csv"] = _csv(table)
         for name, figure in self.figures.items():
             out[f"{name}.png"] = _png(figure)
         out.update(self.files)
+        # every table also as NAME.tex and in tables.docx (bayes_poem.exports)
+        out.update(table_writers({f"{name}.csv": table for name, table in self.tables.items()},
+                                 TRIAL_CAPTIONS, synthetic=SYNTHETIC_BANNER in self.text))
         if self.resolved_toml:
             out["spec.toml"] = _text(self.resolved_toml)
         out["summary.txt"] = _text(self.text + "\n")

@@ -61,8 +61,8 @@ def joint_data_section(result: JointResult, description: str) -> Section:
     if description:
         parts.append(description)
     source = f"Data: {spec.table.source}"
-    if meta.get("title"):
-        source += f" ({meta['title']})"
+    if spec.table.label:  # the spec's [data] label, else the dataset's title
+        source += f" ({spec.table.label})"
     parts.append(source + ".")
     if meta.get("citation"):
         parts.append(f"Source: {meta['citation']}")
