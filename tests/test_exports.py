@@ -174,7 +174,10 @@ def test_a_run_directory_has_every_table_as_tex_and_in_tables_docx(tmp_path):
         tex = (out / name.replace(".csv", ".tex")).read_text()
         _check_latex(tex, n_columns=len(tables[k][0]))
         if "interval" in read.columns:  # the interval kind and level in the caption
-            assert "Intervals: 95\\% HDI." in tex and captions[k].endswith("95% HDI.")
+            label = read["interval"].iloc[0]  # the spec's: 95% ETI
+            assert label == "95% ETI"
+            assert f"Intervals: {label.replace('%', chr(92) + '%')}." in tex
+            assert captions[k].endswith(f"{label}.")
     # the summary's rates as percentages, as summary.txt prints them
     summary = pd.read_csv(out / "summary.csv")
     assert tables[0][1][3] == f"{100 * summary['median'][0]:.1f}%"
