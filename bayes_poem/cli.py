@@ -383,6 +383,12 @@ def _run_grid(args, analysis, spec, config, plan, executor, shutdown, target) ->
     }
     if psens is not None:
         writers["psens.csv"] = _csv(psens)
+    if len(plan.axes) == 2:  # a crossed grid of two axes: its heat maps
+        from bayes_poem.sensitivity_plots import crossed_grid_plot
+
+        crossed = crossed_grid_plot(frame=result.table, axes=[a for a, _ in plan.axes],
+                                    title=analysis.title)
+        writers["sensitivity_grid.png"] = lambda path: crossed.savefig(path, dpi=120)
     target.commit(writers)
     return text
 

@@ -1,9 +1,9 @@
 """The text of ``bayes-poem sensitivity`` (printed and written as ``sensitivity.txt``).
 
 Formatting only: the grid's size line, notes on variants that cannot be fitted,
-the compact table of contrasts (or heterogeneity) per variant, for a crossed
-grid of two axes the median of the first tracked quantity as a table (rows:
-first axis, columns: second), failed variants, and the power-scaling
+the compact table of contrasts (or heterogeneity) per variant; for a crossed
+grid of two axes, the crossed variants as one table per such quantity (its
+median; rows: first axis, columns: second); failed variants, and the power-scaling
 diagnostics of the main fit. The SYNTHETIC banner opens and closes the text of
 synthetic data.
 """
@@ -38,6 +38,11 @@ def sensitivity_text(*, title: str | None, synthetic: bool, result: SensitivityR
         lines.append(f"Variants warm-started from the main fit: initial step size "
                      f"{result.warm.initial_step:.3g}, {result.warm.tune} tuning steps")
     compact = result.compact()
+    pivot = plan is not None and len(plan.axes) == 2
+    if pivot:  # the crossed variants are shown as tables below, one per quantity
+        crossed = set(result.table.loc[result.table["group"] == CROSSED, "variant"])
+        quantities = list(dict.fromkeys(compact["quantity"]))
+        compact = compact[~compact["variant"].isin(crossed)]
     if not compact.empty:
         lines.append("")
         lines.append(f"{'variant':<34} {'quantity':<36} {'median':>7} {'interval':<19} "
@@ -46,8 +51,9 @@ def sensitivity_text(*, title: str | None, synthetic: bool, result: SensitivityR
             p = "" if row.p_gt_0 != row.p_gt_0 else f"{row.p_gt_0:6.3f}"
             lines.append(f"{row.variant[:34]:<34} {row.quantity[:36]:<36} {row.median:7.3f} "
                          f"[{row.lower:7.3f}, {row.upper:7.3f}] {p:>6}  {row.flag or ''}")
-    if plan is not None and len(plan.axes) == 2:
-        lines += crossed_table(result.table, [axis for axis, _ in plan.axes])
+    if pivot:
+        for quantity in quantities:
+            lines += crossed_table(result.table, [axis for axis, _ in plan.axes], quantity)
     failed = result.failed
     if not failed.empty:
         lines.append("")
@@ -66,17 +72,14 @@ def sensitivity_text(*, title: str | None, synthetic: bool, result: SensitivityR
     return "\n".join(lines)
 
 
-def crossed_table(table: pd.DataFrame, axes: Sequence[str]) -> list[str]:
-    """The median of the first contrast (else the first quantity) over a two-axis
-    crossed grid: a row per level of ``axes[0]``, a column per level of ``axes[1]``;
-    ``*`` marks a flagged cell, ``-`` a failed one."""
+def crossed_table(table: pd.DataFrame, axes: Sequence[str], quantity: str) -> list[str]:
+    """The median of ``quantity`` over a two-axis crossed grid: a row per level of
+    ``axes[0]``, a column per level of ``axes[1]``; ``*`` marks a flagged cell,
+    ``-`` a failed one."""
     rows, columns = axes
     crossed = table[table["group"] == CROSSED]
-    fitted = crossed[crossed["status"] != "failed"]
-    if fitted.empty:
+    if crossed.empty:
         return []
-    contrasts = fitted[fitted["kind"] == "contrast"]
-    quantity = (contrasts if not contrasts.empty else fitted)["quantity"].iloc[0]
     row_levels = list(dict.fromkeys(crossed[rows]))
     column_levels = list(dict.fromkeys(crossed[columns]))
     cells: dict[tuple[Any, Any], str] = {}
