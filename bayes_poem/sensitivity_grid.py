@@ -31,6 +31,7 @@ a one-line ``SpecError`` naming the ``sensitivity.*`` key.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,7 +78,10 @@ class GridOptions:
     """Which variants to build (each a list; empty turns that family off).
 
     ``cross``: families (names of :data:`AXES`) whose levels are crossed
-    instead of added one by one; at least two, or none.
+    instead of added one by one; at least two, or none. ``subsets = None``
+    (the default) is :func:`default_subsets` of the spec, as for a spec file
+    without a ``subsets`` key, so Python and ``bayes-poem sensitivity`` build
+    the same grid.
     """
 
     tau_priors: Mapping[str, Prior] = field(default_factory=lambda: dict(DEFAULT_TAU_PRIORS))
@@ -89,7 +93,8 @@ class GridOptions:
     subgroup_effects: Sequence[str] = ("fixed",)
     likelihoods: Sequence[str] = ("beta_binomial", "common_effect")
     leave_one_out: bool = True
-    subsets: Sequence[tuple[str, str, tuple[str, ...]]] = ()  # (name, column, values)
+    # (name, column, values); None: the default subsets of the spec (default_subsets)
+    subsets: Sequence[tuple[str, str, tuple[str, ...]]] | None = None
     moderator_sets: Sequence[tuple[str, ...]] = ()  # covariate columns; () = none
     precision_moderator: str | None = None  # "sqrtninv" or "sei": the precision model
     cross: Sequence[str] = ()
@@ -157,6 +162,11 @@ def plan_grid(spec: ModelSpec, options: GridOptions | None = None) -> GridPlan:
     """:func:`build_variants` with the crossed axes' sizes and the notes on variants
     that cannot be fitted (a subgroup left without studies)."""
     options = options or GridOptions()
+    default_notes: tuple[str, ...] = ()
+    if options.subsets is None:
+        options = dataclasses.replace(options, subsets=default_subsets(spec))
+        note = default_subset_note(spec)
+        default_notes = (note,) if note else ()
     cross = tuple(options.cross)
     _check_cross(cross, options)
     variants = [Variant(MAIN, MAIN, spec, "the analysis as specified")]
@@ -196,11 +206,11 @@ def plan_grid(spec: ModelSpec, options: GridOptions | None = None) -> GridPlan:
                 "; ".join(level.description for level in combination),
                 tuple((axis, level.name) for axis, level in zip(cross, combination,
                                                                 strict=True))))
-    notes = tuple(f"variant '{v.name}' cannot be fitted: subgroup(s) {', '.join(empty)} "
-                  "have no studies in it (it will be a failed row)"
-                  for v in variants[1:]
-                  if v.spec.subgroup_effects != "none"
-                  and (empty := v.spec.subgroups_without_data()))
+    notes = default_notes + tuple(
+        f"variant '{v.name}' cannot be fitted: subgroup(s) {', '.join(empty)} have no "
+        "studies in it (it will be a failed row)"
+        for v in variants[1:]
+        if v.spec.subgroup_effects != "none" and (empty := v.spec.subgroups_without_data()))
     return GridPlan(variants, sizes, notes)
 
 

@@ -3,13 +3,13 @@
 :func:`parse_sensitivity` validates the section (unknown keys, types, names,
 ``cross``); :func:`spec_grid` builds its grid for a model, with the default
 subsets (:func:`~bayes_poem.sensitivity_grid.default_subsets`) when the section
-has no ``subsets`` key, so the Python API and ``bayes-poem sensitivity`` build
-the same grid. Every error is one line naming the spec file and the key.
+has no ``subsets`` key (``GridOptions.subsets = None``, as in Python), so the
+Python API and ``bayes-poem sensitivity`` build the same grid. Every error is
+one line naming the spec file and the key.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +21,6 @@ from bayes_poem.sensitivity_grid import (
     GridOptions,
     GridPlan,
     Variant,
-    default_subset_note,
-    default_subsets,
     plan_grid,
 )
 from bayes_poem.spec import ModelSpec
@@ -171,7 +169,7 @@ def parse_sensitivity(raw: Mapping[str, Any] | None, source: str) -> Sensitivity
         likelihoods=strings("likelihoods", defaults.likelihoods,
                             ("binomial", "beta_binomial", "common_effect")),
         leave_one_out=leave_one_out,
-        subsets=tuple(subsets),
+        subsets=tuple(subsets) if "subsets" in raw else None,
         moderator_sets=tuple(moderator_sets),
         precision_moderator=precision or None,
         cross=tuple(cross),
@@ -199,14 +197,7 @@ def spec_plan(section: Mapping[str, Any] | None, spec: ModelSpec,
     ``source`` and the key.
     """
     config = parse_sensitivity(section, source)
-    grid = config.grid
-    notes: tuple[str, ...] = ()
-    if "subsets" not in (section or {}):
-        grid = dataclasses.replace(grid, subsets=default_subsets(spec))
-        note = default_subset_note(spec)
-        notes = (note,) if note else ()
     try:
-        plan = plan_grid(spec, grid)
+        return config, plan_grid(spec, config.grid)
     except SpecError as err:
         raise SpecError(f"{source}: {err}") from None
-    return config, dataclasses.replace(plan, notes=notes + plan.notes)
