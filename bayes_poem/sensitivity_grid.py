@@ -242,7 +242,11 @@ def _why_empty(spec: ModelSpec, axis: str) -> str:
         return "study_effects is not random"
     if axis == "sigma_subgroup_priors" and spec.subgroup_effects != "random":
         return "subgroup_effects is not random"
-    return f"sensitivity.{axis} gives none that differ from the main analysis"
+    if axis == "leave_one_out":
+        return "sensitivity.leave_one_out is false"
+    if axis == "precision_moderator":
+        return "sensitivity.precision_moderator is false"
+    return f"sensitivity.{axis} is empty or only repeats the main analysis"
 
 
 def axis_levels(spec: ModelSpec, options: GridOptions, axis: str) -> list[Level]:

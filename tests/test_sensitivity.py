@@ -89,7 +89,7 @@ def test_failures_are_rows_and_the_grid_goes_on(sed_spec):
         def subgroups_without_data(self):
             return []
 
-        def fit(self, settings):
+        def fit(self, settings, **kwargs):  # kwargs: the warm start's initial_step
             raise RuntimeError("sampler exploded")
 
     variants = build_variants(sed_spec, SMALL)
