@@ -219,7 +219,7 @@ def cmd_bias(args: argparse.Namespace) -> int:
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     from bayes_poem.outputs import check_target, reserve
     from bayes_poem.results_dir import default_out
-    from bayes_poem.sensitivity import spec_grid
+    from bayes_poem.sensitivity import spec_plan
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
@@ -233,12 +233,14 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
                                    progress=lambda message: _progress(message, args.quiet),
                                    make_executor=lambda n: grid_executor(args, n))
     spec = _validated_spec(analysis)
-    config, variants = spec_grid(analysis.sensitivity, spec, analysis.source)
-    executor, shutdown = grid_executor(args, len(variants))
+    config, plan = spec_plan(analysis.sensitivity, spec, analysis.source)
+    executor, shutdown = grid_executor(args, len(plan.variants))
     try:
         with reserve(out, force=args.force, protect=inputs, command="sensitivity") as target:
-            _progress(f"{len(variants)} variants of {analysis.source}", args.quiet)
-            text = _run_grid(args, analysis, spec, config, variants, executor, shutdown,
+            _progress(f"{plan.summary()} of {analysis.source}", args.quiet)
+            for note in plan.notes:
+                _progress(note, args.quiet)
+            text = _run_grid(args, analysis, spec, config, plan, executor, shutdown,
                              target)
     except BaseException:
         shutdown(abort=True)  # an interrupt or error: stop the workers' fits too
@@ -249,15 +251,17 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target) -> str:
+def _run_grid(args, analysis, spec, config, plan, executor, shutdown, target) -> str:
     """Fit the grid, then write its files into the reserved ``target``; the report text."""
     from bayes_poem.exports import table_writers
     from bayes_poem.figure_style import save
+    from bayes_poem.structure import structure_line
     from bayes_poem.loglik import power_scaling
     from bayes_poem.outputs import write_text
     from bayes_poem.plots import sensitivity_forest
     from bayes_poem.results_dir import SENSITIVITY, SPEC
     from bayes_poem.sensitivity import run_sensitivity, summarise_by_variant
+    from bayes_poem.sensitivity_text import sensitivity_text
 
     settings = dataclasses.replace(analysis.sampler, progress=False)
     bar_open = []  # non-empty while the progress bar's line is unfinished
@@ -275,7 +279,7 @@ def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target
             sys.stderr.flush()
 
     try:
-        result = run_sensitivity(variants, settings, contrasts=analysis.contrasts,
+        result = run_sensitivity(plan.variants, settings, contrasts=analysis.contrasts,
                                  interval=analysis.interval, threshold=config.threshold,
                                  executor=executor, progress=progress)
     except SamplingError as err:  # the main fit failed: no reference, no results
@@ -288,9 +292,12 @@ def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target
     if config.psens:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            psens = power_scaling(spec.fit(settings))
+            psens = power_scaling(result.main_fit or spec.fit(settings))
     by_variant = summarise_by_variant(result.table)
-    text = _sensitivity_text(analysis, spec, result, by_variant, psens)
+    text = sensitivity_text(title=analysis.title, synthetic=spec.table.is_synthetic,
+                            result=result, by_variant=by_variant, psens=psens, plan=plan,
+                            structure=structure_line(spec),
+                            interval_label=analysis.interval.label)
     figure = sensitivity_forest(frame=result.table, title=analysis.title)
     writers = {
         SENSITIVITY: _csv(result.table),
@@ -304,6 +311,12 @@ def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target
     writers.update(table_writers({SENSITIVITY: result.table, "variants.csv": by_variant,
                                   **({"psens.csv": psens} if psens is not None else {})},
                                  title=analysis.title, synthetic=spec.table.is_synthetic))
+    if len(plan.axes) == 2:  # a crossed grid of two axes: its heat maps
+        from bayes_poem.sensitivity_plots import crossed_grid_plot
+
+        crossed = crossed_grid_plot(frame=result.table, axes=[a for a, _ in plan.axes],
+                                    title=analysis.title)
+        writers["sensitivity_grid.png"] = lambda path: save(crossed, path)
     target.commit(writers)
     return text
 
@@ -324,45 +337,6 @@ def _scheduler_address(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("empty address; give e.g. tcp://host:8786")
     return text
-
-
-def _sensitivity_text(analysis, spec, result, by_variant, psens) -> str:
-    from bayes_poem.report_text import SYNTHETIC_BANNER
-    from bayes_poem.structure import structure_line
-
-    lines = [SYNTHETIC_BANNER] if spec.table.is_synthetic else []
-    if analysis.title:
-        lines.append(analysis.title)
-    n_failed = int((by_variant["status"] == "failed").sum())
-    lines.append(f"Sensitivity analysis: {len(by_variant)} variants in {result.seconds:.1f} s "
-                 f"({n_failed} failed); decision threshold P(>0) = {result.threshold:g}")
-    lines.append(f"Main analysis: {structure_line(spec)}")
-    compact = result.compact()
-    if not compact.empty:
-        lines.append("")
-        lines.append(f"{'variant':<34} {'quantity':<36} {'median':>7} "
-                     f"{analysis.interval.label:<19} "
-                     f"{'P(>0)':>6}  flag")
-        for row in compact.itertuples(index=False):
-            p = "" if row.p_gt_0 != row.p_gt_0 else f"{row.p_gt_0:6.3f}"
-            lines.append(f"{row.variant[:34]:<34} {row.quantity[:36]:<36} {row.median:7.3f} "
-                         f"[{row.lower:7.3f}, {row.upper:7.3f}] {p:>6}  {row.flag or ''}")
-    failed = result.failed
-    if not failed.empty:
-        lines.append("")
-        lines.append("Failed variants (reported, not fatal):")
-        for row in failed.itertuples(index=False):
-            lines.append(f"  {row.variant}: {row.error}")
-    if psens is not None:
-        lines.append("")
-        lines.append("Power-scaling sensitivity of the main fit (ArviZ psens; > 0.05 is "
-                     "notable)")
-        for row in psens.itertuples(index=False):
-            lines.append(f"  {row.parameter:<22} prior {row.prior_sensitivity:6.3f}  "
-                         f"likelihood {row.likelihood_sensitivity:6.3f}  {row.diagnosis}")
-    if spec.table.is_synthetic:
-        lines += ["", SYNTHETIC_BANNER]
-    return "\n".join(lines)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -97,7 +97,8 @@ class SamplerSettings:
         return dataclasses.asdict(self)
 
 
-def fit(spec: ModelSpec, settings: SamplerSettings | None = None, **kwargs: Any) -> FitResult:
+def fit(spec: ModelSpec, settings: SamplerSettings | None = None, *,
+        initial_step: float | None = None, **kwargs: Any) -> FitResult:
     """Sample the posterior of ``spec``.
 
     Parameters
@@ -106,6 +107,9 @@ def fit(spec: ModelSpec, settings: SamplerSettings | None = None, **kwargs: Any)
     settings : SamplerSettings, optional
         Defaults to ``SamplerSettings()``; keyword arguments override fields,
         e.g. ``fit(spec, draws=500, seed=1)``.
+    initial_step : float, optional
+        nutpie's initial step size (its adaptation starts there); the
+        sensitivity grid's warm start (:mod:`bayes_poem.sensitivity_run`).
 
     Returns
     -------
@@ -120,7 +124,8 @@ def fit(spec: ModelSpec, settings: SamplerSettings | None = None, **kwargs: Any)
     check_memory(spec, settings)
     started = time.perf_counter()
     if settings.backend == "nutpie":
-        idata = run_nutpie(compiled_model(spec, settings.seed), settings)
+        idata = run_nutpie(compiled_model(spec, settings.seed), settings,
+                           initial_step=initial_step)
     else:
         idata = _sample_pymc(spec, settings)
     check_complete(idata, settings)
@@ -139,7 +144,8 @@ def progress_bar(settings: SamplerSettings) -> bool:
 
 
 # ---------------------------------------------------------------------- nutpie
-def run_nutpie(model: Any, settings: SamplerSettings) -> az.InferenceData:
+def run_nutpie(model: Any, settings: SamplerSettings, *,
+               initial_step: float | None = None) -> az.InferenceData:
     """Sample a compiled nutpie model; an interrupt or error never returns draws.
 
     nutpie's blocking ``sample`` answers Ctrl-C by returning the trace drawn so
@@ -161,6 +167,7 @@ def run_nutpie(model: Any, settings: SamplerSettings) -> az.InferenceData:
             save_warmup=False,
             progress_bar=progress_bar(settings),
             blocking=False,
+            **({} if initial_step is None else {"initial_step": float(initial_step)}),
         )
         try:
             return sampler.wait()

@@ -104,7 +104,7 @@ def main() -> None:
     spec = ModelSpec.from_table(load_dataset("sed_synthetic"), "clinical_success",
                                 subgroups=SUBGROUPS)
     grid = variants(spec)
-    spec.fit(SamplerSettings(draws=10, tune=10, chains=1))  # load the cached density
+    spec.fit(SamplerSettings(draws=10, tune=10, chains=2))  # load the cached density
     started = time.perf_counter()
     serial = run_sensitivity(grid, SETTINGS)
     t_serial = time.perf_counter() - started

@@ -49,7 +49,7 @@ def _table(tmp_path: Path):
 
 def _grid(**kwargs) -> GridOptions:
     off = dict(tau_priors={}, turner=(), mu_priors={}, sigma_subgroup_priors={},
-               subgroup_effects=(), likelihoods=(), leave_one_out=False)
+               subgroup_effects=(), likelihoods=(), leave_one_out=False, subsets=())
     return GridOptions(**{**off, **kwargs})
 
 

@@ -1,0 +1,75 @@
+"""The figure of a crossed sensitivity grid of two axes (``sensitivity_grid.png``).
+
+Drawing only: one heat map per quantity, a row per level of the first crossed
+axis and a column per level of the second, each cell the variant's posterior
+median (written in the cell), flagged cells outlined in red, failed cells left
+blank; the main analysis's median is given in the panel's title. The forest
+figure of every variant is :func:`bayes_poem.plots.sensitivity_forest`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from bayes_poem.sensitivity_grid import AXIS_LABELS, CROSSED, MAIN
+
+FLAGGED = "#c0392b"
+
+
+def crossed_grid_plot(*, frame: pd.DataFrame, axes: Sequence[str],
+                      quantities: Sequence[str] | None = None, title: str = "") -> Figure:
+    """Heat maps of the medians of ``quantities`` (default: every quantity) over the
+    two crossed ``axes`` of ``frame`` (``sensitivity.csv``: its axis columns)."""
+    rows_axis, columns_axis = axes
+    data = frame[(frame["group"] == CROSSED) & (frame["status"] != "failed")]
+    main = frame[(frame["variant"] == MAIN) & (frame["status"] != "failed")].set_index(
+        "quantity")
+    quantities = list(quantities or dict.fromkeys(data["quantity"]))
+    crossed = frame[frame["group"] == CROSSED]
+    row_levels = list(dict.fromkeys(crossed[rows_axis]))
+    column_levels = list(dict.fromkeys(crossed[columns_axis]))
+    n_cols = 2 if len(quantities) > 1 else 1
+    n_rows = max(1, int(np.ceil(len(quantities) / n_cols)))
+    width = max(6.0, 2.2 + 0.75 * len(column_levels)) * n_cols
+    height = (1.4 + 0.45 * len(row_levels)) * n_rows + 0.4
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.subplots(n_rows, n_cols, squeeze=False)
+    for index, quantity in enumerate(quantities):
+        ax = grid[index // n_cols, index % n_cols]
+        part = data[data["quantity"] == quantity]
+        values = np.full((len(row_levels), len(column_levels)), np.nan)
+        flags = np.zeros_like(values, dtype=bool)
+        for row in part.itertuples(index=False):
+            i = row_levels.index(getattr(row, rows_axis))
+            j = column_levels.index(getattr(row, columns_axis))
+            values[i, j] = row.median
+            flags[i, j] = isinstance(row.flag, str) and bool(row.flag)
+        image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+        for i, j in np.ndindex(values.shape):
+            if np.isfinite(values[i, j]):
+                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if values[i, j] < np.nanmean(values) else "black")
+            if flags[i, j]:
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
+                                       edgecolor=FLAGGED, lw=2))
+        ax.set_xticks(range(len(column_levels)), [str(c) for c in column_levels],
+                      rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(row_levels)), [str(r) for r in row_levels], fontsize=7)
+        ax.set_xlabel(AXIS_LABELS.get(columns_axis, columns_axis), fontsize=8)
+        ax.set_ylabel(AXIS_LABELS.get(rows_axis, rows_axis), fontsize=8)
+        reference = (f" (main {main.loc[quantity, 'median']:.2f})"
+                     if quantity in main.index else "")
+        ax.set_title(f"median of {quantity}{reference}", fontsize=9)
+    for index in range(len(quantities), n_rows * n_cols):
+        grid[index // n_cols, index % n_cols].set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -1,0 +1,332 @@
+"""Running a sensitivity grid: fit every variant, tabulate, flag changed conclusions.
+
+Variants run on any :class:`concurrent.futures.Executor` -- a local
+``ProcessPoolExecutor``, or Dask's ``distributed.Client(...).get_executor()`` --
+or serially. A failing variant (sampler error, divergences, a subgroup left
+without data) becomes a row with ``status`` and ``error``; it never aborts the
+grid or loses finished rows. The exception is ``main``, the reference of every
+flag: if it fails, :func:`run_sensitivity` raises ``SamplingError``.
+
+Warm start. ``main`` is fitted first, in this process; the other variants then
+start their step-size adaptation from the main fit's adapted step size
+(nutpie's ``initial_step``; the median over chains) and tune for
+``min(settings.tune, WARM_TUNE)`` steps instead of ``settings.tune``
+(:class:`WarmStart`). This is sound because adaptation only changes *how fast*
+the chains move, not *where* they go: every draw kept comes after adaptation
+has stopped, from a NUTS kernel that leaves the variant's own posterior
+invariant, and the chains still start from the variant's own overdispersed
+initial points, so R-hat keeps its power. Each variant's diagnostics are
+checked as for any fit (a poorly adapted variant is a ``diagnostics`` row, not
+a silent one). nutpie 0.16 takes no initial mass matrix, so the mass matrix is
+adapted afresh; 300 steps is nutpie's own default tuning length.
+``tests/test_sensitivity_grid.py`` checks that warm-started variants agree with
+cold fits (``settings.tune`` steps) within Monte Carlo error.
+
+Output: one tidy DataFrame, one row per variant x quantity (:data:`ROW_COLUMNS`,
+then one column per crossed axis), with the posterior median, interval,
+``P(> 0)`` for contrasts, and flags where a conclusion changes relative to the
+main analysis.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_poem.contrasts import Contrast
+from bayes_poem.errors import ConvergenceWarning, SamplingError, SpecError
+from bayes_poem.intervals import IntervalSpec
+from bayes_poem.sampling import SamplerSettings
+from bayes_poem.sensitivity_grid import MAIN, Variant
+
+ROW_COLUMNS = ["variant", "group", "description", "status", "error", "quantity", "kind",
+               "median", "lower", "upper", "interval", "p_gt_0", "p_gt_margin", "margin",
+               "divergences", "seconds", "flag"]
+WARM_TUNE = 300  # tuning steps of a warm-started variant (nutpie's default tuning length)
+
+@dataclass(frozen=True)
+class WarmStart:
+    """How a variant reuses the main fit's tuning: nutpie's ``initial_step`` and fewer
+    tuning steps (see the module docstring for why this is sound)."""
+
+    initial_step: float
+    tune: int
+
+    @classmethod
+    def from_fit(cls, result: Any, settings: SamplerSettings) -> WarmStart | None:
+        """From the main fit: the median over chains of its adapted step size; ``None``
+        for the PyMC backend or a fit without a finite positive step size."""
+        if settings.backend != "nutpie":
+            return None
+        stats = getattr(result.idata, "sample_stats", None)
+        if stats is None or "step_size" not in stats:
+            return None
+        step = float(np.median(stats["step_size"].values[:, -1]))
+        if not np.isfinite(step) or step <= 0:
+            return None
+        return cls(initial_step=step, tune=min(settings.tune, WARM_TUNE))
+
+
+def fit_variant(variant: Variant, settings: SamplerSettings, contrasts: Sequence[Contrast],
+                interval: IntervalSpec, warm: WarmStart | None = None) -> pd.DataFrame:
+    """Fit one variant and return its rows; errors become a failed row (picklable).
+
+    With ``warm`` the variant tunes for ``warm.tune`` steps from the step size
+    ``warm.initial_step``; the draws, chains and seed are ``settings``'.
+    """
+    return _fit_rows(variant, settings, contrasts, interval, warm)[0]
+
+
+def _fit_rows(variant: Variant, settings: SamplerSettings, contrasts: Sequence[Contrast],
+              interval: IntervalSpec, warm: WarmStart | None) -> tuple[pd.DataFrame, Any]:
+    """:func:`fit_variant`'s rows and the fit itself (``None`` when it failed)."""
+    started = time.perf_counter()
+    base = {"variant": variant.name, "group": variant.group,
+            "description": variant.description, **dict(variant.coordinates)}
+    result = None
+    try:
+        empty = variant.spec.subgroups_without_data()
+        if empty and variant.spec.subgroup_effects != "none":
+            raise SpecError(f"subgroup(s) {', '.join(empty)} have no studies in this variant")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if warm is None:
+                result = variant.spec.fit(settings)
+            else:
+                result = variant.spec.fit(dataclasses.replace(settings, tune=warm.tune),
+                                          initial_step=warm.initial_step)
+        rows = _quantity_rows(result, contrasts, interval)
+        problems = result.diagnostics.problems
+        status = "ok" if not problems else "diagnostics"
+        frame = pd.DataFrame(rows)
+        frame = frame.assign(**base, status=status, error="; ".join(problems),
+                             divergences=result.diagnostics.divergences,
+                             seconds=time.perf_counter() - started)
+    except Exception as err:  # noqa: BLE001 - a failed variant must not abort the grid
+        result = None
+        message = f"{type(err).__name__}: {err}".splitlines()[0]
+        if not isinstance(err, SpecError):
+            message += " | " + traceback.format_exc(limit=1).strip().splitlines()[-1]
+        frame = pd.DataFrame([{**base, "status": "failed", "error": message,
+                               "seconds": time.perf_counter() - started}])
+    return frame.reindex(columns=ROW_COLUMNS + [a for a, _ in variant.coordinates]), result
+
+
+def _quantity_rows(result, contrasts: Sequence[Contrast], interval: IntervalSpec) -> list[dict]:
+    rows = []
+    summary = result.subgroup_summary(interval)
+    for row in summary[summary["quantity"] == "p_pooled"].itertuples(index=False):
+        rows.append({"quantity": f"p_pooled[{row.subgroup}]", "kind": "probability",
+                     "median": row.median, "lower": row.lower, "upper": row.upper,
+                     "interval": row.interval})
+    for row in result.heterogeneity(interval).itertuples(index=False):
+        if (row.parameter in ("tau", "sigma_subgroup", "phi", "tau_cell")
+                or str(row.parameter).startswith("tau[")):  # per-subgroup heterogeneity
+            rows.append({"quantity": row.parameter, "kind": "heterogeneity",
+                         "median": row.median, "lower": row.lower, "upper": row.upper,
+                         "interval": row.interval})
+    if contrasts and result.spec.subgroup_effects != "none":
+        table = result.contrasts(list(contrasts), interval)
+        for row in table[table["scale"] == "difference"].itertuples(index=False):
+            label = (row.contrast if row.quantity == "p_pooled"
+                     else f"{row.contrast}, {row.quantity}")
+            rows.append({"quantity": f"difference[{label}]", "kind": "contrast",
+                         "median": row.median, "lower": row.lower, "upper": row.upper,
+                         "interval": row.interval, "p_gt_0": row.p_gt_null,
+                         "p_gt_margin": row.p_gt_margin, "margin": row.margin})
+    return rows
+
+
+@dataclass(frozen=True)
+class SensitivityResult:
+    """The grid's tidy table (one row per variant x quantity) and its settings."""
+
+    table: pd.DataFrame
+    threshold: float
+    seconds: float
+    main_fit: Any = dataclasses.field(default=None, repr=False, compare=False)
+    warm: WarmStart | None = None
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        return self.table[self.table["status"] == "failed"]
+
+    @property
+    def flags(self) -> pd.DataFrame:
+        return self.table[self.table["flag"].fillna("") != ""]
+
+    def compact(self) -> pd.DataFrame:
+        """Variants x contrast quantities (median and P(>0)) for the terminal."""
+        contrasts = self.table[self.table["kind"] == "contrast"]
+        if contrasts.empty:
+            contrasts = self.table[self.table["kind"] == "heterogeneity"]
+        return contrasts[["variant", "quantity", "median", "lower", "upper", "p_gt_0",
+                          "flag"]].reset_index(drop=True)
+
+
+def run_sensitivity(
+    variants: Sequence[Variant],
+    settings: SamplerSettings,
+    *,
+    contrasts: Sequence[Contrast] = (),
+    interval: IntervalSpec | None = None,
+    threshold: float = 0.95,
+    executor: cf.Executor | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    warm_start: bool = True,
+) -> SensitivityResult:
+    """Fit every variant (in parallel on ``executor`` if given) and flag changes.
+
+    Parameters
+    ----------
+    variants : sequence of Variant
+        The first named ``"main"`` is the reference for the flags.
+    settings : SamplerSettings
+        Used for every variant (same seed: variants differ only by the model).
+    contrasts : sequence of Contrast
+        Contrasts to track across variants.
+    threshold : float
+        Decision threshold for ``P(contrast > 0)``; a variant whose probability
+        falls on the other side of it than the main analysis is flagged.
+    executor : concurrent.futures.Executor, optional
+        ``None`` runs serially in this process.
+    progress : callable, optional
+        Called as ``progress(done, total, variant_name)``.
+    warm_start : bool
+        Fit ``main`` first, in this process, and start the other variants from
+        its tuning (:class:`WarmStart`; nutpie backend). ``False``: every
+        variant tunes from scratch for ``settings.tune`` steps.
+
+    The main fit itself is ``SensitivityResult.main_fit`` (``None`` when
+    ``main`` is not among the variants, or was fitted on the executor
+    because ``warm_start`` is off).
+
+    Raises
+    ------
+    SpecError
+        Two variants with the same name, or a contrast given twice.
+    SamplingError
+        The ``main`` variant failed (it is the reference of every flag: the
+        other variants are cancelled and no table is returned), or every
+        variant failed. Any other failed variant is a ``failed`` row.
+    """
+    if not 0.5 <= threshold < 1.0:
+        raise SpecError("sensitivity.decision_threshold: must be in [0.5, 1)")
+    names = [v.name for v in variants]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SpecError(f"sensitivity: several variants named {', '.join(map(repr, repeated))}"
+                        "; variant names must be unique")
+    pairs = [(c.a, c.b, c.quantity) for c in contrasts]
+    if len(set(pairs)) != len(pairs):  # their rows would share one quantity name
+        raise SpecError("sensitivity: a contrast is given twice (same a, b and quantity)")
+    interval = interval or IntervalSpec()
+    started = time.perf_counter()
+    frames: dict[int, pd.DataFrame] = {}
+    total = len(variants)
+    done = 0
+    main_fit = warm = None
+    main_at = next((i for i, v in enumerate(variants) if v.name == MAIN), None)
+    if warm_start and main_at is not None:  # the reference first: its tuning is reused
+        frames[main_at], main_fit = _fit_rows(variants[main_at], settings, contrasts,
+                                              interval, None)
+        _raise_if_main_failed(variants[main_at], frames[main_at])
+        warm = WarmStart.from_fit(main_fit, settings)
+        done = 1
+        if progress:
+            progress(done, total, MAIN)
+    rest = [i for i in range(total) if i not in frames]
+    if executor is None:
+        for i in rest:
+            frames[i] = fit_variant(variants[i], settings, contrasts, interval, warm)
+            _raise_if_main_failed(variants[i], frames[i])
+            done += 1
+            if progress:
+                progress(done, total, variants[i].name)
+    else:
+        futures = {executor.submit(fit_variant, variants[i], settings, tuple(contrasts),
+                                   interval, warm): i for i in rest}
+        try:
+            for future in cf.as_completed(futures):
+                i = futures[future]
+                try:
+                    frames[i] = future.result()
+                except Exception as err:  # noqa: BLE001 - e.g. a worker lost: keep the grid
+                    frames[i] = pd.DataFrame([{
+                        "variant": variants[i].name, "group": variants[i].group,
+                        "description": variants[i].description, "status": "failed",
+                        "error": f"{type(err).__name__}: {err}".splitlines()[0],
+                        **dict(variants[i].coordinates)}]).reindex(
+                        columns=ROW_COLUMNS + [a for a, _ in variants[i].coordinates])
+                _raise_if_main_failed(variants[i], frames[i])
+                done += 1
+                if progress:
+                    progress(done, total, variants[i].name)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    table = pd.concat([frames[i] for i in range(total)], ignore_index=True)
+    if total and (table["status"] == "failed").all():
+        raise SamplingError(f"sensitivity: every variant failed (first: {variants[0].name}: "
+                            f"{table['error'].iloc[0]})")
+    table = _flag(table, threshold)
+    return SensitivityResult(table, threshold, time.perf_counter() - started, main_fit, warm)
+
+
+def _raise_if_main_failed(variant: Variant, frame: pd.DataFrame) -> None:
+    if variant.name == MAIN and (frame["status"] == "failed").any():
+        raise SamplingError(
+            f"the main analysis failed ({frame['error'].iloc[0]}); it is the reference of "
+            "every flag, so the grid was stopped")
+
+
+def _flag(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Mark rows whose conclusion differs from the main analysis."""
+    table = table.copy()
+    table["flag"] = ""
+    main = table[(table["variant"] == MAIN) & (table["status"] != "failed")]
+    if main.empty:
+        return table
+    reference = main.set_index("quantity")
+    for idx, row in table.iterrows():
+        if row["variant"] == MAIN or row["status"] == "failed":
+            continue
+        if row["quantity"] not in reference.index:
+            continue
+        ref = reference.loc[row["quantity"]]
+        flags = []
+        if row["kind"] == "contrast":
+            if (ref["p_gt_0"] >= threshold) != (row["p_gt_0"] >= threshold):
+                flags.append(f"P(>0) crosses {threshold:g} "
+                             f"({ref['p_gt_0']:.3f} -> {row['p_gt_0']:.3f})")
+            ref_excl = ref["lower"] > 0 or ref["upper"] < 0
+            row_excl = row["lower"] > 0 or row["upper"] < 0
+            if ref_excl != row_excl:
+                flags.append("interval " + ("stops" if ref_excl else "starts")
+                             + " excluding 0")
+        table.at[idx, "flag"] = "; ".join(flags)
+    return table
+
+
+
+def summarise_by_variant(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant: status, seconds, divergences, number of flags."""
+    grouped = table.groupby("variant", sort=False)
+    return pd.DataFrame({
+        "status": grouped["status"].first(),
+        "seconds": grouped["seconds"].first(),
+        "divergences": grouped["divergences"].first(),
+        "flags": grouped["flag"].apply(lambda s: int((s.fillna("") != "").sum())),
+    }).reset_index()
+
+

@@ -1,0 +1,266 @@
+"""Crossed sensitivity grids, the default grid on the shipped specs, warm-started variants.
+
+Unmarked tests build grids and render text (nothing is sampled); the ``mcmc``
+ones fit: warm-started variants against cold fits (within Monte Carlo error),
+and a crossed grid through the CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_poem import Prior, SpecError
+from bayes_poem.cli import main
+from bayes_poem.intervals import IntervalSpec
+from bayes_poem.sampling import SamplerSettings
+from bayes_poem.sensitivity import (
+    CROSSED,
+    MAIN,
+    WARM_TUNE,
+    GridOptions,
+    WarmStart,
+    build_variants,
+    fit_variant,
+    plan_grid,
+    run_sensitivity,
+    spec_plan,
+)
+from bayes_poem.sensitivity_text import crossed_table
+from bayes_poem.specfile import load_spec
+
+pytestmark = pytest.mark.filterwarnings("ignore::bayes_poem.errors.ConvergenceWarning")
+
+ROOT = Path(__file__).resolve().parents[1]
+TAUS = {"narrow": Prior("HalfNormal", {"sigma": 0.5}), "wide": Prior("HalfNormal", {"sigma": 2.0}),
+        "cauchy": Prior("HalfCauchy", {"beta": 0.5})}
+OFF = dict(turner=(), mu_priors={}, sigma_subgroup_priors={}, subgroup_effects=(),
+           likelihoods=(), subsets=())
+CROSS = GridOptions(tau_priors=TAUS, leave_one_out=True, cross=("tau_priors", "leave_one_out"),
+                    **OFF)
+SPEC_HEAD = ('[data]\ndataset = "sed_synthetic"\noutcome = "clinical_success"\n'
+             'subgroups = ["type_iii", "des", "jackhammer", "unassigned"]\n')
+OFF_TOML = ('turner = []\nmu_priors = []\nsigma_subgroup_priors = []\nsubgroup_effects = []\n'
+            'likelihoods = []\nsubsets = []\n')
+
+
+def test_crossing_two_axes_makes_their_product(sed_spec):
+    plan = plan_grid(sed_spec, CROSS)
+    variants = plan.variants
+    assert len(variants) == 1 + 3 * len(sed_spec.studies)
+    assert variants[0].name == MAIN and variants[0].coordinates == ()
+    crossed = variants[1:]
+    assert {v.group for v in crossed} == {CROSSED}
+    first = crossed[0]
+    assert first.name == f"narrow | without {sed_spec.studies[0]}"
+    assert first.coordinates == (("tau_priors", "narrow"),
+                                 ("leave_one_out", f"without {sed_spec.studies[0]}"))
+    assert first.description == (f"tau ~ HalfNormal(sigma=0.5); study {sed_spec.studies[0]} "
+                                 "left out (its counts zeroed)")
+    # the variant is the main analysis with both changes
+    expected = sed_spec.with_priors(tau=TAUS["narrow"]).leave_out(sed_spec.studies[0])
+    assert first.spec.priors == expected.priors
+    assert first.spec.zeroed_rows == expected.zeroed_rows
+    assert plan.axes == (("tau_priors", 3), ("leave_one_out", len(sed_spec.studies)))
+    assert plan.summary() == ("sensitivity grid: 25 variants: main + 24 crossed "
+                              "(3 tau priors x 8 leave-one-out)")
+
+
+def test_families_not_crossed_keep_their_own_variants(sed_spec):
+    options = dataclasses.replace(CROSS, likelihoods=("beta_binomial",), mu_priors={
+        "mu wide": Prior("Normal", {"mu": 0.0, "sigma": 3.0})})
+    plan = plan_grid(sed_spec, options)
+    groups = [v.group for v in plan.variants]
+    assert groups.count("mu prior") == 1 and groups.count("likelihood") == 1
+    assert groups.count(CROSSED) == 24 and "leave one out" not in groups
+    assert plan.summary() == ("sensitivity grid: 27 variants: main + 1 mu prior + "
+                              "1 likelihood + 24 crossed (3 tau priors x 8 leave-one-out)")
+
+
+def test_three_axes_and_the_order_of_application(sed_spec):
+    options = dataclasses.replace(
+        CROSS, likelihoods=("beta_binomial",),
+        cross=("leave_one_out", "likelihoods", "tau_priors"))
+    variants = build_variants(sed_spec, options)[1:]
+    assert len(variants) == 8 * 1 * 3
+    v = variants[0]  # named in the order of `cross`, applied data last
+    assert v.name == f"without {sed_spec.studies[0]} | beta-binomial | narrow"
+    assert v.spec.likelihood == "beta_binomial" and v.spec.zeroed_rows
+
+
+@pytest.mark.parametrize(("cross", "message"), [
+    (["tau_priors"], "name at least two families to cross"),
+    (["tau_priors", "tau_priors"], "'tau_priors' is listed twice"),
+    (["tau_priors", "loo"], "'loo' is not a family of variants"),
+    (["turner", "leave_one_out"], "'turner' presets are levels of the 'tau_priors' axis"),
+    ("tau_priors", "must be a list of family names"),
+    (["tau_priors", "mu_priors"], "'mu_priors' has no levels for this model"),
+])
+def test_bad_cross_is_one_line_at_check(tmp_path, capsys, cross, message):
+    spec = tmp_path / "s.toml"
+    value = f'"{cross}"' if isinstance(cross, str) else str(cross).replace("'", '"')
+    spec.write_text(SPEC_HEAD + f"[sensitivity]\ncross = {value}\n"
+                    'tau_priors = [{ dist = "HalfNormal", sigma = 0.5 }]\n' + OFF_TOML)
+    assert main(["check", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sensitivity.cross" in err and message in err, err
+    assert str(spec) in err
+
+
+def test_tau_priors_cannot_be_crossed_with_the_common_effect_model(sed_spec):
+    options = dataclasses.replace(CROSS, likelihoods=("common_effect",),
+                                  cross=("tau_priors", "likelihoods"))
+    with pytest.raises(SpecError, match="sensitivity.cross: 'tau_priors' cannot be crossed"):
+        build_variants(sed_spec, options)
+
+
+def test_spec_cross_builds_the_benchmark_grid():
+    analysis = load_spec(ROOT / "benchmarks" / "sed_grid_24.toml")
+    config, plan = spec_plan(analysis.sensitivity, analysis.model_spec(), analysis.source)
+    assert config.grid.cross == ("tau_priors", "leave_one_out")
+    assert plan.summary() == ("sensitivity grid: 25 variants: main + 24 crossed "
+                              "(3 tau priors x 8 leave-one-out)")
+    assert plan.notes == ()
+
+
+def _one_outcome_specs() -> list[Path]:
+    specs = []
+    for path in sorted((ROOT / "models").glob("*.toml")):
+        raw = tomllib.loads(path.read_text())
+        if "analysis" not in raw:  # trial specs have no sensitivity grid
+            specs.append(path)
+    return specs
+
+
+@pytest.mark.parametrize("path", _one_outcome_specs(), ids=lambda p: p.name)
+def test_default_grid_of_every_shipped_spec_has_no_variant_bound_to_fail(path):
+    """Every variant of every shipped spec's grid builds, and none leaves a subgroup
+    without studies (such a variant is left out of the default, with a note)."""
+    analysis = load_spec(path)
+    if getattr(analysis, "is_joint", False):
+        from bayes_poem.joint_sensitivity import build_rho_variants, parse_joint_sensitivity
+
+        config = parse_joint_sensitivity(analysis.sensitivity, analysis.source)
+        assert len(build_rho_variants(analysis.model_spec(), config)) > 1
+        return
+    _, plan = spec_plan(analysis.sensitivity, analysis.model_spec(), analysis.source)
+    assert len(plan.variants) > 1
+    for variant in plan.variants:
+        if variant.spec.subgroup_effects != "none":
+            assert variant.spec.subgroups_without_data() == [], variant.name
+    assert not [n for n in plan.notes if "cannot be fitted" in n]
+
+
+def test_default_quality_subset_is_left_out_with_a_note_on_the_sed_example():
+    analysis = load_spec(ROOT / "models" / "sed_clinical_success.toml")
+    _, plan = spec_plan(analysis.sensitivity, analysis.model_spec(), analysis.source)
+    assert "good-quality studies only" not in {v.name for v in plan.variants}
+    assert plan.notes == ("skipped the default variant 'good-quality studies only': "
+                          "subgroup(s) des, jackhammer have no good-quality studies",)
+
+
+def test_a_given_subset_that_cannot_be_fitted_is_said_before_sampling(sed_spec):
+    options = dataclasses.replace(CROSS, cross=(), leave_one_out=False, tau_priors={},
+                                  subsets=(("good only", "quality", ("good",)),))
+    plan = plan_grid(sed_spec, options)
+    assert plan.notes == ("variant 'good only' cannot be fitted: subgroup(s) des, "
+                          "jackhammer have no studies in it (it will be a failed row)",)
+
+
+def test_crossed_table_text():
+    rows = []
+    for tau in ("a", "b"):
+        for loo in ("x", "y"):
+            rows.append({"variant": f"{tau} | {loo}", "group": CROSSED, "status": "ok",
+                         "quantity": "tau", "median": 0.25 if tau == "a" else 0.5,
+                         "flag": "moved" if (tau, loo) == ("b", "y") else "",
+                         "tau_priors": tau, "leave_one_out": loo})
+    rows[0] = {**rows[0], "status": "failed", "quantity": None, "median": np.nan}
+    lines = crossed_table(pd.DataFrame(rows), ["tau_priors", "leave_one_out"], "tau")
+    assert lines[1:] == [
+        "Median of tau over the crossed grid (tau priors x leave-one-out; * flagged, - failed)",
+        "tau priors         x         y",
+        "a                  -     0.250",
+        "b              0.500    0.500*",
+    ]
+
+
+# ---------------------------------------------------------------------- sampling
+QUICK = SamplerSettings(draws=500, tune=1000, chains=4, seed=11)
+
+
+@pytest.mark.mcmc
+def test_a_warm_started_variant_is_the_fit_with_that_tuning(sed_spec):
+    """The grid's warm variant equals a direct fit with the main fit's step size and
+    WARM_TUNE tuning steps (same seed): the warm start is exactly that, nothing else."""
+    variants = build_variants(sed_spec, CROSS)[:2]
+    result = run_sensitivity(variants, QUICK)
+    warm = result.warm
+    assert warm == WarmStart.from_fit(result.main_fit, QUICK)
+    assert warm.tune == WARM_TUNE and 0 < warm.initial_step < 2
+    direct = variants[1].spec.fit(dataclasses.replace(QUICK, tune=WARM_TUNE),
+                                  initial_step=warm.initial_step)
+    rows = result.table[result.table["variant"] == variants[1].name].set_index("quantity")
+    assert rows.loc["tau", "median"] == float(direct.idata.posterior["tau"].median())
+    assert (rows["tau_priors"] == "narrow").all()
+
+
+@pytest.mark.mcmc
+@pytest.mark.slow
+def test_warm_started_variants_agree_with_cold_fits_within_mcse(sed_spec):
+    """Posterior means of mu, tau, sigma_subgroup: warm (300 tuning steps from the main
+    fit's step size) vs cold (1000 steps) fits of two crossed variants, different seeds,
+    within 4 combined Monte Carlo standard errors (a 4-sigma band: 3 x 2 comparisons)."""
+    settings = SamplerSettings(draws=2000, tune=1000, chains=4, seed=21)
+    variants = [v for v in build_variants(sed_spec, CROSS)
+                if v.name in (MAIN, "cauchy | without SYN-02", "wide | without SYN-06")]
+    main_fit = run_sensitivity(variants[:1], settings).main_fit
+    warm = WarmStart.from_fit(main_fit, settings)
+    for variant in variants[1:]:
+        warm_fit = variant.spec.fit(dataclasses.replace(settings, tune=warm.tune, seed=22),
+                                    initial_step=warm.initial_step).idata.posterior
+        cold_fit = variant.spec.fit(settings).idata.posterior
+        for name in ("mu", "tau", "sigma_subgroup"):
+            se = np.hypot(float(az.mcse(warm_fit[[name]])[name]),
+                          float(az.mcse(cold_fit[[name]])[name]))
+            diff = abs(float(warm_fit[name].mean()) - float(cold_fit[name].mean()))
+            assert diff < 4 * se, (variant.name, name, diff, se)
+
+
+@pytest.mark.mcmc
+def test_fit_variant_cold_and_warm_both_fit(sed_spec):
+    variant = build_variants(sed_spec, CROSS)[1]
+    settings = SamplerSettings(draws=200, tune=200, chains=2, seed=3)
+    for warm in (None, WarmStart(initial_step=0.1, tune=100)):
+        frame = fit_variant(variant, settings, (), IntervalSpec(), warm)
+        assert (frame["status"] != "failed").all()
+        assert (frame["leave_one_out"] == f"without {sed_spec.studies[0]}").all()
+
+
+@pytest.mark.mcmc
+def test_cli_runs_a_crossed_grid_and_says_its_size_first(tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC_HEAD + '[sampler]\ndraws = 200\ntune = 300\nchains = 2\nseed = 2\n'
+                    '[[contrasts]]\na = "type_iii"\nb = "jackhammer"\n'
+                    '[sensitivity]\ncross = ["tau_priors", "leave_one_out"]\npsens = false\n'
+                    'tau_priors = [{ dist = "HalfNormal", sigma = 0.5 }, '
+                    '{ dist = "HalfCauchy", beta = 0.5 }]\n' + OFF_TOML)
+    out = tmp_path / "res"
+    assert main(["sensitivity", str(spec), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    first = captured.err.splitlines()[0]
+    assert first == ("[bayes-poem] sensitivity grid: 17 variants: main + 16 crossed "
+                     f"(2 tau priors x 8 leave-one-out) of {spec}")
+    table = pd.read_csv(out / "sensitivity.csv")
+    crossed = table[table["group"] == CROSSED]
+    assert set(crossed["tau_priors"]) == {"tau HalfNormal(sigma=0.5)", "tau HalfCauchy(beta=0.5)"}
+    assert crossed["leave_one_out"].nunique() == 8
+    assert table.loc[table["variant"] == MAIN, "tau_priors"].isna().all()
+    assert (out / "sensitivity_grid.png").stat().st_size > 0
+    assert "Median of difference[type_iii vs jackhammer] over the crossed grid" in captured.out
