@@ -255,13 +255,13 @@ def _run_grid(args, analysis, spec, config, plan, executor, shutdown, target) ->
     """Fit the grid, then write its files into the reserved ``target``; the report text."""
     from bayes_poem.exports import table_writers
     from bayes_poem.figure_style import save
-    from bayes_poem.structure import structure_line
     from bayes_poem.loglik import power_scaling
     from bayes_poem.outputs import write_text
     from bayes_poem.plots import sensitivity_forest
     from bayes_poem.results_dir import SENSITIVITY, SPEC
     from bayes_poem.sensitivity import run_sensitivity, summarise_by_variant
     from bayes_poem.sensitivity_text import sensitivity_text
+    from bayes_poem.structure import structure_line
 
     settings = dataclasses.replace(analysis.sampler, progress=False)
     bar_open = []  # non-empty while the progress bar's line is unfinished
