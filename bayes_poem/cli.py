@@ -26,7 +26,6 @@ from bayes_poem.cli_support import (
     EXIT_OK,
     EXIT_USER_ERROR,
 )
-from bayes_poem.cli_support import csv_writer as _csv
 from bayes_poem.cli_support import out_path as _out_path
 from bayes_poem.cli_support import progress as _progress
 from bayes_poem.cli_support import spec_inputs as _inputs
@@ -151,26 +150,27 @@ def _tau2_explained(result, quiet: bool):
 
 
 
-def _bubble_writers(result, title: str) -> dict:
+def _bubble_pngs(result, title: str) -> dict[str, bytes]:
     """``bubble_<moderator>.png`` for each numeric moderator (computed now, drawn now)."""
     from bayes_poem.plots import bubble_plot, to_png
     from bayes_poem.results_dir import bubble_file
 
-    writers = {}
+    pngs = {}
     for moderator in result.spec.moderators:
         if moderator.kind != "numeric":
             continue
         curve, points = result.moderator_curve(moderator.name)
         png = to_png(bubble_plot(points=points, curve=curve, moderator=moderator.name,
                                  interval_label=result.interval.label, title=title))
-        writers[bubble_file(moderator.name)] = lambda path, png=png: path.write_bytes(png)
-    return writers
+        pngs[bubble_file(moderator.name)] = png
+    return pngs
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bayes_poem.bundle import write_bundle
     from bayes_poem.outputs import check_target, reserve
     from bayes_poem.report_text import render
-    from bayes_poem.results_dir import default_out, run_writers
+    from bayes_poem.results_dir import default_out, run_bundle
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
@@ -189,9 +189,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         text = render(result, contrasts, title=analysis.title, explained=explained)
         # the data path absolute: a results directory copied elsewhere still reruns
         spec_toml = analysis.resolved_toml(spec)
-        target.commit(run_writers(result, spec_toml=spec_toml, text=text,
-                                  contrasts=contrasts, explained=explained,
-                                  figures=_bubble_writers(result, analysis.title)))
+        write_bundle(run_bundle(result, spec_toml=spec_toml, text=text,
+                                contrasts=contrasts, explained=explained,
+                                figures=_bubble_pngs(result, analysis.title)), target)
     print(text)
     print(f"\nResults written to {out}/")
     problems = list(result.diagnostics.problems)
@@ -225,8 +225,9 @@ def _compare_options(args: argparse.Namespace, analysis) -> dict[str, object]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from bayes_poem.bundle import Bundle, write_bundle
     from bayes_poem.compare import compare
-    from bayes_poem.outputs import check_target, reserve, write_text
+    from bayes_poem.outputs import check_target, reserve
     from bayes_poem.results_dir import default_out
     from bayes_poem.specfile import load_spec
 
@@ -246,13 +247,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         comparison = compare(result, contrasts=list(analysis.contrasts) or None,
                              **_compare_options(args, analysis))
         text = comparison.render_text(title=analysis.title)
-        target.commit({
-            "comparison_subgroups.csv": _csv(comparison.subgroups),
-            "comparison_contrasts.csv": _csv(comparison.contrasts),
-            **({"comparison_moderators.csv": _csv(comparison.moderators)}
+        write_bundle(Bundle(text=text, text_name="comparison.txt", tables={
+            "comparison_subgroups.csv": comparison.subgroups,
+            "comparison_contrasts.csv": comparison.contrasts,
+            **({"comparison_moderators.csv": comparison.moderators}
                if not comparison.moderators.empty else {}),
-            "comparison.txt": write_text(text + "\n"),
-        })
+        }), target)
     print(text)
     print(f"\nResults written to {out}/")
     return EXIT_OK
@@ -262,9 +262,10 @@ def cmd_bias(args: argparse.Namespace) -> int:
     """Small-study effects: frequentist tests, the Bayesian precision model, cumulative
     analyses and funnel plots (docs/cli.md)."""
     from bayes_poem.bias_analysis import analyse_bias, figures, render_text
-    from bayes_poem.outputs import check_target, reserve, write_text
+    from bayes_poem.bundle import Bundle, write_bundle
+    from bayes_poem.outputs import check_target, reserve
     from bayes_poem.plots import to_png
-    from bayes_poem.results_dir import SPEC, default_out
+    from bayes_poem.results_dir import default_out
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
@@ -280,17 +281,14 @@ def cmd_bias(args: argparse.Namespace) -> int:
         text = render_text(bias, spec, analysis.title)
         pngs = {f"{stem}.png": to_png(fig) for stem, (_, fig) in
                 figures(bias, analysis.title).items()}
-        target.commit({
-            "precision.csv": _csv(bias.precision_table()),
-            "regtest.csv": _csv(bias.regtest),
-            "ranktest.csv": _csv(bias.ranktest),
-            "trimfill.csv": _csv(bias.trimfill),
-            "cumulative_bayes.csv": _csv(bias.cumulative_table()),
-            "cumulative_frequentist.csv": _csv(bias.cumulative_frequentist()),
-            **{name: (lambda path, png=png: path.write_bytes(png)) for name, png in pngs.items()},
-            SPEC: write_text(resolved.resolved_toml(spec)),
-            "bias.txt": write_text(text + "\n"),
-        })
+        write_bundle(Bundle(text=text, text_name="bias.txt", tables={
+            "precision.csv": bias.precision_table(),
+            "regtest.csv": bias.regtest,
+            "ranktest.csv": bias.ranktest,
+            "trimfill.csv": bias.trimfill,
+            "cumulative_bayes.csv": bias.cumulative_table(),
+            "cumulative_frequentist.csv": bias.cumulative_frequentist(),
+        }, figures=pngs, spec_toml=resolved.resolved_toml(spec)), target)
     print(text)
     print(f"\nResults written to {out}/")
     return EXIT_OK
@@ -331,10 +329,10 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target) -> str:
     """Fit the grid, then write its files into the reserved ``target``; the report text."""
+    from bayes_poem.bundle import Bundle, write_bundle
     from bayes_poem.loglik import power_scaling
-    from bayes_poem.outputs import write_text
     from bayes_poem.plots import sensitivity_forest
-    from bayes_poem.results_dir import SENSITIVITY, SPEC
+    from bayes_poem.results_dir import SENSITIVITY
     from bayes_poem.sensitivity import run_sensitivity, summarise_by_variant
 
     settings = dataclasses.replace(analysis.sampler, progress=False)
@@ -370,16 +368,11 @@ def _run_grid(args, analysis, spec, config, variants, executor, shutdown, target
     by_variant = summarise_by_variant(result.table)
     text = _sensitivity_text(analysis, spec, result, by_variant, psens)
     figure = sensitivity_forest(frame=result.table, title=analysis.title)
-    writers = {
-        SENSITIVITY: _csv(result.table),
-        "variants.csv": _csv(by_variant),
-        "sensitivity.png": lambda path: figure.savefig(path, dpi=120),
-        "sensitivity.txt": write_text(text + "\n"),
-        SPEC: write_text(analysis.resolved_toml(spec)),
-    }
-    if psens is not None:
-        writers["psens.csv"] = _csv(psens)
-    target.commit(writers)
+    tables = {SENSITIVITY: result.table, "variants.csv": by_variant,
+              **({"psens.csv": psens} if psens is not None else {})}
+    write_bundle(Bundle(text=text, text_name="sensitivity.txt", tables=tables,
+                        figures={"sensitivity.png": figure},
+                        spec_toml=analysis.resolved_toml(spec)), target)
     return text
 
 
@@ -497,9 +490,10 @@ def _sensitivity_text(analysis, spec, result, by_variant, psens) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Report of a spec (fitted here) or of a results directory (its posterior.nc)."""
+    from bayes_poem.bundle import write_bundle
     from bayes_poem.errors import SpecError
     from bayes_poem.outputs import check_target, reserve
-    from bayes_poem.report import build_report, report_writers
+    from bayes_poem.report import build_report, report_bundle
     from bayes_poem.results_dir import (
         REPORT_HTML,
         REPORT_MD,
@@ -540,13 +534,14 @@ def cmd_report(args: argparse.Namespace) -> int:
                               results_dir=target if from_results else None,
                               sensitivity=sensitivity,
                               progress=lambda message: _progress(message, args.quiet))
-        reserved.commit(report_writers(report))
+        write_bundle(report_bundle(report), reserved)
     print(f"Report written to {out}/{REPORT_HTML} and {out}/{REPORT_MD}")
     return EXIT_OK
 
 
 def cmd_trial(args: argparse.Namespace) -> int:
     """Anterior-vs-posterior trial analyses (``bayes_poem.trials``, docs/trials.md)."""
+    from bayes_poem.bundle import write_bundle
     from bayes_poem.outputs import check_target, reserve
     from bayes_poem.results_dir import default_out
     from bayes_poem.trials.spec import load_trial_spec
@@ -561,7 +556,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         report = prepared.run()
         _progress(f"done in {time.perf_counter() - started:.1f} s", args.quiet)
-        target.commit(report.writers())
+        write_bundle(report.bundle(), target)
     print(report.text)
     print(f"\nResults written to {out}/")
     return EXIT_OK

@@ -23,7 +23,7 @@ confidence level equal to the fit's interval probability. It returns a
 
 :func:`compare_command` is ``bayes-poem compare`` of a joint spec (the CLI
 dispatches to it): the fit as ``run`` does it, then the comparison, written by the
-one results writer (:func:`bayes_poem.outputs.reserve`, ``Target.commit``).
+one results writer (:func:`bayes_poem.outputs.reserve`, :func:`bayes_poem.bundle.write_bundle`).
 Files: ``comparison_subgroups.csv``, ``comparison_heterogeneity.csv``,
 ``comparison.txt``.
 """
@@ -288,8 +288,9 @@ def _notes(fit: JointResult, freq: BivariateResult) -> tuple[str, ...]:
 def compare_command(args: argparse.Namespace, analysis, out: Path, inputs: Sequence[Path], *,
                     progress: Callable[[str], None]) -> int:
     """``bayes-poem compare`` of a joint spec: ``out`` was checked by the caller."""
+    from bayes_poem.bundle import Bundle, write_bundle
     from bayes_poem.joint_results import with_options
-    from bayes_poem.outputs import reserve, write_text
+    from bayes_poem.outputs import reserve
 
     spec = analysis.model_spec()  # every user error before the directory is reserved
     with reserve(out, force=args.force, protect=inputs, command="compare") as target:
@@ -307,16 +308,11 @@ def compare_command(args: argparse.Namespace, analysis, out: Path, inputs: Seque
         progress("frequentist bivariate REML and comparison")
         comparison = compare_joint(fit)
         text = comparison.render_text(title=analysis.title)
-        target.commit({
-            "comparison_subgroups.csv": _csv(comparison.subgroups),
-            "comparison_heterogeneity.csv": _csv(comparison.heterogeneity),
-            "comparison.txt": write_text(text + "\n"),
-        })
+        write_bundle(Bundle(text=text, text_name="comparison.txt", tables={
+            "comparison_subgroups.csv": comparison.subgroups,
+            "comparison_heterogeneity.csv": comparison.heterogeneity,
+        }), target)
     print(text)
     print(f"\nResults written to {out}/")
     return 0
-
-
-def _csv(frame: pd.DataFrame):
-    return lambda path: frame.to_csv(path, index=False)
 

@@ -399,7 +399,8 @@ def sensitivity_command(args: argparse.Namespace, analysis, out: Path, inputs: S
     ``--scheduler``)."""
     import sys
 
-    from bayes_poem.outputs import reserve, write_text
+    from bayes_poem.bundle import Bundle, write_bundle
+    from bayes_poem.outputs import reserve
 
     spec = analysis.model_spec()  # every user error before the directory is reserved
     config = parse_joint_sensitivity(analysis.sensitivity, analysis.source)
@@ -422,12 +423,9 @@ def sensitivity_command(args: argparse.Namespace, analysis, out: Path, inputs: S
                 raise SamplingError(f"{analysis.source}: {err}; nothing was written") from None
             shutdown()
             text = render_text(result, spec, analysis.benefit_risk, analysis.title)
-            table = result.table
-            target.commit({
-                "benefit_risk_sensitivity.csv": lambda path: table.to_csv(path, index=False),
-                "sensitivity.txt": write_text(text + "\n"),
-                "spec.toml": write_text(analysis.resolved_toml(spec)),
-            })
+            write_bundle(Bundle(text=text, text_name="sensitivity.txt",
+                                tables={"benefit_risk_sensitivity.csv": result.table},
+                                spec_toml=analysis.resolved_toml(spec)), target)
     except BaseException:
         shutdown(abort=True)  # an interrupt or error: stop the workers' fits too
         raise

@@ -5,30 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from bayes_poem.bundle import Bundle, write_bundle
 from bayes_poem.report.document import Report
 from bayes_poem.report.html_renderer import render_html
 from bayes_poem.report.markdown_renderer import render_markdown
 from bayes_poem.results_dir import REPORT_HTML, REPORT_MD
 
 
-def report_writers(report: Report) -> dict[str, Callable[[Path], None]]:
-    """Writers for :func:`bayes_poem.outputs.write_directory`: HTML, Markdown, PNGs."""
-    html_text = render_html(report)
+def report_bundle(report: Report) -> Bundle:
+    """The report's files as a bundle (no summary text): HTML, Markdown, PNGs."""
     markdown, files = render_markdown(report)
+    return Bundle(text_name="", files={REPORT_HTML: render_html(report), REPORT_MD: markdown},
+                  figures=dict(files))
 
-    def text_writer(content: str) -> Callable[[Path], None]:
-        return lambda path: path.write_text(content, encoding="utf-8")
 
-    def bytes_writer(content: bytes) -> Callable[[Path], None]:
-        return lambda path: path.write_bytes(content)
-
-    writers = {REPORT_HTML: text_writer(html_text), REPORT_MD: text_writer(markdown)}
-    writers.update({name: bytes_writer(png) for name, png in files.items()})
-    return writers
+def report_writers(report: Report) -> dict[str, Callable[[Path], None]]:
+    """Writers (file name -> function of the path): HTML, Markdown, PNGs."""
+    return report_bundle(report).writers()
 
 
 def write_report(report: Report, out: str | Path, *, force: bool = False) -> Path:
     """Write ``report.html``, ``report.md`` and the PNGs atomically to ``out``."""
-    from bayes_poem.outputs import write_directory
-
-    return write_directory(Path(out), report_writers(report), force=force)
+    return write_bundle(report_bundle(report), Path(out), force=force)

@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from bayes_poem.bundle import Bundle
+
 SYNTHETIC_BANNER = ("*** SYNTHETIC DATA: simulated for illustration; not published per-arm "
                     "values and not trial results ***")
 
@@ -26,30 +28,13 @@ class TrialReport:
     resolved_toml: str = ""
     results: tuple[Any, ...] = ()
 
-    def writers(self) -> dict[str, Writer]:
-        """File name -> writer, for :func:`bayes_poem.outputs.write_directory`."""
-        out: dict[str, Writer] = {}
-        for name, table in self.tables.items():
-            out[f"{name}.csv"] = _csv(table)
-        for name, figure in self.figures.items():
-            out[f"{name}.png"] = _png(figure)
-        out.update(self.files)
-        if self.resolved_toml:
-            out["spec.toml"] = _text(self.resolved_toml)
-        out["summary.txt"] = _text(self.text + "\n")
-        return out
-
-
-def _csv(table: pd.DataFrame) -> Writer:
-    return lambda path: table.to_csv(path, index=False)
-
-
-def _png(figure: Any) -> Writer:
-    return lambda path: figure.savefig(path, dpi=120, format="png")
-
-
-def _text(text: str) -> Writer:
-    return lambda path: path.write_text(text, encoding="utf-8")
+    def bundle(self) -> Bundle:
+        """The results directory's files (:func:`bayes_poem.bundle.write_bundle`):
+        ``<table>.csv``, ``<figure>.png``, other files, ``spec.toml``, ``summary.txt``."""
+        return Bundle(text=self.text, text_name="summary.txt",
+                      tables={f"{name}.csv": table for name, table in self.tables.items()},
+                      figures={f"{name}.png": figure for name, figure in self.figures.items()},
+                      files=dict(self.files), spec_toml=self.resolved_toml or None)
 
 
 def netcdf(idata: Any) -> Writer:
