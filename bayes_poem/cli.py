@@ -453,9 +453,9 @@ def _scheduler_address(text: str) -> str:
 
 
 def _sensitivity_text(analysis, spec, result, by_variant, psens) -> str:
-    from bayes_poem.report_text import SYNTHETIC_BANNER
+    from bayes_poem.banner import synthetic_banner
 
-    lines = [SYNTHETIC_BANNER] if spec.table.is_synthetic else []
+    lines = [synthetic_banner(spec.table)] if spec.table.is_synthetic else []
     if analysis.title:
         lines.append(analysis.title)
     n_failed = int((by_variant["status"] == "failed").sum())
@@ -484,7 +484,7 @@ def _sensitivity_text(analysis, spec, result, by_variant, psens) -> str:
             lines.append(f"  {row.parameter:<22} prior {row.prior_sensitivity:6.3f}  "
                          f"likelihood {row.likelihood_sensitivity:6.3f}  {row.diagnosis}")
     if spec.table.is_synthetic:
-        lines += ["", SYNTHETIC_BANNER]
+        lines += ["", synthetic_banner(spec.table)]
     return "\n".join(lines)
 
 

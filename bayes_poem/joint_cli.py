@@ -160,11 +160,11 @@ def _pct(value: float) -> str:
 def render(result: JointResult, benefit_risk: pd.DataFrame, contrasts: pd.DataFrame, *,
            title: str = "") -> str:
     """The plain-text summary of a joint fit (formatting only)."""
-    from bayes_poem.report_text import SYNTHETIC_BANNER
+    from bayes_poem.banner import synthetic_banner
 
     spec = result.spec
     br = result.benefit_risk
-    lines = [SYNTHETIC_BANNER] if spec.table.is_synthetic else []
+    lines = [synthetic_banner(spec.table)] if spec.table.is_synthetic else []
     if title:
         lines.append(title)
     benefit, harm = spec.outcomes
@@ -210,5 +210,5 @@ def render(result: JointResult, benefit_risk: pd.DataFrame, contrasts: pd.DataFr
     if result.diagnostics.problems:
         lines.append("WARNING: " + "; ".join(result.diagnostics.problems))
     if spec.table.is_synthetic:
-        lines += ["", SYNTHETIC_BANNER]
+        lines += ["", synthetic_banner(spec.table)]
     return "\n".join(lines)

@@ -90,11 +90,11 @@ class JointComparison:
 
     def render_text(self, title: str = "") -> str:
         """The plain-text comparison (formatting only)."""
-        from bayes_poem.report_text import SYNTHETIC_BANNER
+        from bayes_poem.banner import synthetic_banner
 
         spec = self.fit.spec
         synthetic = spec.table.is_synthetic
-        lines = [SYNTHETIC_BANNER] if synthetic else []
+        lines = [synthetic_banner(spec.table)] if synthetic else []
         if title:
             lines.append(title)
         freq_interval = self.subgroups["freq_interval"].iloc[0]
@@ -128,7 +128,7 @@ class JointComparison:
         for i, note in enumerate(self.notes, start=1):
             lines.append(f"{i}. {note}")
         if synthetic:
-            lines += ["", SYNTHETIC_BANNER]
+            lines += ["", synthetic_banner(spec.table)]
         return "\n".join(lines)
 
 

@@ -350,10 +350,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def render_text(result: JointSensitivityResult, spec: JointSpec, benefit_risk: BenefitRisk,
                 title: str = "") -> str:
     """The plain-text table: per variant, rho, P(both) per subgroup, flags."""
-    from bayes_poem.report_text import SYNTHETIC_BANNER
+    from bayes_poem.banner import synthetic_banner
 
     table = result.table
-    lines = [SYNTHETIC_BANNER] if spec.table.is_synthetic else []
+    lines = [synthetic_banner(spec.table)] if spec.table.is_synthetic else []
     if title:
         lines.append(title)
     benefit, harm = spec.outcomes
@@ -386,7 +386,7 @@ def render_text(result: JointSensitivityResult, spec: JointSpec, benefit_risk: B
     flagged = result.flags
     lines += ["", f"{len(flagged)} flagged probabilit{'y' if len(flagged) == 1 else 'ies'}"]
     if spec.table.is_synthetic:
-        lines += ["", SYNTHETIC_BANNER]
+        lines += ["", synthetic_banner(spec.table)]
     return "\n".join(lines)
 
 

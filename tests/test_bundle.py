@@ -31,7 +31,8 @@ ALLOWED = {
     ("bayes_poem/bundle.py", "savefig"), ("bayes_poem/bundle.py", "to_csv"),
     ("bayes_poem/bundle.py", "write_bytes"), ("bayes_poem/bundle.py", "write_directory"),
     ("bayes_poem/bundle.py", "commit"), ("bayes_poem/bundle.py", "write_text"),
-    ("bayes_poem/outputs.py", "write_text"), ("bayes_poem/outputs.py", "to_netcdf"), ("bayes_poem/outputs.py", "write_bytes"),
+    ("bayes_poem/outputs.py", "write_text"), ("bayes_poem/outputs.py", "to_netcdf"),
+    ("bayes_poem/outputs.py", "write_bytes"),
     ("bayes_poem/outputs.py", "commit"),  # reserve() + Target.commit: write_directory
     ("bayes_poem/plots.py", "savefig"),  # to_png: into a BytesIO buffer
 }
