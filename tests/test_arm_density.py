@@ -16,7 +16,7 @@ from scipy.special import logit
 from bayes_poem.backends import arm_density, nutpie_adapter
 from bayes_poem.dims import STUDY
 from bayes_poem.priors import Prior
-from bayes_poem.trials.meta import BINARY_META_FAMILIES, _resolve, binomial_model
+from bayes_poem.trials.meta import BINARY_META_FAMILIES, binomial_model, resolve_priors
 
 THETA_PRIORS = {
     "Normal": Prior("Normal", {"mu": 0.3, "sigma": 1.5}),
@@ -49,7 +49,7 @@ def _arrays(n_studies):
 
 
 def _priors(theta, tau):
-    return _resolve({"theta": THETA_PRIORS[theta], "tau": TAU_PRIORS[tau],
+    return resolve_priors({"theta": THETA_PRIORS[theta], "tau": TAU_PRIORS[tau],
                      "mu_study": MU_STUDY}, BINARY_META_FAMILIES, {})
 
 
@@ -79,7 +79,7 @@ def _random_points(events, total, n_points, seed):
 def test_kernel_matches_pymc(theta, tau, n_studies):
     import pymc as pm
 
-    from bayes_poem.trials import _pymc
+    from bayes_poem.trials import pymc_models
 
     priors = _priors(theta, tau)
     events, total = _arrays(n_studies)
@@ -87,7 +87,7 @@ def test_kernel_matches_pymc(theta, tau, n_studies):
     layout = arm_density.unconstrained_layout(n_studies)
     assert [v.name for v in model.value_vars] == [name for name, _ in layout]
     with model:
-        pm.set_data({"events": events, "total": total, **_pymc.hyper_values(priors)})
+        pm.set_data({"events": events, "total": total, **pymc_models.hyper_values(priors)})
     logp = model.compile_logp(mode="FAST_COMPILE")
     dlogp = model.compile_dlogp(mode="FAST_COMPILE")
     buffer = arm_density.buffer(events, total, priors)

@@ -32,7 +32,8 @@ from bayes_poem.sampling import SamplerSettings
 from bayes_poem.specfile import _shown
 from bayes_poem.table import StudyTable, _check_label, load_table, read_text
 from bayes_poem.trials import report as rep
-from bayes_poem.trials._common import (
+from bayes_poem.trials.binary import ArmCounts, BetaPrior, analyse_binary, arm_counts_from_table
+from bayes_poem.trials.common import (
     ARMS,
     MAX_DRAWS,
     MAX_N_PER_ARM,
@@ -45,7 +46,6 @@ from bayes_poem.trials._common import (
     check_probability,
     check_seed,
 )
-from bayes_poem.trials.binary import ArmCounts, BetaPrior, analyse_binary, arm_counts_from_table
 
 __all__ = ["ANALYSES", "PreparedAnalysis", "TrialSpec", "load_trial_spec", "parse_trial_spec"]
 
@@ -420,15 +420,15 @@ def _prepare_continuous(spec: TrialSpec) -> PreparedAnalysis:
                 if arm not in data:
                     raise SpecError(f"data.{arm}: missing; arm summaries need both arms")
             arms = {arm: data[arm] for arm in ARMS}
-        anterior = cont._as_summary(arms["anterior"], f"{spec.source}: data.anterior")
-        posterior = cont._as_summary(arms["posterior"], f"{spec.source}: data.posterior")
+        anterior = cont.as_summary(arms["anterior"], f"{spec.source}: data.anterior")
+        posterior = cont.as_summary(arms["posterior"], f"{spec.source}: data.posterior")
         correlation = check_number(data.get("correlation", cont.DEFAULT_CORRELATION),
                                    "data.correlation")
         if not -1 <= correlation <= 1:
             raise SpecError(f"data.correlation: must be in [-1, 1] (got {correlation:g})")
         prior = priors.get("change")
         if prior is not None:
-            from bayes_poem.trials._pymc import check_prior
+            from bayes_poem.trials.pymc_models import check_prior
 
             prior = check_prior("change", prior, (NORMAL,), "priors.change")
         simulation = spec.section("simulation")
@@ -475,7 +475,7 @@ def _prepare_continuous(spec: TrialSpec) -> PreparedAnalysis:
         if likelihood not in cont.LIKELIHOODS:
             raise SpecError(f"model.likelihood: '{likelihood}' is not one of "
                             f"{', '.join(cont.LIKELIHOODS)}")
-        from bayes_poem.trials._pymc import check_prior
+        from bayes_poem.trials.pymc_models import check_prior
 
         overrides = {name: check_prior(name, value, cont.PATIENT_PRIOR_FAMILIES[name],
                                        f"priors.{name}") for name, value in priors.items()}
@@ -523,8 +523,8 @@ def _meta_inputs(spec: TrialSpec, outcomes_key: str) -> tuple[StudyTable, list[s
     from bayes_poem.trials.meta import (
         BINARY_META_FAMILIES,
         BINARY_META_PRIORS,
-        _resolve,
         comparative_counts,
+        resolve_priors,
     )
 
     data = spec.section("data")
@@ -553,7 +553,7 @@ def _meta_inputs(spec: TrialSpec, outcomes_key: str) -> tuple[StudyTable, list[s
     same = _same_trial(data.get("same_trial"), "data.same_trial")
     counts = {o: comparative_counts(table, o, studies=studies.get(o), same_trial=same)
               for o in outcomes}
-    priors = _resolve(spec.section("priors"), BINARY_META_FAMILIES, BINARY_META_PRIORS,
+    priors = resolve_priors(spec.section("priors"), BINARY_META_FAMILIES, BINARY_META_PRIORS,
                       "priors")
     resolved_data = {**({"dataset": data["dataset"]} if "dataset" in data
                         else {"path": table.source}),
@@ -639,7 +639,7 @@ def _prepare_meta(spec: TrialSpec) -> PreparedAnalysis:
 
 # ---------------------------------------------------------------- meta (continuous)
 def _prepare_meta_continuous(spec: TrialSpec) -> PreparedAnalysis:
-    from bayes_poem.trials.meta import NORMAL_META_FAMILIES, _resolve, random_effects_meta
+    from bayes_poem.trials.meta import NORMAL_META_FAMILIES, random_effects_meta, resolve_priors
 
     data = spec.section("data")
     outcome = _string(data, "outcome", "data", "outcome")
@@ -696,7 +696,7 @@ def _prepare_meta_continuous(spec: TrialSpec) -> PreparedAnalysis:
         ses.append(values[1])
     if len(set(labels)) != len(labels):
         raise DataError(f"{source}: study labels must be distinct")
-    priors = _resolve(spec.section("priors"), NORMAL_META_FAMILIES, {}, "priors")
+    priors = resolve_priors(spec.section("priors"), NORMAL_META_FAMILIES, {}, "priors")
     settings = _sampler(spec)
     resolved = {**_header(spec),
                 "data": {"outcome": outcome, "measure": measure, "synthetic": synthetic,
@@ -725,14 +725,14 @@ def _prepare_meta_continuous(spec: TrialSpec) -> PreparedAnalysis:
 
 # ---------------------------------------------------------------- assurance
 def _prepare_assurance(spec: TrialSpec) -> PreparedAnalysis:
-    from bayes_poem.trials.design import DecisionRule, _check_sizes
+    from bayes_poem.trials.design import DecisionRule, check_sizes
     from bayes_poem.trials.meta import binomial_meta
 
     table, outcomes, counts, parts = _meta_inputs(spec, "outcome")
     outcome = outcomes[0]
     design = spec.section("design")
     try:
-        sizes = _check_sizes(design.get("n_per_arm"))
+        sizes = check_sizes(design.get("n_per_arm"))
     except SpecError as err:
         raise SpecError(f"design.{err}") from None
     margin = _margin(design, "design")
@@ -784,7 +784,7 @@ def _prepare_assurance(spec: TrialSpec) -> PreparedAnalysis:
 
 # ---------------------------------------------------------------- interim
 def _prepare_interim(spec: TrialSpec) -> PreparedAnalysis:
-    from bayes_poem.trials.design import _interim_inputs, interim_predictive_probability
+    from bayes_poem.trials.design import interim_inputs, interim_predictive_probability
 
     section = spec.section("interim")
     for key in ("anterior", "posterior", "n_per_arm"):
@@ -801,7 +801,7 @@ def _prepare_interim(spec: TrialSpec) -> PreparedAnalysis:
                               minimum=10, maximum=MAX_SIMULATIONS)
     seed = check_seed(section.get("seed", 20240102), "interim.seed")
     prior = _beta(section.get("prior"), "interim.prior")
-    _interim_inputs(anterior, posterior, n, margin, kind, threshold, prior)
+    interim_inputs(anterior, posterior, n, margin, kind, threshold, prior)
     resolved = {**_header(spec),
                 "interim": {"anterior": {"events": anterior.events, "total": anterior.total},
                             "posterior": {"events": posterior.events,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_poem.trials._common import ANTERIOR, POSTERIOR
+from bayes_poem.trials.common import ANTERIOR, POSTERIOR
 
 __all__ = ["SYNTHETIC_ECKARDT_SUMMARIES", "synthetic_eckardt_patients"]
 
