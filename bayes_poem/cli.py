@@ -544,7 +544,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     from bayes_poem.bundle import write_bundle
     from bayes_poem.outputs import check_target, reserve
     from bayes_poem.results_dir import default_out
-    from bayes_poem.trials.spec import load_trial_spec
+    from bayes_poem.trials.specfile import load_trial_spec
 
     spec = load_trial_spec(args.spec)
     out = _out_path(args, default_out("trial", args.spec))

@@ -1,4 +1,10 @@
-"""Plain-text reports and output files of trial analyses (formatting only)."""
+"""Plain-text reports and output files of trial analyses (formatting only).
+
+A :class:`TrialReport` is what a run returns; its :meth:`TrialReport.bundle` is
+what ``bayes-poem trial`` writes (:func:`bayes_poem.bundle.write_bundle`). The
+texts open with the one SYNTHETIC banner (:mod:`bayes_poem.banner`) when the
+data are synthetic, saying what they are.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from bayes_poem.banner import marked_synthetic, synthetic_banner
 from bayes_poem.bundle import Bundle
-
-SYNTHETIC_BANNER = ("*** SYNTHETIC DATA: simulated for illustration; not published per-arm "
-                    "values and not trial results ***")
 
 Writer = Callable[[Path], None]
 
@@ -61,8 +65,17 @@ def interval_lines(table: pd.DataFrame, label_column: str = "quantity") -> list[
     return lines
 
 
-def header(title: str, synthetic: bool) -> list[str]:
-    lines = [SYNTHETIC_BANNER] if synthetic else []
+def _description(synthetic: str | bool) -> str:
+    """What synthetic data are ("" for real data; a bare flag: marked by the user)."""
+    if isinstance(synthetic, str):
+        return synthetic
+    return marked_synthetic("the data") if synthetic else ""
+
+
+def header(title: str, synthetic: str | bool) -> list[str]:
+    """The SYNTHETIC banner (``synthetic``: what the data are, or a flag) and the title."""
+    description = _description(synthetic)
+    lines = [synthetic_banner(description)] if description else []
     if title:
         lines.append(title)
     return lines
@@ -86,8 +99,8 @@ def binary_text(result: Any, title: str) -> str:
     return "\n".join(lines)
 
 
-def continuous_text(result: Any, title: str) -> str:
-    lines = header(title, result.synthetic)
+def continuous_text(result: Any, title: str, synthetic: str = "") -> str:
+    lines = header(title, synthetic or result.synthetic)
     lines.append(f"Outcome {result.outcome} ({result.better} is better); method "
                  f"{result.method}")
     for assumption in result.assumptions:
@@ -137,7 +150,7 @@ def meta_text(results: list[Any], title: str) -> str:
     return "\n".join(lines)
 
 
-def normal_meta_text(result: Any, title: str, synthetic: bool) -> str:
+def normal_meta_text(result: Any, title: str, synthetic: str | bool) -> str:
     lines = header(title, synthetic)
     lines.append(f"Outcome {result.outcome}: {len(result.data)} trials; {result.measure}")
     lines.append("Priors: " + "; ".join(f"{k} ~ {p.describe()}" for k, p in
