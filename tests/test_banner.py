@@ -73,3 +73,52 @@ def test_the_report_shows_its_own_banner_sentence(render):
     assert render(report).count(note) == 2  # opens and closes the report
     real = Report("T", "sub", False, (Section("Data", text="x"),), empty)
     assert "SYNTHETIC DATA" not in render(real)
+
+
+# ---------------------------------------------------------------------- trials
+SUMMARIES = {"anterior": {"n": 31, "before_mean": 6.3, "before_sd": 1.4, "after_mean": 0.8,
+                          "after_sd": 0.7},
+             "posterior": {"n": 32, "before_mean": 6.1, "before_sd": 1.2, "after_mean": 0.6,
+                           "after_sd": 0.7}}
+
+
+def _trial(data: dict, analysis: str = "continuous"):
+    from bayes_poem.trials.specfile import parse_trial_spec
+
+    raw = {"analysis": analysis, "data": {"outcome": "eckardt", **data}}
+    if analysis == "continuous":
+        raw["noninferiority"] = {"margin": 1.0, "better": "lower"}
+    else:
+        raw["priors"] = {"mu": {"dist": "Normal", "mu": 0.0, "sigma": 2.0},
+                         "tau": {"dist": "HalfNormal", "sigma": 0.5}}
+    return parse_trial_spec(raw, source="t.toml").prepare()
+
+
+def test_a_trial_example_is_described_by_its_own_description():
+    from bayes_poem.trials.synthetic import DESCRIPTIONS
+
+    prepared = _trial({"example": "synthetic_eckardt_summaries"})
+    assert prepared.synthetic == DESCRIPTIONS["synthetic_eckardt_summaries"]
+    text = prepared.run().text
+    assert text.splitlines()[0] == synthetic_banner(prepared.synthetic)
+    assert "made up by bayes_poem for illustration" in text
+    assert "published aggregates" not in text
+    patients = _trial({"example": "synthetic_eckardt_patients"})  # prepared only: no MCMC
+    assert patients.synthetic == DESCRIPTIONS["synthetic_eckardt_patients"]
+
+
+def test_trial_data_the_user_marks_synthetic_are_said_to_be_so():
+    prepared = _trial({"synthetic": True, **SUMMARIES})
+    assert prepared.synthetic == ("the spec's inline arm summaries, marked synthetic by the "
+                                  "user ([data] synthetic = true)")
+    assert prepared.run().text.startswith(f"*** SYNTHETIC DATA: {prepared.synthetic}; ")
+    studies = [{"study": "A", "estimate": 0.2, "se": 0.3}, {"study": "B", "estimate": 0.1,
+                                                            "se": 0.2}]
+    meta = _trial({"synthetic": True, "studies": studies}, analysis="meta_continuous")
+    assert meta.synthetic.startswith("the spec's inline studies, marked synthetic by the user")
+
+
+def test_real_trial_data_have_no_banner():
+    prepared = _trial(SUMMARIES)
+    assert prepared.synthetic == ""
+    assert "SYNTHETIC" not in prepared.run().text
