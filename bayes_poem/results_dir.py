@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bayes_poem import outputs
+from bayes_poem import bundle, outputs
 from bayes_poem.bundle import Bundle
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.outputs import MARKER, Writer
@@ -81,7 +81,7 @@ CONTRASTS = "contrasts.csv"
 MODERATORS = "moderators.csv"  # with moderators only
 TAU2_EXPLAINED = "tau2_explained.csv"  # with moderators and random study effects only
 DIAGNOSTICS = "diagnostics.csv"
-SPEC = "spec.toml"  # the resolved spec: every setting with its default filled in
+SPEC = bundle.SPEC_FILE  # the resolved spec: every setting with its default filled in
 SUMMARY_TEXT = "summary.txt"
 SENSITIVITY = "sensitivity.csv"  # written by 'bayes-poem sensitivity', read by 'report'
 JOINT_SENSITIVITY = "benefit_risk_sensitivity.csv"  # the same, of a joint spec
