@@ -36,6 +36,7 @@ from bayes_poem.trials.continuous import (
     analyse_arm_summaries,
     analyse_patient_level,
 )
+from bayes_poem.trials.counts import comparative_counts
 from bayes_poem.trials.design import (
     AssuranceResult,
     DecisionRule,
@@ -51,7 +52,6 @@ from bayes_poem.trials.meta import (
     NormalMetaResult,
     binomial_meta,
     binomial_meta_from_table,
-    comparative_counts,
     random_effects_meta,
 )
 from bayes_poem.trials.specfile import load_trial_spec

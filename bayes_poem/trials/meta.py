@@ -63,28 +63,28 @@ from bayes_poem.trials import pymc_models
 from bayes_poem.trials.common import (
     ARM_DIM,
     ARMS,
-    check_arm_counts,
     check_kind,
     check_margin,
     check_number,
     noninferiority_statement,
 )
+from bayes_poem.trials.counts import (
+    COUNT_COLUMNS,
+    DEFAULT_SAME_TRIAL,
+    check_counts_frame,
+    comparative_counts,
+)
 from bayes_poem.trials.published import comparison_notes, published_rows
 
 __all__ = [
     "BINARY_META_PRIORS",
-    "DEFAULT_SAME_TRIAL",
     "BinomialMetaResult",
     "NormalMetaResult",
     "binomial_meta",
     "binomial_meta_from_table",
-    "comparative_counts",
     "random_effects_meta",
     "resolve_priors",
 ]
-
-DEFAULT_SAME_TRIAL: tuple[tuple[str, ...], ...] = (("Khashab2020", "Khashab2020_long"),)
-"""Labels that denote one trial (at different follow-up): never pooled in one outcome."""
 
 BINARY_META_PRIORS: dict[str, Prior] = {
     "theta": Prior(NORMAL, {"mu": 0.0, "sigma": 1.5}),
@@ -93,7 +93,6 @@ BINARY_META_PRIORS: dict[str, Prior] = {
 }
 BINARY_META_FAMILIES = {"theta": pymc_models.LOCATION, "tau": SCALE_FAMILIES, "mu_study": (NORMAL,)}
 NORMAL_META_FAMILIES = {"mu": pymc_models.LOCATION, "tau": SCALE_FAMILIES}
-COUNT_COLUMNS = ("anterior_events", "anterior_total", "posterior_events", "posterior_total")
 DEFAULT_META_SETTINGS = SamplerSettings(draws=1000, tune=1000, chains=4, seed=20200101)
 
 
@@ -117,80 +116,6 @@ def resolve_priors(priors: Mapping[str, Prior | Mapping[str, Any]] | None,
             raise SpecError(f"{where}.{name}: a prior is required (in the outcome's units); "
                             f"families: {', '.join(families)}")
     return out
-
-
-# ---------------------------------------------------------------- data
-def comparative_counts(table: StudyTable, outcome: str, *, studies: Sequence[str] | None = None,
-                       same_trial: Sequence[Sequence[str]] = DEFAULT_SAME_TRIAL
-                       ) -> pd.DataFrame:
-    """One row per trial of ``outcome``: anterior and posterior events and totals.
-
-    ``table`` is a long table with ``subgroup`` = arm (``anterior``/``posterior``).
-    ``studies`` restricts (and orders) the trials. ``DataError`` if a trial lacks an
-    arm, has a row of another subgroup, or if two labels of one trial (see
-    ``same_trial``) would be pooled.
-    """
-    frame = table.for_outcome(outcome).frame
-    others = sorted(set(frame["subgroup"]) - set(ARMS))
-    if others:
-        raise DataError(f"{table.source}: outcome '{outcome}': subgroup(s) "
-                        f"{', '.join(map(repr, others))} are not arms; expected "
-                        f"{', '.join(ARMS)} (subgroup = arm)")
-    available = list(dict.fromkeys(frame["study"]))
-    if studies is not None:
-        if isinstance(studies, str) or not studies:
-            raise SpecError("studies: must be a non-empty list of trial labels")
-        missing = [s for s in studies if s not in available]
-        if missing:
-            raise DataError(f"{table.source}: outcome '{outcome}': trial(s) "
-                            f"{', '.join(map(repr, missing))} not in the data; trials with "
-                            f"this outcome: {', '.join(available)}")
-        available = list(dict.fromkeys(studies))
-    for group in same_trial:
-        present = [label for label in group if label in available]
-        if len(present) > 1:
-            raise DataError(
-                f"{table.source}: outcome '{outcome}': {' and '.join(map(repr, present))} are "
-                "the same trial (different follow-up); pool only one of them (choose with "
-                "studies = [...])")
-    rows = []
-    for study in available:
-        record: dict[str, Any] = {"study": study}
-        part = frame[frame["study"] == study]
-        for arm in ARMS:
-            arm_rows = part[part["subgroup"] == arm]
-            if len(arm_rows) != 1:
-                raise DataError(f"{table.source}: outcome '{outcome}', trial '{study}': "
-                                f"expected one '{arm}' row, found {len(arm_rows)}")
-            events, total = check_arm_counts(int(arm_rows["events"].iloc[0]),
-                                             int(arm_rows["total"].iloc[0]),
-                                             f"{table.source}: {study} {outcome} {arm}")
-            record[f"{arm}_events"], record[f"{arm}_total"] = events, total
-        rows.append(record)
-    return pd.DataFrame(rows)
-
-
-def _check_counts_frame(counts: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(counts, pd.DataFrame):
-        raise DataError("counts: expected a DataFrame with columns study, "
-                        + ", ".join(COUNT_COLUMNS))
-    missing = [c for c in ("study", *COUNT_COLUMNS) if c not in counts.columns]
-    if missing:
-        raise DataError(f"counts: missing column(s) {', '.join(missing)}")
-    if counts.empty:
-        raise DataError("counts: no trials")
-    if counts["study"].duplicated().any():
-        raise DataError(f"counts: trial '{counts['study'][counts['study'].duplicated()].iloc[0]}'"
-                        " appears twice")
-    out = counts[["study", *COUNT_COLUMNS]].copy()
-    for i, row in enumerate(out.itertuples(index=False), start=1):
-        for arm in ARMS:
-            check_arm_counts(getattr(row, f"{arm}_events"), getattr(row, f"{arm}_total"),
-                             f"counts row {i} ({row.study}), {arm} arm")
-    out["study"] = out["study"].astype(str)
-    for column in COUNT_COLUMNS:
-        out[column] = out[column].astype(np.int64)
-    return out.reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- compiled kernels
@@ -411,7 +336,7 @@ def binomial_meta(counts: pd.DataFrame, *, outcome: str = "outcome",
     ``margin`` (> 0, risk-difference scale) and ``kind`` set the optional
     non-inferiority table.
     """
-    counts = _check_counts_frame(counts)
+    counts = check_counts_frame(counts)
     resolved = resolve_priors(priors, BINARY_META_FAMILIES, BINARY_META_PRIORS)
     kind = check_kind(kind)
     if margin is not None:

@@ -130,7 +130,7 @@ def counts_value(value: Any, where: str) -> ArmCounts:
 
 
 def same_trial(value: Any, where: str) -> tuple[tuple[str, ...], ...]:
-    from bayes_poem.trials.meta import DEFAULT_SAME_TRIAL
+    from bayes_poem.trials.counts import DEFAULT_SAME_TRIAL
 
     if value is None:
         return DEFAULT_SAME_TRIAL

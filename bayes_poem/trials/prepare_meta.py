@@ -52,10 +52,10 @@ __all__ = ["assurance", "meta", "meta_continuous"]
 # ---------------------------------------------------------------- meta (binary)
 def _meta_inputs(spec: TrialSpec, outcomes_key: str) -> tuple[StudyTable, list[str], dict[
         str, pd.DataFrame], dict[str, Any]]:
+    from bayes_poem.trials.counts import comparative_counts
     from bayes_poem.trials.meta import (
         BINARY_META_FAMILIES,
         BINARY_META_PRIORS,
-        comparative_counts,
         resolve_priors,
     )
 
