@@ -26,7 +26,7 @@ __all__ = ["describe", "marked_synthetic", "synthetic_banner", "synthetic_text"]
 
 def marked_synthetic(name: str) -> str:
     """The description of data a user marked synthetic (``[data] synthetic = true``)."""
-    return f"{name}, marked synthetic by the user ([data] synthetic = true)"
+    return f"{name}, marked synthetic ([data] synthetic = true)"
 
 
 def describe(table: Any) -> str:

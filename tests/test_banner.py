@@ -43,14 +43,14 @@ def test_a_users_labelled_csv_is_named_by_its_label_not_said_to_match_aggregates
     table = _user_table(tmp_path, 'label = "Simulated SED cohort"\n')
     text = synthetic_text(table)
     assert "Simulated SED cohort" in text and "sim.csv" in text
-    assert "marked synthetic by the user ([data] synthetic = true)" in text
+    assert "marked synthetic ([data] synthetic = true)" in text
     assert "published aggregates" not in text
 
 
 def test_a_users_unlabelled_csv_is_named_by_its_path(tmp_path):
     table = _user_table(tmp_path, "")
     text = synthetic_text(table)
-    assert text.startswith(f"SYNTHETIC DATA: {table.source}, marked synthetic by the user")
+    assert text.startswith(f"SYNTHETIC DATA: {table.source}, marked synthetic ([data]")
     assert "published aggregates" not in text
 
 
@@ -61,8 +61,7 @@ def test_a_label_on_the_embedded_dataset_keeps_its_description():
 
 def test_a_real_dataset_marked_synthetic_is_not_said_to_be_simulated_by_us():
     table = load_dataset("rat_tumors").with_metadata(synthetic="true")
-    assert describe(table) == ("dataset 'rat_tumors', marked synthetic by the user "
-                               "([data] synthetic = true)")
+    assert describe(table) == "dataset 'rat_tumors', marked synthetic ([data] synthetic = true)"
 
 
 @pytest.mark.parametrize("render", [render_html, lambda r: render_markdown(r)[0]])
@@ -109,13 +108,13 @@ def test_a_trial_example_is_described_by_its_own_description():
 
 def test_trial_data_the_user_marks_synthetic_are_said_to_be_so():
     prepared = _trial({"synthetic": True, **SUMMARIES})
-    assert prepared.synthetic == ("the spec's inline arm summaries, marked synthetic by the "
-                                  "user ([data] synthetic = true)")
+    assert prepared.synthetic == ("the spec's inline arm summaries, marked synthetic "
+                                  "([data] synthetic = true)")
     assert prepared.run().text.startswith(f"*** SYNTHETIC DATA: {prepared.synthetic}; ")
     studies = [{"study": "A", "estimate": 0.2, "se": 0.3}, {"study": "B", "estimate": 0.1,
                                                             "se": 0.2}]
     meta = _trial({"synthetic": True, "studies": studies}, analysis="meta_continuous")
-    assert meta.synthetic.startswith("the spec's inline studies, marked synthetic by the user")
+    assert meta.synthetic.startswith("the spec's inline studies, marked synthetic ([data]")
 
 
 def test_real_trial_data_have_no_banner():

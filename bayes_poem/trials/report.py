@@ -66,7 +66,7 @@ def interval_lines(table: pd.DataFrame, label_column: str = "quantity") -> list[
 
 
 def _description(synthetic: str | bool) -> str:
-    """What synthetic data are ("" for real data; a bare flag: marked by the user)."""
+    """What synthetic data are ("" for real data; a bare flag: marked synthetic)."""
     if isinstance(synthetic, str):
         return synthetic
     return marked_synthetic("the data") if synthetic else ""
