@@ -57,7 +57,8 @@ class Bundle:
     def writers(self) -> dict[str, Writer]:
         """File name -> writer: other files, tables, figures, the spec, the text.
 
-        Raises :class:`OutputError` when two parts name the same file.
+        Raises :class:`OutputError` when two parts name the same file, or one is
+        named as the results directory's marker (written by :mod:`bayes_poem.outputs`).
         """
         parts: list[tuple[str, Writer]] = []
         parts += [(name, _file(content)) for name, content in self.files.items()]
@@ -70,6 +71,9 @@ class Bundle:
             parts.append((self.text_name, outputs.write_text(self.text + "\n")))
         out: dict[str, Writer] = {}
         for name, write in parts:
+            if name == outputs.MARKER:
+                raise OutputError(f"{name}: is the results directory's marker; "
+                                  "choose another file name")
             if name in out:
                 raise OutputError(f"{name}: named twice in one results directory")
             out[name] = write

@@ -102,6 +102,8 @@ def test_a_file_named_twice_is_an_error():
     bundle = Bundle(tables={"summary.txt": pd.DataFrame()}, text_name="summary.txt")
     with pytest.raises(OutputError, match="summary.txt: named twice"):
         bundle.writers()
+    with pytest.raises(OutputError, match="is the results directory's marker"):
+        Bundle(files={MARKER: "{}"}).writers()
 
 
 def test_write_bundle_writes_every_part_and_the_marker(tmp_path):
