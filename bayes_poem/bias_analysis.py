@@ -174,10 +174,10 @@ def _num(x: float, fmt: str = "7.3f") -> str:
 
 def render_text(analysis: BiasAnalysis, spec: ModelSpec, title: str = "") -> str:
     """The plain-text summary (``bias.txt``), with the SYNTHETIC banner when the data are."""
-    from bayes_poem.report_text import SYNTHETIC_BANNER
+    from bayes_poem.banner import synthetic_banner
 
     options = analysis.options
-    lines = [SYNTHETIC_BANNER] if spec.table.is_synthetic else []
+    lines = [synthetic_banner(spec.table)] if spec.table.is_synthetic else []
     if title:
         lines.append(title)
     lines.append(f"Small-study effects: outcome {spec.outcome}, {len(spec.studies)} studies, "
@@ -229,7 +229,7 @@ def render_text(analysis: BiasAnalysis, spec: ModelSpec, title: str = "") -> str
     for row in problems.itertuples(index=False):
         lines.append(f"  step {row.step} (+ {row.study}): sampler problems: {row.problems}")
     if spec.table.is_synthetic:
-        lines += ["", SYNTHETIC_BANNER]
+        lines += ["", synthetic_banner(spec.table)]
     return "\n".join(lines)
 
 

@@ -28,7 +28,6 @@ from bayes_poem.cli_support import (
     EXIT_OK,
     EXIT_USER_ERROR,
 )
-from bayes_poem.cli_support import csv_writer as _csv
 from bayes_poem.cli_support import out_path as _out_path
 from bayes_poem.cli_support import progress as _progress
 from bayes_poem.cli_support import spec_inputs as _inputs
@@ -62,26 +61,27 @@ def _validated_spec(analysis):
     return analysis.validated_spec()
 
 
-def _bubble_writers(result, title: str) -> dict:
+def _bubble_pngs(result, title: str) -> dict[str, bytes]:
     """``bubble_<moderator>.png`` for each numeric moderator (computed now, drawn now)."""
     from bayes_poem.plots import bubble_plot, to_png
     from bayes_poem.results_dir import bubble_file
 
-    writers = {}
+    pngs = {}
     for moderator in result.spec.moderators:
         if moderator.kind != "numeric":
             continue
         curve, points = result.moderator_curve(moderator.name)
         png = to_png(bubble_plot(points=points, curve=curve, moderator=moderator.name,
                                  interval_label=result.interval.label, title=title))
-        writers[bubble_file(moderator.name)] = lambda path, png=png: path.write_bytes(png)
-    return writers
+        pngs[bubble_file(moderator.name)] = png
+    return pngs
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bayes_poem.bundle import write_bundle
     from bayes_poem.outputs import check_target, reserve
     from bayes_poem.report_text import render
-    from bayes_poem.results_dir import default_out, run_writers
+    from bayes_poem.results_dir import default_out, run_bundle
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
@@ -100,10 +100,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         text = render(result, contrasts, title=analysis.title, explained=explained)
         # the data path absolute: a results directory copied elsewhere still reruns
         spec_toml = analysis.resolved_toml(spec)
-        target.commit(run_writers(result, spec_toml=spec_toml, text=text,
-                                  contrasts=contrasts, explained=explained,
-                                  figures=_bubble_writers(result, analysis.title),
-                                  forest_order=analysis.forest_order))
+        write_bundle(run_bundle(result, spec_toml=spec_toml, text=text,
+                                contrasts=contrasts, explained=explained,
+                                figures=_bubble_pngs(result, analysis.title),
+                                forest_order=analysis.forest_order), target)
     print(text)
     print(f"\nResults written to {out}/")
     problems = list(result.diagnostics.problems)
@@ -141,9 +141,10 @@ def _compare_options(args: argparse.Namespace, analysis) -> dict[str, object]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from bayes_poem.bundle import Bundle, write_bundle
     from bayes_poem.compare import compare
     from bayes_poem.exports import table_writers
-    from bayes_poem.outputs import check_target, reserve, write_text
+    from bayes_poem.outputs import check_target, reserve
     from bayes_poem.results_dir import default_out
     from bayes_poem.specfile import load_spec
 
@@ -167,11 +168,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
                   "comparison_contrasts.csv": comparison.contrasts,
                   **({"comparison_moderators.csv": comparison.moderators}
                      if not comparison.moderators.empty else {})}
-        target.commit({
-            **{name: _csv(table) for name, table in tables.items()},
-            **table_writers(tables, title=analysis.title, synthetic=spec.table.is_synthetic),
-            "comparison.txt": write_text(text + "\n"),
-        })
+        write_bundle(Bundle(text=text, text_name="comparison.txt", tables=tables,
+                            files=table_writers(tables, title=analysis.title,
+                                                synthetic=spec.table.is_synthetic)), target)
     print(text)
     print(f"\nResults written to {out}/")
     return EXIT_OK
@@ -181,10 +180,11 @@ def cmd_bias(args: argparse.Namespace) -> int:
     """Small-study effects: frequentist tests, the Bayesian precision model, cumulative
     analyses and funnel plots (docs/cli.md)."""
     from bayes_poem.bias_analysis import analyse_bias, figures, render_text
+    from bayes_poem.bundle import Bundle, write_bundle
     from bayes_poem.exports import table_writers
-    from bayes_poem.outputs import check_target, reserve, write_text
+    from bayes_poem.outputs import check_target, reserve
     from bayes_poem.plots import to_png
-    from bayes_poem.results_dir import SPEC, default_out
+    from bayes_poem.results_dir import default_out
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
@@ -204,13 +204,10 @@ def cmd_bias(args: argparse.Namespace) -> int:
                   "ranktest.csv": bias.ranktest, "trimfill.csv": bias.trimfill,
                   "cumulative_bayes.csv": bias.cumulative_table(),
                   "cumulative_frequentist.csv": bias.cumulative_frequentist()}
-        target.commit({
-            **{name: _csv(table) for name, table in tables.items()},
-            **table_writers(tables, title=analysis.title, synthetic=spec.table.is_synthetic),
-            **{name: (lambda path, png=png: path.write_bytes(png)) for name, png in pngs.items()},
-            SPEC: write_text(resolved.resolved_toml(spec)),
-            "bias.txt": write_text(text + "\n"),
-        })
+        write_bundle(Bundle(text=text, text_name="bias.txt", tables=tables, figures=pngs,
+                            files=table_writers(tables, title=analysis.title,
+                                                synthetic=spec.table.is_synthetic),
+                            spec_toml=resolved.resolved_toml(spec)), target)
     print(text)
     print(f"\nResults written to {out}/")
     return EXIT_OK
@@ -253,12 +250,12 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def _run_grid(args, analysis, spec, config, plan, executor, shutdown, target) -> str:
     """Fit the grid, then write its files into the reserved ``target``; the report text."""
+    from bayes_poem.banner import synthetic_banner
+    from bayes_poem.bundle import Bundle, write_bundle
     from bayes_poem.exports import table_writers
-    from bayes_poem.figure_style import save
     from bayes_poem.loglik import power_scaling
-    from bayes_poem.outputs import write_text
     from bayes_poem.plots import sensitivity_forest
-    from bayes_poem.results_dir import SENSITIVITY, SPEC
+    from bayes_poem.results_dir import SENSITIVITY
     from bayes_poem.sensitivity import run_sensitivity, summarise_by_variant
     from bayes_poem.sensitivity_text import sensitivity_text
     from bayes_poem.structure import structure_line
@@ -294,30 +291,25 @@ def _run_grid(args, analysis, spec, config, plan, executor, shutdown, target) ->
             warnings.simplefilter("ignore", ConvergenceWarning)
             psens = power_scaling(result.main_fit or spec.fit(settings))
     by_variant = summarise_by_variant(result.table)
-    text = sensitivity_text(title=analysis.title, synthetic=spec.table.is_synthetic,
+    banner = synthetic_banner(spec.table) if spec.table.is_synthetic else ""
+    text = sensitivity_text(title=analysis.title, synthetic=banner,
                             result=result, by_variant=by_variant, psens=psens, plan=plan,
                             structure=structure_line(spec),
                             interval_label=analysis.interval.label)
     figure = sensitivity_forest(frame=result.table, title=analysis.title)
-    writers = {
-        SENSITIVITY: _csv(result.table),
-        "variants.csv": _csv(by_variant),
-        "sensitivity.png": lambda path: save(figure, path),
-        "sensitivity.txt": write_text(text + "\n"),
-        SPEC: write_text(analysis.resolved_toml(spec)),
-    }
-    if psens is not None:
-        writers["psens.csv"] = _csv(psens)
-    writers.update(table_writers({SENSITIVITY: result.table, "variants.csv": by_variant,
-                                  **({"psens.csv": psens} if psens is not None else {})},
-                                 title=analysis.title, synthetic=spec.table.is_synthetic))
+    tables = {SENSITIVITY: result.table, "variants.csv": by_variant,
+              **({"psens.csv": psens} if psens is not None else {})}
+    figures = {"sensitivity.png": figure}
     if len(plan.axes) == 2:  # a crossed grid of two axes: its heat maps
         from bayes_poem.sensitivity_plots import crossed_grid_plot
 
-        crossed = crossed_grid_plot(frame=result.table, axes=[a for a, _ in plan.axes],
-                                    title=analysis.title)
-        writers["sensitivity_grid.png"] = lambda path: save(crossed, path)
-    target.commit(writers)
+        figures["sensitivity_grid.png"] = crossed_grid_plot(
+            frame=result.table, axes=[a for a, _ in plan.axes], title=analysis.title)
+    write_bundle(Bundle(text=text, text_name="sensitivity.txt", tables=tables,
+                        figures=figures,
+                        files=table_writers(tables, title=analysis.title,
+                                            synthetic=spec.table.is_synthetic),
+                        spec_toml=analysis.resolved_toml(spec)), target)
     return text
 
 
@@ -341,9 +333,10 @@ def _scheduler_address(text: str) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Report of a spec (fitted here) or of a results directory (its posterior.nc)."""
+    from bayes_poem.bundle import write_bundle
     from bayes_poem.errors import SpecError
     from bayes_poem.outputs import check_target, reserve
-    from bayes_poem.report import build_report, report_writers
+    from bayes_poem.report import build_report, report_bundle
     from bayes_poem.results_dir import (
         REPORT_HTML,
         REPORT_MD,
@@ -384,16 +377,17 @@ def cmd_report(args: argparse.Namespace) -> int:
                               results_dir=target if from_results else None,
                               sensitivity=sensitivity,
                               progress=lambda message: _progress(message, args.quiet))
-        reserved.commit(report_writers(report))
+        write_bundle(report_bundle(report), reserved)
     print(f"Report written to {out}/{REPORT_HTML} and {out}/{REPORT_MD}")
     return EXIT_OK
 
 
 def cmd_trial(args: argparse.Namespace) -> int:
     """Anterior-vs-posterior trial analyses (``bayes_poem.trials``, docs/trials.md)."""
+    from bayes_poem.bundle import write_bundle
     from bayes_poem.outputs import check_target, reserve
     from bayes_poem.results_dir import default_out
-    from bayes_poem.trials.spec import load_trial_spec
+    from bayes_poem.trials.specfile import load_trial_spec
 
     spec = load_trial_spec(args.spec)
     out = _out_path(args, default_out("trial", args.spec))
@@ -405,7 +399,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         report = prepared.run()
         _progress(f"done in {time.perf_counter() - started:.1f} s", args.quiet)
-        target.commit(report.writers())
+        write_bundle(report.bundle(), target)
     print(report.text)
     print(f"\nResults written to {out}/")
     return EXIT_OK

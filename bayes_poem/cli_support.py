@@ -13,8 +13,8 @@ from pathlib import Path
 from bayes_poem import runlog
 from bayes_poem.errors import OutputError
 
-__all__ = ["EXIT_DIAGNOSTICS", "EXIT_FAILED", "EXIT_OK", "EXIT_USER_ERROR", "csv_writer",
-           "out_path", "progress", "spec_inputs", "trial_inputs"]
+__all__ = ["EXIT_DIAGNOSTICS", "EXIT_FAILED", "EXIT_OK", "EXIT_USER_ERROR", "out_path",
+           "progress", "spec_inputs", "trial_inputs"]
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_DIAGNOSTICS, EXIT_FAILED = 0, 2, 3, 4
 
@@ -65,7 +65,3 @@ def trial_inputs(spec, spec_path: str | Path) -> list[Path]:
     walk(dict(spec.sections))
     return paths
 
-
-def csv_writer(frame, index: bool = False):
-    """A results writer of ``frame`` as CSV (for ``Target.commit``)."""
-    return lambda path: frame.to_csv(path, index=index)

@@ -165,12 +165,12 @@ class Comparison:
 
     def render_text(self, title: str = "") -> str:
         """An aligned plain-text report for the terminal (SYNTHETIC banner when synthetic)."""
-        from bayes_poem.report_text import SYNTHETIC_BANNER
+        from bayes_poem.banner import synthetic_banner
         from bayes_poem.structure import recorded_line
 
         spec = self.fit.spec
         interval = self.fit.interval.label
-        lines = [SYNTHETIC_BANNER] if self.synthetic else []
+        lines = [synthetic_banner(spec.table)] if self.synthetic else []
         if title:
             lines.append(title)
         lines.append(
@@ -229,7 +229,7 @@ class Comparison:
                 lines.append(textwrap.fill(note, width=100, initial_indent=f"{i:>2}. ",
                                            subsequent_indent="    "))
         if self.synthetic:
-            lines += ["", SYNTHETIC_BANNER]
+            lines += ["", synthetic_banner(spec.table)]
         return "\n".join(lines)
 
 

@@ -1,8 +1,8 @@
 """``bayes-poem run`` for a joint spec (``[data] outcomes = [...]``): fit, tables, figures.
 
 The same results-directory writer as the one-outcome ``run``
-(:func:`bayes_poem.outputs.reserve` before the work, ``Target.commit`` at its
-end: a failed or interrupted fit writes nothing). Files: ``posterior.nc``,
+(:func:`bayes_poem.outputs.reserve` before the work, :func:`bayes_poem.bundle.write_bundle`
+at its end: a failed or interrupted fit writes nothing). Files: ``posterior.nc``,
 ``summary.csv`` (per outcome x subgroup x quantity), ``heterogeneity.csv``
 (``tau`` per outcome, ``rho``), ``benefit_risk.csv``, ``joint_contrasts.csv``,
 ``diagnostics.csv``, ``spec.toml`` (resolved), ``summary.txt`` and one
@@ -30,14 +30,14 @@ __all__ = ["render", "report_joint", "run_joint"]
 
 
 def run_joint(args: argparse.Namespace, analysis) -> int:
+    from bayes_poem.bundle import Bundle, write_bundle
     from bayes_poem.cli_support import EXIT_DIAGNOSTICS, EXIT_OK
-    from bayes_poem.cli_support import csv_writer as _csv
     from bayes_poem.cli_support import out_path as _out_path
     from bayes_poem.cli_support import progress as _progress
     from bayes_poem.cli_support import spec_inputs as _inputs
     from bayes_poem.exports import JOINT_CAPTIONS, table_writers
     from bayes_poem.joint_plots import joint_figure
-    from bayes_poem.outputs import check_target, reserve, write_netcdf, write_text
+    from bayes_poem.outputs import check_target, reserve, write_netcdf
     from bayes_poem.plots import to_png
     from bayes_poem.results_dir import default_out
 
@@ -65,24 +65,23 @@ def run_joint(args: argparse.Namespace, analysis) -> int:
         benefit_risk = result.benefit_risk_table()
         contrasts = result.joint_contrasts(list(analysis.pairs) or None)
         text = render(result, benefit_risk, contrasts, title=analysis.title)
-        writers = {
-            "posterior.nc": write_netcdf(result.idata),
-            "summary.csv": _csv(result.outcome_summary()),
-            "heterogeneity.csv": _csv(result.heterogeneity()),
-            "benefit_risk.csv": _csv(benefit_risk),
-            "joint_contrasts.csv": _csv(contrasts),
-            "diagnostics.csv": _csv(result.diagnostics.table, index=True),
-            "spec.toml": write_text(analysis.resolved_toml(spec)),
-            "summary.txt": write_text(text + "\n"),
+        tables = {
+            "summary.csv": result.outcome_summary(),
+            "heterogeneity.csv": result.heterogeneity(),
+            "benefit_risk.csv": benefit_risk,
+            "joint_contrasts.csv": contrasts,
+            "diagnostics.csv": result.diagnostics.table,
         }
-        writers.update(_figure_writers(result, benefit_risk, analysis.title, joint_figure,
-                                       to_png))
-        writers.update(table_writers(  # every table also as NAME.tex and in tables.docx
-            {"summary.csv": result.outcome_summary(), "heterogeneity.csv": result.heterogeneity(),
-             "benefit_risk.csv": benefit_risk, "joint_contrasts.csv": contrasts,
-             "diagnostics.csv": result.diagnostics.table.reset_index()},
-            JOINT_CAPTIONS, title=analysis.title, synthetic=spec.table.is_synthetic))
-        target.commit(writers)
+        figures = _figure_pngs(result, benefit_risk, analysis.title, joint_figure, to_png)
+        exported = {**tables, "diagnostics.csv": result.diagnostics.table.reset_index()}
+        write_bundle(Bundle(text=text, text_name="summary.txt", tables=tables, figures=figures,
+                            files={"posterior.nc": write_netcdf(result.idata),
+                                   # every table also as NAME.tex and in tables.docx
+                                   **table_writers(exported, JOINT_CAPTIONS,
+                                                   title=analysis.title,
+                                                   synthetic=spec.table.is_synthetic)},
+                            spec_toml=analysis.resolved_toml(spec),
+                            indexed=frozenset({"diagnostics.csv"})), target)
     print(text)
     print(f"\nResults written to {out}/")
     problems = list(result.diagnostics.problems)
@@ -101,11 +100,12 @@ def report_joint(args: argparse.Namespace, analysis, target, out, inputs, *,
     ``results/<spec name>_sensitivity`` for a spec) adds its section."""
     from pathlib import Path
 
+    from bayes_poem.bundle import write_bundle
     from bayes_poem.cli_support import EXIT_OK
     from bayes_poem.cli_support import progress as _progress
     from bayes_poem.errors import SpecError
     from bayes_poem.outputs import reserve
-    from bayes_poem.report import report_writers
+    from bayes_poem.report import report_bundle
     from bayes_poem.report.sections.joint import build_joint_report
     from bayes_poem.results_dir import (
         REPORT_HTML,
@@ -138,18 +138,18 @@ def report_joint(args: argparse.Namespace, analysis, target, out, inputs, *,
                                   benefit_risk=analysis.benefit_risk)
         report = build_joint_report(result, analysis=analysis, sensitivity=sensitivity,
                                     progress=lambda message: _progress(message, args.quiet))
-        reserved.commit(report_writers(report))
+        write_bundle(report_bundle(report), reserved)
     print(f"Report written to {out}/{REPORT_HTML} and {out}/{REPORT_MD}")
     return EXIT_OK
 
 
-def _figure_writers(result: JointResult, benefit_risk: pd.DataFrame, title: str, joint_figure,
-                    to_png) -> dict:
+def _figure_pngs(result: JointResult, benefit_risk: pd.DataFrame, title: str, joint_figure,
+                 to_png) -> dict[str, bytes]:
     """``joint_<subgroup>.png`` per subgroup, drawn now."""
     br = result.benefit_risk
     probs = result.probabilities()[br.quantity]
     benefit, harm = result.spec.outcomes
-    writers = {}
+    pngs = {}
     for label in result.spec.subgroups:
         row = benefit_risk[(benefit_risk.subgroup == label)
                            & (benefit_risk.quantity == br.quantity)].iloc[0]
@@ -158,10 +158,9 @@ def _figure_writers(result: JointResult, benefit_risk: pd.DataFrame, title: str,
                            benefit_min=br.benefit_min, harm_max=br.harm_max,
                            p_both=float(row.p_both), subgroup=label,
                            outcomes=result.spec.outcomes, quantity=br.quantity, title=title)
-        png = to_png(fig)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
-        writers[f"joint_{safe}.png"] = lambda path, png=png: path.write_bytes(png)
-    return writers
+        pngs[f"joint_{safe}.png"] = to_png(fig)
+    return pngs
 
 
 def _pct(value: float) -> str:
@@ -171,11 +170,11 @@ def _pct(value: float) -> str:
 def render(result: JointResult, benefit_risk: pd.DataFrame, contrasts: pd.DataFrame, *,
            title: str = "") -> str:
     """The plain-text summary of a joint fit (formatting only)."""
-    from bayes_poem.report_text import SYNTHETIC_BANNER
+    from bayes_poem.banner import synthetic_banner
 
     spec = result.spec
     br = result.benefit_risk
-    lines = [SYNTHETIC_BANNER] if spec.table.is_synthetic else []
+    lines = [synthetic_banner(spec.table)] if spec.table.is_synthetic else []
     if title:
         lines.append(title)
     benefit, harm = spec.outcomes
@@ -221,5 +220,5 @@ def render(result: JointResult, benefit_risk: pd.DataFrame, contrasts: pd.DataFr
     if result.diagnostics.problems:
         lines.append("WARNING: " + "; ".join(result.diagnostics.problems))
     if spec.table.is_synthetic:
-        lines += ["", SYNTHETIC_BANNER]
+        lines += ["", synthetic_banner(spec.table)]
     return "\n".join(lines)

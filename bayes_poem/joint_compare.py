@@ -23,7 +23,7 @@ confidence level equal to the fit's interval probability. It returns a
 
 :func:`compare_command` is ``bayes-poem compare`` of a joint spec (the CLI
 dispatches to it): the fit as ``run`` does it, then the comparison, written by the
-one results writer (:func:`bayes_poem.outputs.reserve`, ``Target.commit``).
+one results writer (:func:`bayes_poem.outputs.reserve`, :func:`bayes_poem.bundle.write_bundle`).
 Files: ``comparison_subgroups.csv``, ``comparison_heterogeneity.csv``,
 ``comparison.txt``.
 """
@@ -90,11 +90,11 @@ class JointComparison:
 
     def render_text(self, title: str = "") -> str:
         """The plain-text comparison (formatting only)."""
-        from bayes_poem.report_text import SYNTHETIC_BANNER
+        from bayes_poem.banner import synthetic_banner
 
         spec = self.fit.spec
         synthetic = spec.table.is_synthetic
-        lines = [SYNTHETIC_BANNER] if synthetic else []
+        lines = [synthetic_banner(spec.table)] if synthetic else []
         if title:
             lines.append(title)
         freq_interval = self.subgroups["freq_interval"].iloc[0]
@@ -128,7 +128,7 @@ class JointComparison:
         for i, note in enumerate(self.notes, start=1):
             lines.append(f"{i}. {note}")
         if synthetic:
-            lines += ["", SYNTHETIC_BANNER]
+            lines += ["", synthetic_banner(spec.table)]
         return "\n".join(lines)
 
 
@@ -288,9 +288,10 @@ def _notes(fit: JointResult, freq: BivariateResult) -> tuple[str, ...]:
 def compare_command(args: argparse.Namespace, analysis, out: Path, inputs: Sequence[Path], *,
                     progress: Callable[[str], None]) -> int:
     """``bayes-poem compare`` of a joint spec: ``out`` was checked by the caller."""
+    from bayes_poem.bundle import Bundle, write_bundle
     from bayes_poem.exports import JOINT_CAPTIONS, table_writers
     from bayes_poem.joint_results import with_options
-    from bayes_poem.outputs import reserve, write_text
+    from bayes_poem.outputs import reserve
 
     spec = analysis.model_spec()  # every user error before the directory is reserved
     with reserve(out, force=args.force, protect=inputs, command="compare") as target:
@@ -308,20 +309,12 @@ def compare_command(args: argparse.Namespace, analysis, out: Path, inputs: Seque
         progress("frequentist bivariate REML and comparison")
         comparison = compare_joint(fit)
         text = comparison.render_text(title=analysis.title)
-        target.commit({
-            "comparison_subgroups.csv": _csv(comparison.subgroups),
-            "comparison_heterogeneity.csv": _csv(comparison.heterogeneity),
-            **table_writers({"comparison_subgroups.csv": comparison.subgroups,
-                             "comparison_heterogeneity.csv": comparison.heterogeneity},
-                            JOINT_CAPTIONS, title=analysis.title,
-                            synthetic=spec.table.is_synthetic),
-            "comparison.txt": write_text(text + "\n"),
-        })
+        tables = {"comparison_subgroups.csv": comparison.subgroups,
+                  "comparison_heterogeneity.csv": comparison.heterogeneity}
+        write_bundle(Bundle(text=text, text_name="comparison.txt", tables=tables,
+                            files=table_writers(tables, JOINT_CAPTIONS, title=analysis.title,
+                                                synthetic=spec.table.is_synthetic)), target)
     print(text)
     print(f"\nResults written to {out}/")
     return 0
-
-
-def _csv(frame: pd.DataFrame):
-    return lambda path: frame.to_csv(path, index=False)
 

@@ -350,10 +350,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def render_text(result: JointSensitivityResult, spec: JointSpec, benefit_risk: BenefitRisk,
                 title: str = "") -> str:
     """The plain-text table: per variant, rho, P(both) per subgroup, flags."""
-    from bayes_poem.report_text import SYNTHETIC_BANNER
+    from bayes_poem.banner import synthetic_banner
 
     table = result.table
-    lines = [SYNTHETIC_BANNER] if spec.table.is_synthetic else []
+    lines = [synthetic_banner(spec.table)] if spec.table.is_synthetic else []
     if title:
         lines.append(title)
     benefit, harm = spec.outcomes
@@ -388,7 +388,7 @@ def render_text(result: JointSensitivityResult, spec: JointSpec, benefit_risk: B
     flagged = result.flags
     lines += ["", f"{len(flagged)} flagged probabilit{'y' if len(flagged) == 1 else 'ies'}"]
     if spec.table.is_synthetic:
-        lines += ["", SYNTHETIC_BANNER]
+        lines += ["", synthetic_banner(spec.table)]
     return "\n".join(lines)
 
 
@@ -401,8 +401,9 @@ def sensitivity_command(args: argparse.Namespace, analysis, out: Path, inputs: S
     ``--scheduler``)."""
     import sys
 
+    from bayes_poem.bundle import Bundle, write_bundle
     from bayes_poem.exports import JOINT_CAPTIONS, table_writers
-    from bayes_poem.outputs import reserve, write_text
+    from bayes_poem.outputs import reserve
 
     spec = analysis.model_spec()  # every user error before the directory is reserved
     config = parse_joint_sensitivity(analysis.sensitivity, analysis.source)
@@ -425,14 +426,12 @@ def sensitivity_command(args: argparse.Namespace, analysis, out: Path, inputs: S
                 raise SamplingError(f"{analysis.source}: {err}; nothing was written") from None
             shutdown()
             text = render_text(result, spec, analysis.benefit_risk, analysis.title)
-            table = result.table
-            target.commit({
-                "benefit_risk_sensitivity.csv": lambda path: table.to_csv(path, index=False),
-                **table_writers({"benefit_risk_sensitivity.csv": table}, JOINT_CAPTIONS,
-                                title=analysis.title, synthetic=spec.table.is_synthetic),
-                "sensitivity.txt": write_text(text + "\n"),
-                "spec.toml": write_text(analysis.resolved_toml(spec)),
-            })
+            tables = {"benefit_risk_sensitivity.csv": result.table}
+            write_bundle(Bundle(text=text, text_name="sensitivity.txt", tables=tables,
+                                files=table_writers(tables, JOINT_CAPTIONS,
+                                                    title=analysis.title,
+                                                    synthetic=spec.table.is_synthetic),
+                                spec_toml=analysis.resolved_toml(spec)), target)
     except BaseException:
         shutdown(abort=True)  # an interrupt or error: stop the workers' fits too
         raise

@@ -1,5 +1,9 @@
 """Results directories: reserved before the work, written atomically, never lost.
 
+Every command's files reach this module as one bundle
+(:func:`bayes_poem.bundle.write_bundle`): it reserves the directory with
+:func:`reserve` before the work and commits the bundle's writers at its end.
+
 The contract (``docs/cli.md``, "Results directories"):
 
 * **Reserve first.** :func:`reserve` checks the target before any computation:

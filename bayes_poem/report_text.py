@@ -6,15 +6,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from bayes_poem.banner import synthetic_banner
 from bayes_poem.structure import recorded_line
 
 if TYPE_CHECKING:  # FitResult.summary() imports this module: no import back at run time
     from bayes_poem.results import FitResult
 
-SYNTHETIC_BANNER = (
-    "*** SYNTHETIC DATA: simulated to match published aggregates; "
-    "not real study-level counts ***"
-)
 
 
 def _pct(value: float) -> str:
@@ -144,7 +141,7 @@ def render(result: FitResult, contrasts: pd.DataFrame, *, title: str = "",
     spec = result.spec
     lines = []
     if spec.table.is_synthetic:
-        lines.append(SYNTHETIC_BANNER)
+        lines.append(synthetic_banner(spec.table))
     if title:
         lines.append(title)
     lines.append(
@@ -183,5 +180,5 @@ def render(result: FitResult, contrasts: pd.DataFrame, *, title: str = "",
         lines += contrast_text
     if spec.table.is_synthetic:
         lines.append("")
-        lines.append(SYNTHETIC_BANNER)
+        lines.append(synthetic_banner(spec.table))
     return "\n".join(lines)

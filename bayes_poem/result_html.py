@@ -76,11 +76,11 @@ def _moderators(table: pd.DataFrame) -> str:
 
 def fit_html(result: FitResult) -> str:
     """The compact HTML view of ``result`` (one ``<div>``)."""
-    from bayes_poem.report_text import SYNTHETIC_BANNER
+    from bayes_poem.banner import synthetic_banner
     from bayes_poem.structure import recorded_line
 
     spec = result.spec
-    banner = (f"<p><strong>{escape(SYNTHETIC_BANNER)}</strong></p>"
+    banner = (f"<p><strong>{escape(synthetic_banner(spec.table))}</strong></p>"
               if spec.table.is_synthetic else "")
     model = (f"FitResult: outcome {spec.outcome} | data: {spec.table.source} | "
              f"{len(spec.studies)} studies, {int(spec.table.frame['total'].sum())} patients | "

@@ -7,7 +7,7 @@ read a run's directory back:
   :data:`SUMMARY`, ..., :data:`SPEC`, :data:`SUMMARY_TEXT`, the forest plot
   :data:`FOREST_PNG` (300 dpi), :data:`FOREST_PDF` and :data:`FOREST_SVG` by
   :func:`forest_writers`, ``bubble_<moderator>.png`` by :func:`bubble_file`), laid out
-  by :func:`run_writers`; the files other commands
+  by :func:`run_bundle` (:func:`run_writers` in the layout's order); the files other commands
   read (:data:`SENSITIVITY` of ``bayes-poem sensitivity``) or write for the report
   (:data:`REPORT_HTML`, :data:`REPORT_MD`); the marker :data:`MARKER`; every
   command's :data:`RUN_LOG` (added by the writer, :mod:`bayes_poem.runlog`).
@@ -23,8 +23,9 @@ read a run's directory back:
   ``report`` ``_report``); :func:`beside` names the sibling of a results
   directory (``<DIR>_report``, ``<DIR>_sensitivity``); :func:`default_help`
   spells a default for the CLI's help.
-* **Writing** is :mod:`bayes_poem.outputs`' (reserve, atomic commit, marker):
-  this module says what is written, that one how.
+* **Writing** is :func:`bayes_poem.bundle.write_bundle`'s (through
+  :mod:`bayes_poem.outputs`: reserve, atomic commit, marker): this module says
+  what is written, those how.
 * **Reading back.** :func:`load_results` (and :func:`load_fit`, given the parsed
   spec) rebuilds the :class:`~bayes_poem.results.FitResult` from ``posterior.nc``
   and ``spec.toml`` without refitting, refusing a posterior that is not the fit
@@ -45,7 +46,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bayes_poem import outputs
+from bayes_poem import bundle, outputs
+from bayes_poem.bundle import Bundle
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.outputs import MARKER, Writer
 
@@ -66,7 +68,7 @@ __all__ = ["CONTRASTS", "DIAGNOSTICS", "FOREST_PDF", "FOREST_PNG", "FOREST_SVG",
            "SUFFIXES", "SUMMARY", "SUMMARY_TEXT", "TAU2_EXPLAINED", "beside", "bubble_file",
            "default_help", "default_out", "find_joint_sensitivity", "find_sensitivity",
            "forest_writers", "load_fit", "load_joint_fit", "load_results",
-           "results_dir_files", "run_writers", "write_csv"]
+           "results_dir_files", "run_bundle", "run_writers"]
 
 # ---------------------------------------------------------------------- names
 # arviz.InferenceData, netCDF-4, with the provenance attrs; groups posterior, sample_stats,
@@ -81,7 +83,7 @@ CONTRASTS = "contrasts.csv"
 MODERATORS = "moderators.csv"  # with moderators only
 TAU2_EXPLAINED = "tau2_explained.csv"  # with moderators and random study effects only
 DIAGNOSTICS = "diagnostics.csv"
-SPEC = "spec.toml"  # the resolved spec: every setting with its default filled in
+SPEC = bundle.SPEC_FILE  # the resolved spec: every setting with its default filled in
 SUMMARY_TEXT = "summary.txt"
 SENSITIVITY = "sensitivity.csv"  # written by 'bayes-poem sensitivity', read by 'report'
 JOINT_SENSITIVITY = "benefit_risk_sensitivity.csv"  # the same, of a joint spec
@@ -99,11 +101,6 @@ def bubble_file(moderator: str) -> str:
     return f"bubble_{re.sub(r'[^A-Za-z0-9_.-]+', '_', moderator)}.png"
 
 
-def write_csv(frame: pd.DataFrame, index: bool = False) -> Writer:
-    """Writer of a table as CSV."""
-    return lambda path: frame.to_csv(path, index=index)
-
-
 def forest_writers(result: FitResult, order: str = "data") -> dict[str, Writer]:
     """:data:`FOREST_PNG`, :data:`FOREST_PDF` and :data:`FOREST_SVG` of
     ``result.plot_forest(order=order)`` (drawn now, written by the writers)."""
@@ -116,40 +113,56 @@ def forest_writers(result: FitResult, order: str = "data") -> dict[str, Writer]:
             for name, data in files.items()}
 
 
-def run_writers(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.DataFrame,
-                explained: pd.DataFrame | None = None,
-                figures: Mapping[str, Writer] | None = None,
-                forest_order: str = "data") -> dict[str, Writer]:
-    """The files of a ``bayes-poem run`` directory (name -> writer), in writing order.
+def run_bundle(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.DataFrame,
+               explained: pd.DataFrame | None = None,
+               figures: Mapping[str, Any] | None = None,
+               forest_order: str = "data") -> Bundle:
+    """The files of a ``bayes-poem run`` directory as a :class:`~bayes_poem.bundle.Bundle`.
 
     ``spec_toml`` is the resolved spec, ``text`` the printed summary, ``contrasts``
     the contrast table, ``explained`` the R^2 table (when defined), ``figures``
-    the bubble plots (named by :func:`bubble_file`) and ``forest_order`` the
-    studies' order in the forest plot (:func:`forest_writers`). Every table is also written as
-    ``NAME.tex`` and in one ``tables.docx`` (:mod:`bayes_poem.exports`).
+    the bubble plots (named by :func:`bubble_file`: PNG bytes, figures or writers) and
+    ``forest_order`` the studies' order in the forest plot (:func:`forest_writers`).
+    Every table is also written as ``NAME.tex`` and in one ``tables.docx``
+    (:mod:`bayes_poem.exports`).
     """
     from bayes_poem.exports import run_tables, table_writers
     from bayes_poem.loglik import with_arviz_groups
 
     spec = result.spec
-    # outputs' writers looked up when called, so that a test can replace them there
-    return {
-        POSTERIOR: outputs.write_netcdf(with_arviz_groups(result)),
-        SUMMARY: write_csv(result.subgroup_summary()),
-        HETEROGENEITY: write_csv(result.heterogeneity()),
-        STUDY_ESTIMATES: write_csv(result.study_estimates()),
-        CONTRASTS: write_csv(contrasts),
-        **({MODERATORS: write_csv(result.moderator_summary())} if spec.moderators else {}),
-        **({TAU2_EXPLAINED: write_csv(explained)} if explained is not None else {}),
-        **forest_writers(result, forest_order),
-        **(figures or {}),
-        DIAGNOSTICS: write_csv(result.diagnostics.table, index=True),
-        # every table also as NAME.tex and in tables.docx (bayes_poem.exports)
-        **table_writers(run_tables(result, contrasts, explained),
-                        synthetic=spec.table.is_synthetic),
-        SPEC: outputs.write_text(spec_toml),
-        SUMMARY_TEXT: outputs.write_text(text + "\n"),
+    tables = {
+        SUMMARY: result.subgroup_summary(),
+        HETEROGENEITY: result.heterogeneity(),
+        STUDY_ESTIMATES: result.study_estimates(),
+        CONTRASTS: contrasts,
+        **({MODERATORS: result.moderator_summary()} if spec.moderators else {}),
+        **({TAU2_EXPLAINED: explained} if explained is not None else {}),
+        DIAGNOSTICS: result.diagnostics.table,
     }
+    # outputs' writers looked up when called, so that a test can replace them there
+    return Bundle(text=text, text_name=SUMMARY_TEXT, tables=tables, figures=dict(figures or {}),
+                  files={POSTERIOR: outputs.write_netcdf(with_arviz_groups(result)),
+                         **forest_writers(result, forest_order),
+                         # every table also as NAME.tex and in tables.docx
+                         **table_writers(run_tables(result, contrasts, explained),
+                                         synthetic=spec.table.is_synthetic)},
+                  spec_toml=spec_toml, indexed=frozenset({DIAGNOSTICS}))
+
+
+def run_writers(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.DataFrame,
+                explained: pd.DataFrame | None = None,
+                figures: Mapping[str, Any] | None = None,
+                forest_order: str = "data") -> dict[str, Writer]:
+    """The files of a ``bayes-poem run`` directory (name -> writer), in the layout's order:
+    posterior, tables, figures, exports, diagnostics, spec, summary text (:func:`run_bundle`)."""
+    writers = run_bundle(result, spec_toml=spec_toml, text=text, contrasts=contrasts,
+                         explained=explained, figures=figures,
+                         forest_order=forest_order).writers()
+    last = [DIAGNOSTICS, SPEC, SUMMARY_TEXT]
+    first = [POSTERIOR] + [name for name in writers if name.endswith(".csv")
+                           and name not in last]
+    order = first + [name for name in writers if name not in first + last] + last
+    return {name: writers[name] for name in order}
 
 
 # ---------------------------------------------------------------------- locations

@@ -19,16 +19,15 @@ from bayes_poem.sensitivity_grid import AXIS_LABELS, CROSSED, GridPlan
 from bayes_poem.sensitivity_run import SensitivityResult
 
 
-def sensitivity_text(*, title: str | None, synthetic: bool, result: SensitivityResult,
+def sensitivity_text(*, title: str | None, synthetic: str, result: SensitivityResult,
                      by_variant: pd.DataFrame, psens: pd.DataFrame | None,
                      plan: GridPlan | None = None, structure: str | None = None,
                      interval_label: str = "interval") -> str:
-    """The report text of a grid's result (``by_variant``: ``summarise_by_variant``;
+    """The report text of a grid's result (``synthetic``: the SYNTHETIC banner line,
+    ``banner.synthetic_banner``, or "" for real data; ``by_variant``: ``summarise_by_variant``;
     ``structure``: the main analysis's structure line, ``structure.structure_line``;
     ``interval_label``: the intervals' kind and level, e.g. ``95% ETI``)."""
-    from bayes_poem.report_text import SYNTHETIC_BANNER
-
-    lines = [SYNTHETIC_BANNER] if synthetic else []
+    lines = [synthetic] if synthetic else []
     if title:
         lines.append(title)
     if plan is not None:
@@ -73,7 +72,7 @@ def sensitivity_text(*, title: str | None, synthetic: bool, result: SensitivityR
             lines.append(f"  {row.parameter:<22} prior {row.prior_sensitivity:6.3f}  "
                          f"likelihood {row.likelihood_sensitivity:6.3f}  {row.diagnosis}")
     if synthetic:
-        lines += ["", SYNTHETIC_BANNER]
+        lines += ["", synthetic]
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from scipy.special import logit
 from bayes_poem.backends import arm_density, nutpie_adapter
 from bayes_poem.dims import STUDY
 from bayes_poem.priors import Prior
-from bayes_poem.trials.meta import BINARY_META_FAMILIES, _resolve, binomial_model
+from bayes_poem.trials.meta import BINARY_META_FAMILIES, binomial_model, resolve_priors
 from tests.helpers import pymc_logp_dlogp
 
 THETA_PRIORS = {
@@ -50,7 +50,7 @@ def _arrays(n_studies):
 
 
 def _priors(theta, tau):
-    return _resolve({"theta": THETA_PRIORS[theta], "tau": TAU_PRIORS[tau],
+    return resolve_priors({"theta": THETA_PRIORS[theta], "tau": TAU_PRIORS[tau],
                      "mu_study": MU_STUDY}, BINARY_META_FAMILIES, {})
 
 
@@ -80,7 +80,7 @@ def _random_points(events, total, n_points, seed):
 def test_kernel_matches_pymc(theta, tau, n_studies):
     import pymc as pm
 
-    from bayes_poem.trials import _pymc
+    from bayes_poem.trials import pymc_models
 
     priors = _priors(theta, tau)
     events, total = _arrays(n_studies)
@@ -88,7 +88,7 @@ def test_kernel_matches_pymc(theta, tau, n_studies):
     layout = arm_density.unconstrained_layout(n_studies)
     assert [v.name for v in model.value_vars] == [name for name, _ in layout]
     with model:
-        pm.set_data({"events": events, "total": total, **_pymc.hyper_values(priors)})
+        pm.set_data({"events": events, "total": total, **pymc_models.hyper_values(priors)})
     logp_dlogp = pymc_logp_dlogp(model)
     buffer = arm_density.buffer(events, total, priors)
     assert int(buffer[arm_density.H_NDIM]) == 2 + 2 * n_studies

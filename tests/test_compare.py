@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from bayes_poem import ModelSpec, load_dataset
+from bayes_poem.banner import synthetic_banner
 from bayes_poem.compare import (
     CONTRAST_COLUMNS,
     PUBLISHED_CONTRAST_COLUMNS,
@@ -22,7 +23,6 @@ from bayes_poem.errors import SpecError
 from bayes_poem.frequentist import ModelChoice, pool_by_rule, subgroup_analysis
 from bayes_poem.outputs import MARKER, write_directory, write_text
 from bayes_poem.published import PUBLISHED
-from bayes_poem.report_text import SYNTHETIC_BANNER
 from bayes_poem.sampling import SamplerSettings
 from tests.helpers import run_cli
 
@@ -146,7 +146,7 @@ def test_no_published_columns_for_other_data(catheter):
     # whose default is called "published")
     assert catheter.notes[0].startswith("Frequentist comparator: method = 'published'")
     assert not any("published" in n.lower() for n in catheter.notes[1:])
-    assert SYNTHETIC_BANNER not in catheter.render_text()
+    assert "SYNTHETIC DATA" not in catheter.render_text()
 
 
 @pytest.mark.mcmc
@@ -262,7 +262,9 @@ def test_notes_explain_the_differences(success):
 def test_render_text_is_aligned_with_synthetic_banner(success):
     text = success.render_text(title="A title")
     lines = text.splitlines()
-    assert lines[0] == SYNTHETIC_BANNER and lines[-1] == SYNTHETIC_BANNER
+    banner = synthetic_banner(success.fit.spec.table)  # the dataset's own description
+    assert "simulated to match published aggregates" in banner
+    assert lines[0] == banner and lines[-1] == banner
     assert "A title" in lines
     for heading, n_rows in (("Pooled proportions", 5),
                             ("Contrasts, difference of proportions (a - b)", 2)):

@@ -313,7 +313,7 @@ def test_class7_trial_numbers_out_of_range(tmp_path, capsys, case):
 
 
 def test_class7_trial_integral_floats_within_bounds_are_accepted(tmp_path):
-    from bayes_poem.trials.spec import parse_trial_spec
+    from bayes_poem.trials.specfile import parse_trial_spec
 
     raw = {"analysis": "binary", "data": {"anterior": {"events": 30, "total": 40},
                                           "posterior": {"events": 31, "total": 40}},

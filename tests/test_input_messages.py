@@ -232,7 +232,7 @@ def test_class11_byte_order_mark_is_read(tmp_path, capsys, kind, newline):
         code, out, err = run_cli(["check", path], capsys)
         assert code == 0 and "outcome tumor" in out, err
     else:
-        from bayes_poem.trials.spec import load_trial_spec
+        from bayes_poem.trials.specfile import load_trial_spec
 
         path = tmp_path / "bom.toml"
         path.write_bytes((bom + TRIAL).replace("\n", newline).encode())

@@ -12,7 +12,7 @@ import pytest
 
 from bayes_poem.backends import normal_density
 from bayes_poem.priors import Prior
-from bayes_poem.trials.meta import NORMAL_META_FAMILIES, _resolve, normal_model
+from bayes_poem.trials.meta import NORMAL_META_FAMILIES, normal_model, resolve_priors
 from tests.helpers import pymc_logp_dlogp
 
 MU_PRIORS = {
@@ -39,7 +39,7 @@ def test_every_scale_family_is_allowed_for_tau():
 
 
 def _priors(mu, tau):
-    return _resolve({"mu": MU_PRIORS[mu], "tau": TAU_PRIORS[tau]}, NORMAL_META_FAMILIES, {})
+    return resolve_priors({"mu": MU_PRIORS[mu], "tau": TAU_PRIORS[tau]}, NORMAL_META_FAMILIES, {})
 
 
 def _points(n_studies, n_points, seed):
@@ -54,7 +54,7 @@ def _points(n_studies, n_points, seed):
 def test_kernel_matches_pymc(mu, tau, n_studies):
     import pymc as pm
 
-    from bayes_poem.trials import _pymc
+    from bayes_poem.trials import pymc_models
 
     priors = _priors(mu, tau)
     y, se = (np.array(v) for v in DATA[n_studies])
@@ -62,7 +62,7 @@ def test_kernel_matches_pymc(mu, tau, n_studies):
     layout = normal_density.unconstrained_layout(n_studies)
     assert [v.name for v in model.value_vars] == [name for name, _ in layout]
     with model:
-        pm.set_data({"y": y, "se": se, **_pymc.hyper_values(priors)})
+        pm.set_data({"y": y, "se": se, **pymc_models.hyper_values(priors)})
     logp_dlogp = pymc_logp_dlogp(model)
     buffer = normal_density.buffer(y, se, priors)
     for x in _points(n_studies, 4, seed=n_studies):

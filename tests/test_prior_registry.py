@@ -26,7 +26,7 @@ from bayes_poem import prior_families
 from bayes_poem.backends import density
 from bayes_poem.prior_families import LOCATION, REGISTRY, SCALE, Family
 from bayes_poem.priors import PARAMETERS, Prior, validate_prior
-from bayes_poem.trials import _pymc
+from bayes_poem.trials import pymc_models
 
 PACKAGE = Path(bayes_poem.__file__).parent
 DOCS = PACKAGE.parent / "docs"
@@ -157,9 +157,9 @@ def test_codes_are_the_kernels_and_parameters_fit_its_slots(kind, slots, table):
 
 
 def test_trial_models_take_every_family_of_each_kind():
-    assert _pymc.LOCATION == prior_families.names(LOCATION)
-    assert _pymc.SCALE == prior_families.names(SCALE)
-    assert "LogNormalTau2" in _pymc.SCALE
+    assert pymc_models.LOCATION == prior_families.names(LOCATION)
+    assert pymc_models.SCALE == prior_families.names(SCALE)
+    assert "LogNormalTau2" in pymc_models.SCALE
 
 
 def test_a_trial_meta_analysis_takes_a_lognormal_tau2_prior_for_tau():

@@ -21,8 +21,9 @@ import pytest
 
 import bayes_poem
 from bayes_poem import ModelSpec, load_table
+from bayes_poem.banner import synthetic_banner
 from bayes_poem.explained import tau2_explained
-from bayes_poem.report_text import SYNTHETIC_BANNER, render
+from bayes_poem.report_text import render
 from tests.helpers import fake_moderator_fit, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +120,7 @@ def test_summary_is_runs_text_for_the_fit(table):
     assert titled.splitlines()[0] == "My title"
     assert "Pooled probabilities, posterior median [95% ETI]" in titled
     assert "Contrasts, posterior median" in titled
-    assert SYNTHETIC_BANNER not in titled
+    assert "SYNTHETIC DATA" not in titled
 
 
 def test_summary_with_moderators_refits_for_r2_as_run_does(table, monkeypatch):
@@ -165,7 +166,7 @@ def test_repr_html_is_a_compact_table_view_without_refit(table, monkeypatch):
     assert f"<tr><td>tau</td><td>{tau['median']:.3f}</td>" in html
     assert "<td>year</td>" in html
     assert escape("<my table> & co") in html and "<my table>" not in html
-    assert SYNTHETIC_BANNER not in html
+    assert "SYNTHETIC DATA" not in html
     assert "Diagnostics: max R-hat" in html and "-- OK" in html
     # two subgroups: fixed by the rule, and the view says so
     assert (escape("Subgroup effects: fixed (unpooled, sum-to-zero), chosen because 2 "
@@ -174,7 +175,7 @@ def test_repr_html_is_a_compact_table_view_without_refit(table, monkeypatch):
 
 def test_repr_html_of_synthetic_data_has_the_banner_and_no_moderator_table(sed_spec):
     html = fake_moderator_fit(sed_spec)._repr_html_()
-    assert html.count(escape(SYNTHETIC_BANNER)) == 2
+    assert html.count(escape(synthetic_banner(sed_spec.table))) == 2
     assert html.count("<table") == 2
 
 

@@ -17,7 +17,7 @@ from bayes_poem.trials.binary import BetaPrior, analyse_binary
 from bayes_poem.trials.continuous import ArmSummary, check_patient_frame
 from bayes_poem.trials.design import DecisionRule
 from bayes_poem.trials.meta import random_effects_meta
-from bayes_poem.trials.spec import parse_trial_spec
+from bayes_poem.trials.specfile import parse_trial_spec
 from tests.helpers import run_cli
 
 BINARY = ('analysis = "binary"\n[data]\nanterior = { events = 30, total = 40 }\n'

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from bayes_poem.outputs import MARKER, write_directory, write_text
 from bayes_poem.trials import plots
-from bayes_poem.trials.spec import load_trial_spec
+from bayes_poem.trials.specfile import load_trial_spec
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -37,6 +37,7 @@ class DatasetInfo:
     synthetic: bool
     filename: str
     note: str = ""
+    description: str = ""  # what synthetic data are: the SYNTHETIC banner (bayes_poem.banner)
 
 
 _DATASETS = {
@@ -53,6 +54,8 @@ _DATASETS = {
             synthetic=True,
             filename="sed_synthetic.csv",
             note="8 studies, 179 patients (116 type III, 18 DES, 37 JH, 8 unassigned)",
+            description=("the study-level counts were simulated to match published aggregates "
+                         "(Khan et al. 2017)"),
         ),
         DatasetInfo(
             name="sed_published_studies",
@@ -144,5 +147,6 @@ def load_dataset(name: str) -> StudyTable:
         "citation": info.citation,
         "synthetic": str(info.synthetic).lower(),
         "note": info.note,
+        **({"description": info.description} if info.description else {}),
     }
     return load_table(reshape(name, frame), source=f"dataset '{name}'", metadata=metadata)

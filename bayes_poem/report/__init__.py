@@ -23,10 +23,11 @@ from bayes_poem.report.build import DEFAULT_NEW_CENTRE_N, build_report
 from bayes_poem.report.document import Formula, Report, ReportFigure, Section
 from bayes_poem.report.html_renderer import render_html
 from bayes_poem.report.markdown_renderer import figure_file_names, render_markdown
-from bayes_poem.report.writing import report_writers, write_report
+from bayes_poem.report.writing import report_bundle, report_writers, write_report
 from bayes_poem.results_dir import find_sensitivity, load_fit, results_dir_files
 
 __all__ = ["DEFAULT_NEW_CENTRE_N", "Formula", "Report", "ReportFigure", "Section",
            "build_report", "figure_file_names", "find_sensitivity", "load_fit",
-           "render_html", "render_markdown", "report_writers", "results_dir_files",
+           "render_html", "render_markdown", "report_bundle", "report_writers",
+           "results_dir_files",
            "write_report"]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bayes_poem.banner import synthetic_text
 from bayes_poem.contrasts import Contrast
 from bayes_poem.report.document import Report
 from bayes_poem.report.sections.checks import (
@@ -151,5 +152,6 @@ def build_report(
     subtitle = (f"Outcome {spec.outcome} | data {spec.table.source} | "
                 f"{len(spec.studies)} studies, {int(spec.table.frame['total'].sum())} patients")
     return Report(title, subtitle, spec.table.is_synthetic, tuple(sections),
-                  footer(fit, analysis))
+                  footer(fit, analysis),
+                  synthetic_note=synthetic_text(spec.table) if spec.table.is_synthetic else "")
 

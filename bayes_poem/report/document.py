@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bayes_poem.banner import synthetic_text
+
 # A boolean table column marking rows to highlight (not shown).
 HIGHLIGHT = "_highlight"
 
@@ -56,6 +58,14 @@ class Report:
     synthetic: bool
     sections: tuple[Section, ...]
     footer: Section
+    synthetic_note: str = ""  # the banner's sentence (bayes_poem.banner.synthetic_text)
+
+    @property
+    def banner(self) -> str:
+        """The SYNTHETIC banner's sentence ("" for real data)."""
+        if not self.synthetic:
+            return ""
+        return self.synthetic_note or synthetic_text("these data are marked synthetic")
 
     def all_figures(self) -> list[ReportFigure]:
         found: list[ReportFigure] = []

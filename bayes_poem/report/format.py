@@ -1,6 +1,8 @@
-"""Number formatting and the SYNTHETIC banner's text, shared by the report's sections
-and renderers: percentages, numbers, intervals and probabilities as table cells
-(an empty cell for a missing value), figures as embedded PNGs.
+"""Number formatting and the SYNTHETIC banner's text (:func:`synthetic_text`, defined in
+the leaf module :mod:`bayes_poem.banner` so that plain-text outputs use it without
+loading the report), shared by the report's sections and renderers: percentages,
+numbers, intervals and probabilities as table cells (an empty cell for a missing
+value), figures as embedded PNGs.
 """
 
 from __future__ import annotations
@@ -10,14 +12,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bayes_poem import plots
+from bayes_poem.banner import synthetic_text  # the SYNTHETIC banner, defined once there
 from bayes_poem.report.document import ReportFigure
 
 if TYPE_CHECKING:
     from bayes_poem.results import FitResult
 
-SYNTHETIC_TEXT = ("SYNTHETIC DATA: the study-level counts in this report were simulated to "
-                  "match published aggregates. They are not real study-level counts, and no "
-                  "clinical conclusion can be drawn from them.")
+__all__ = ["at_text", "ci_num", "ci_pct", "embed", "num", "pct", "prob", "synthetic_text"]
 
 
 def pct(x: float, digits: int = 1) -> str:

@@ -14,7 +14,6 @@ import pandas as pd
 
 from bayes_poem.figure_style import display_width
 from bayes_poem.report.document import HIGHLIGHT, Report, Section
-from bayes_poem.report.format import SYNTHETIC_TEXT
 
 # The stylesheet, package data: inlined into every document.
 CSS = resources.files("bayes_poem.report").joinpath("report.css").read_text(encoding="utf-8")
@@ -97,7 +96,7 @@ def _html_section(section: Section, level: int) -> str:
 
 def render_html(report: Report) -> str:
     """One self-contained HTML document (inline CSS, base64 PNGs, MathML; no scripts)."""
-    banner = (f'<div class="synthetic" role="alert">{html.escape(SYNTHETIC_TEXT)}</div>'
+    banner = (f'<div class="synthetic" role="alert">{html.escape(report.banner)}</div>'
               if report.synthetic else "")
     tag = ' <span class="synthetic-tag">SYNTHETIC DATA</span>' if report.synthetic else ""
     nav = "".join(f'<a href="#{html.escape(s.anchor)}">{html.escape(s.title)}</a>'

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from bayes_poem.report.document import HIGHLIGHT, Report, Section
-from bayes_poem.report.format import SYNTHETIC_TEXT
 
 
 def _md_cell(value: Any) -> str:
@@ -61,12 +60,12 @@ def render_markdown(report: Report) -> tuple[str, dict[str, bytes]]:
     names = figure_file_names(report)
     parts = [f"# {report.title}"]
     if report.synthetic:
-        parts.append(f"> **{SYNTHETIC_TEXT}**")
+        parts.append(f"> **{report.banner}**")
     parts.append(report.subtitle)
     parts += [_md_section(s, 2, names) for s in report.sections]
     parts.append(_md_section(report.footer, 2, names))
     if report.synthetic:
-        parts.append(f"> **{SYNTHETIC_TEXT}**")
+        parts.append(f"> **{report.banner}**")
     files = {names[id(fig)]: fig.png for fig in report.all_figures()}
     return "\n\n".join(parts) + "\n", files
 

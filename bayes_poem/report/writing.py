@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from bayes_poem.bundle import Bundle, write_bundle
 from bayes_poem.exports import report_table_writers
 from bayes_poem.report.document import Report
 from bayes_poem.report.html_renderer import render_html
@@ -13,26 +14,23 @@ from bayes_poem.report.markdown_renderer import render_markdown
 from bayes_poem.results_dir import REPORT_HTML, REPORT_MD
 
 
-def report_writers(report: Report) -> dict[str, Callable[[Path], None]]:
-    """Writers for :func:`bayes_poem.outputs.write_directory`: HTML, Markdown, PNGs,
-    the tables' LaTeX and Word files."""
-    html_text = render_html(report)
+def report_bundle(report: Report) -> Bundle:
+    """The report's files as a bundle (no summary text): HTML, Markdown, PNGs, the
+    tables' LaTeX and Word files."""
     markdown, files = render_markdown(report)
+    return Bundle(text_name="", files={REPORT_HTML: render_html(report), REPORT_MD: markdown,
+                                       # its tables as LaTeX and Word too
+                                       **report_table_writers(report)},
+                  figures=dict(files))
 
-    def text_writer(content: str) -> Callable[[Path], None]:
-        return lambda path: path.write_text(content, encoding="utf-8")
 
-    def bytes_writer(content: bytes) -> Callable[[Path], None]:
-        return lambda path: path.write_bytes(content)
-
-    writers = {REPORT_HTML: text_writer(html_text), REPORT_MD: text_writer(markdown)}
-    writers.update({name: bytes_writer(png) for name, png in files.items()})
-    writers.update(report_table_writers(report))  # its tables as LaTeX and Word too
-    return writers
+def report_writers(report: Report) -> dict[str, Callable[[Path], None]]:
+    """Writers (file name -> function of the path): HTML, Markdown, PNGs, the tables'
+    LaTeX and Word files."""
+    return report_bundle(report).writers()
 
 
 def write_report(report: Report, out: str | Path, *, force: bool = False) -> Path:
-    """Write ``report.html``, ``report.md`` and the PNGs atomically to ``out``."""
-    from bayes_poem.outputs import write_directory
-
-    return write_directory(Path(out), report_writers(report), force=force)
+    """Write ``report.html``, ``report.md``, the PNGs and the tables' LaTeX and Word
+    files atomically to ``out``."""
+    return write_bundle(report_bundle(report), Path(out), force=force)

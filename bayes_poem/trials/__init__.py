@@ -7,7 +7,11 @@ Modules (one concern each):
   regression or arm-level summaries);
 * :mod:`~bayes_poem.trials.meta`: arm-based binomial and normal-normal meta-analysis;
 * :mod:`~bayes_poem.trials.design`: assurance and interim predictive probability;
-* :mod:`~bayes_poem.trials.spec`: TOML specs (``bayes-poem trial SPEC``);
+* :mod:`~bayes_poem.trials.specfile`: TOML specs (``bayes-poem trial SPEC``), read and
+  checked; :mod:`~bayes_poem.trials.prepare`: their analyses validated;
+  :mod:`~bayes_poem.trials.run`: run;
+* :mod:`~bayes_poem.trials.common`: shared vocabulary and checks;
+  :mod:`~bayes_poem.trials.pymc_models`: PyMC models and priors as data;
 * :mod:`~bayes_poem.trials.plots`: figures; :mod:`~bayes_poem.trials.report`: text;
 * :mod:`~bayes_poem.trials.published`: published figures with citations;
 * :mod:`~bayes_poem.trials.synthetic`: SYNTHETIC continuous example data.
@@ -32,6 +36,7 @@ from bayes_poem.trials.continuous import (
     analyse_arm_summaries,
     analyse_patient_level,
 )
+from bayes_poem.trials.counts import comparative_counts
 from bayes_poem.trials.design import (
     AssuranceResult,
     DecisionRule,
@@ -47,10 +52,9 @@ from bayes_poem.trials.meta import (
     NormalMetaResult,
     binomial_meta,
     binomial_meta_from_table,
-    comparative_counts,
     random_effects_meta,
 )
-from bayes_poem.trials.spec import load_trial_spec
+from bayes_poem.trials.specfile import load_trial_spec
 
 __all__ = [
     "ArmCounts",

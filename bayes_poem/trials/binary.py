@@ -37,7 +37,7 @@ from bayes_poem.dims import DRAW
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.intervals import IntervalSpec, describe
 from bayes_poem.table import StudyTable
-from bayes_poem.trials._common import (
+from bayes_poem.trials.common import (
     ANTERIOR,
     ARM_DIM,
     ARMS,
@@ -57,6 +57,7 @@ __all__ = [
     "BetaPrior",
     "BinaryTrialResult",
     "analyse_binary",
+    "as_counts",
     "binary_from_table",
     "exact_prob_noninferior",
     "prob_difference_above",
@@ -108,7 +109,8 @@ class ArmCounts:
         return self.events / self.total
 
 
-def _as_counts(value: ArmCounts | Sequence[int], where: str) -> ArmCounts:
+def as_counts(value: ArmCounts | Sequence[int], where: str) -> ArmCounts:
+    """One arm's counts from ``ArmCounts``, ``(events, total)`` or ``{events, total}``."""
     if isinstance(value, ArmCounts):
         return value
     if isinstance(value, dict):
@@ -333,8 +335,8 @@ def analyse_binary(*, anterior: ArmCounts | Sequence[int], posterior: ArmCounts 
     kind = check_kind(kind)
     draws = check_count(draws, "draws", minimum=2, maximum=MAX_DRAWS)
     seed = check_seed(seed)
-    ant = _as_counts(anterior, f"{trial} {outcome}: anterior arm")
-    post = _as_counts(posterior, f"{trial} {outcome}: posterior arm")
+    ant = as_counts(anterior, f"{trial} {outcome}: anterior arm")
+    post = as_counts(posterior, f"{trial} {outcome}: posterior arm")
     prior_a = prior_anterior or BetaPrior()
     prior_p = prior_posterior or BetaPrior()
     for name, prior in (("prior_anterior", prior_a), ("prior_posterior", prior_p)):

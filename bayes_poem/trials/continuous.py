@@ -57,8 +57,8 @@ from bayes_poem.intervals import IntervalSpec, describe
 from bayes_poem.prior_families import EXPONENTIAL, NORMAL
 from bayes_poem.priors import Prior
 from bayes_poem.sampling import SamplerSettings
-from bayes_poem.trials import _pymc
-from bayes_poem.trials._common import (
+from bayes_poem.trials import pymc_models
+from bayes_poem.trials.common import (
     ANTERIOR,
     ARM_DIM,
     ARMS,
@@ -79,13 +79,14 @@ __all__ = [
     "ContinuousTrialResult",
     "analyse_arm_summaries",
     "analyse_patient_level",
+    "as_summary",
     "check_patient_frame",
 ]
 
 LIKELIHOODS = ("normal", "student_t")
 PATIENT_COLUMNS = ("arm", "baseline", "followup")
-PATIENT_PRIOR_FAMILIES = {"b0": _pymc.LOCATION, "b_arm": _pymc.LOCATION,
-                          "b_base": _pymc.LOCATION, "sigma": _pymc.SCALE}
+PATIENT_PRIOR_FAMILIES = {"b0": pymc_models.LOCATION, "b_arm": pymc_models.LOCATION,
+                          "b_base": pymc_models.LOCATION, "sigma": pymc_models.SCALE}
 NU_PRIOR = "Gamma(2, 0.1)"
 DEFAULT_CORRELATION = 0.5
 DEFAULT_SETTINGS = SamplerSettings(draws=1000, tune=1000, chains=4, seed=20150601)
@@ -141,7 +142,8 @@ class ArmSummary:
                 "after_mean": self.after_mean, "after_sd": self.after_sd}
 
 
-def _as_summary(value: ArmSummary | Mapping[str, Any], where: str) -> ArmSummary:
+def as_summary(value: ArmSummary | Mapping[str, Any], where: str) -> ArmSummary:
+    """One arm's summary from ``ArmSummary`` or a mapping of its five fields."""
     if isinstance(value, ArmSummary):
         return value
     if not isinstance(value, Mapping):
@@ -265,10 +267,10 @@ def analyse_arm_summaries(*, anterior: ArmSummary | Mapping[str, Any],
         raise SpecError(f"correlation: must be in [-1, 1] (got {correlation:g})")
     draws = check_count(draws, "draws", minimum=2, maximum=MAX_DRAWS)
     seed = check_seed(seed)
-    arms = {ANTERIOR: _as_summary(anterior, f"{outcome}: anterior arm"),
-            POSTERIOR: _as_summary(posterior, f"{outcome}: posterior arm")}
+    arms = {ANTERIOR: as_summary(anterior, f"{outcome}: anterior arm"),
+            POSTERIOR: as_summary(posterior, f"{outcome}: posterior arm")}
     if prior is not None:
-        prior = _pymc.check_prior("change", prior, (NORMAL,), "prior")
+        prior = pymc_models.check_prior("change", prior, (NORMAL,), "prior")
     means, sds, rows = [], [], []
     for arm, summary in arms.items():
         se = summary.change_se(correlation)
@@ -366,18 +368,18 @@ def default_patient_priors(frame: pd.DataFrame, source: str = "patients") -> dic
             "sigma": Prior(EXPONENTIAL, {"lam": 1.0 / s_y})}
 
 
-def _patient_model(likelihood: str, priors: Mapping[str, Prior]) -> _pymc.ReusableModel:
+def _patient_model(likelihood: str, priors: Mapping[str, Prior]) -> pymc_models.ReusableModel:
     import pymc as pm
 
     with pm.Model() as model:
         x_arm = pm.Data("x_arm", np.array([0.0, 1.0, 0.0, 1.0]))
         x_base = pm.Data("x_base", np.zeros(4))
         y = pm.Data("y", np.zeros(4))
-        hyper = {k: pm.Data(k, v) for k, v in _pymc.hyper_values(priors).items()}
-        b0 = _pymc.prior_rv(pm, "b0", priors["b0"], hyper)
-        b_arm = _pymc.prior_rv(pm, "b_arm", priors["b_arm"], hyper)
-        b_base = _pymc.prior_rv(pm, "b_base", priors["b_base"], hyper)
-        sigma = _pymc.prior_rv(pm, "sigma", priors["sigma"], hyper)
+        hyper = {k: pm.Data(k, v) for k, v in pymc_models.hyper_values(priors).items()}
+        b0 = pymc_models.prior_rv(pm, "b0", priors["b0"], hyper)
+        b_arm = pymc_models.prior_rv(pm, "b_arm", priors["b_arm"], hyper)
+        b_base = pymc_models.prior_rv(pm, "b_base", priors["b_base"], hyper)
+        sigma = pymc_models.prior_rv(pm, "sigma", priors["sigma"], hyper)
         mean = b0 + b_arm * x_arm + b_base * x_base
         names = ["b0", "b_arm", "b_base", "sigma"]
         if likelihood == "student_t":
@@ -386,13 +388,13 @@ def _patient_model(likelihood: str, priors: Mapping[str, Prior]) -> _pymc.Reusab
             names.append("nu")
         else:
             pm.Normal("followup", mean, sigma, observed=y, shape=y.shape)
-    return _pymc.ReusableModel(model, names)
+    return pymc_models.ReusableModel(model, names)
 
 
-def patient_model(likelihood: str, priors: Mapping[str, Prior]) -> _pymc.ReusableModel:
+def patient_model(likelihood: str, priors: Mapping[str, Prior]) -> pymc_models.ReusableModel:
     """The (cached) patient-level model for this likelihood and these prior families."""
-    key = ("patient_level", likelihood, _pymc.families(priors))
-    return _pymc.cached_model(key, lambda: _patient_model(likelihood, priors))
+    key = ("patient_level", likelihood, pymc_models.families(priors))
+    return pymc_models.cached_model(key, lambda: _patient_model(likelihood, priors))
 
 
 def analyse_patient_level(patients: pd.DataFrame, *, margin: float, better: str = "lower",
@@ -417,7 +419,7 @@ def analyse_patient_level(patients: pd.DataFrame, *, margin: float, better: str 
     if unknown:
         raise SpecError(f"priors: unknown prior name '{unknown[0]}'; valid names: "
                         f"{', '.join(PATIENT_PRIOR_FAMILIES)}")
-    resolved = {name: _pymc.check_prior(name, overrides[name], PATIENT_PRIOR_FAMILIES[name],
+    resolved = {name: pymc_models.check_prior(name, overrides[name], PATIENT_PRIOR_FAMILIES[name],
                                         f"priors.{name}")
                 for name in overrides}
     if len(resolved) < len(PATIENT_PRIOR_FAMILIES):
@@ -428,9 +430,9 @@ def analyse_patient_level(patients: pd.DataFrame, *, margin: float, better: str 
     model = patient_model(likelihood, resolved)
     data = {"x_arm": (frame["arm"] == POSTERIOR).to_numpy(float),
             "x_base": frame["baseline"].to_numpy(float) - baseline_mean,
-            "y": frame["followup"].to_numpy(float), **_pymc.hyper_values(resolved)}
+            "y": frame["followup"].to_numpy(float), **pymc_models.hyper_values(resolved)}
     idata = model.sample(data, settings)
-    idata = _pymc.provenance(idata, outcome=outcome, data_source=source,
+    idata = pymc_models.provenance(idata, outcome=outcome, data_source=source,
                              synthetic_data=str(synthetic).lower(), likelihood=likelihood,
                              priors={k: p.to_dict() for k, p in resolved.items()},
                              sampler=settings.to_dict())

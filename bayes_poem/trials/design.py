@@ -40,7 +40,8 @@ from scipy.special import expit, logit
 from scipy.stats import betabinom, norm
 
 from bayes_poem.errors import DataError, SpecError
-from bayes_poem.trials._common import (
+from bayes_poem.trials.binary import ArmCounts, BetaPrior, as_counts, prob_noninferior_grid
+from bayes_poem.trials.common import (
     MAX_N_PER_ARM,
     MAX_SIMULATIONS,
     check_count,
@@ -50,7 +51,6 @@ from bayes_poem.trials._common import (
     check_seed,
     noninferiority_statement,
 )
-from bayes_poem.trials.binary import ArmCounts, BetaPrior, _as_counts, prob_noninferior_grid
 
 __all__ = [
     "AssuranceResult",
@@ -59,6 +59,8 @@ __all__ = [
     "assurance",
     "assurance_from_meta",
     "assurance_normal_approximation",
+    "check_sizes",
+    "interim_inputs",
     "interim_predictive_probability",
     "interim_predictive_probability_exact",
 ]
@@ -177,7 +179,8 @@ def assurance_normal_approximation(n_per_arm: Any, *, theta_mean: float, theta_s
                     / np.sqrt(theta_sd**2 + sigma_n**2))
 
 
-def _check_sizes(n_per_arm: Any) -> list[int]:
+def check_sizes(n_per_arm: Any) -> list[int]:
+    """The planned sizes per arm: one positive integer or a non-empty list of them."""
     if isinstance(n_per_arm, int | np.integer) and not isinstance(n_per_arm, bool):
         n_per_arm = [n_per_arm]
     if isinstance(n_per_arm, str) or not isinstance(n_per_arm, Sequence | np.ndarray) or len(
@@ -207,7 +210,7 @@ def assurance(*, n_per_arm: Sequence[int] | int, theta_new: Any, baseline: float
     simulations, seed : int
         Simulated trials per ``N`` and the seed.
     """
-    sizes = _check_sizes(n_per_arm)
+    sizes = check_sizes(n_per_arm)
     rule = DecisionRule(margin, kind, threshold, analysis_prior or BetaPrior())
     simulations = check_count(simulations, "simulations", minimum=10, maximum=MAX_SIMULATIONS)
     seed = check_seed(seed)
@@ -296,11 +299,13 @@ class InterimResult:
         }])
 
 
-def _interim_inputs(anterior: Any, posterior: Any, n_per_arm: Any, margin: float, kind: str,
-                    threshold: float, prior: BetaPrior | None
-                    ) -> tuple[ArmCounts, ArmCounts, int, DecisionRule]:
-    ant = _as_counts(anterior, "interim anterior arm")
-    post = _as_counts(posterior, "interim posterior arm")
+def interim_inputs(anterior: Any, posterior: Any, n_per_arm: Any, margin: float, kind: str,
+                   threshold: float, prior: BetaPrior | None
+                   ) -> tuple[ArmCounts, ArmCounts, int, DecisionRule]:
+    """The checked inputs of an interim analysis: both arms' counts, the planned size
+    per arm, the final analysis' decision rule."""
+    ant = as_counts(anterior, "interim anterior arm")
+    post = as_counts(posterior, "interim posterior arm")
     n = check_count(n_per_arm, "n_per_arm", minimum=1, maximum=MAX_N_PER_ARM)
     for name, counts in (("anterior", ant), ("posterior", post)):
         if counts.total > n:
@@ -321,7 +326,7 @@ def interim_predictive_probability(*, anterior: ArmCounts | Sequence[int],
     final size per arm. The current posterior (``prior`` updated with the interim
     data) is also the prior of the final analysis' data model.
     """
-    ant, post, n, rule = _interim_inputs(anterior, posterior, n_per_arm, margin, kind,
+    ant, post, n, rule = interim_inputs(anterior, posterior, n_per_arm, margin, kind,
                                          threshold, prior)
     simulations = check_count(simulations, "simulations", minimum=10, maximum=MAX_SIMULATIONS)
     seed = check_seed(seed)
@@ -347,7 +352,7 @@ def interim_predictive_probability_exact(*, anterior: ArmCounts | Sequence[int],
                                          prior: BetaPrior | None = None) -> float:
     """The same probability by summing over the beta-binomial predictive outcomes of the
     remaining patients (exact up to the quadrature of the rule; cost grows as N^2)."""
-    ant, post, n, rule = _interim_inputs(anterior, posterior, n_per_arm, margin, kind,
+    ant, post, n, rule = interim_inputs(anterior, posterior, n_per_arm, margin, kind,
                                          threshold, prior)
     m_a, m_p = n - ant.total, n - post.total
     if (m_a + 1) * (m_p + 1) > MAX_EXACT_OUTCOMES:

@@ -32,7 +32,7 @@ anything, whatever the number of trials or the prior families. The PyMC models
 below (``_binomial_model``, ``_normal_model``) remain the reference definitions:
 ``tests/test_arm_density.py`` and ``tests/test_normal_density.py`` check value
 and gradient of the kernels against them, and ``backend = "pymc"`` samples them
-with ``pm.sample`` (one model per structure, :mod:`bayes_poem.trials._pymc`).
+with ``pm.sample`` (one model per structure, :mod:`bayes_poem.trials.pymc_models`).
 The prior on ``tau`` may be any scale family of :mod:`bayes_poem.priors`,
 ``LogNormalTau2`` (:math:`\log \tau^2 \sim N(\mu, \sigma^2)`) included.
 """
@@ -59,46 +59,48 @@ from bayes_poem.prior_families import HALF_NORMAL, NORMAL
 from bayes_poem.priors import SCALE_FAMILIES, Prior
 from bayes_poem.sampling import SamplerSettings, check_complete, run_nutpie
 from bayes_poem.table import StudyTable
-from bayes_poem.trials import _pymc
-from bayes_poem.trials._common import (
+from bayes_poem.trials import pymc_models
+from bayes_poem.trials.common import (
     ARM_DIM,
     ARMS,
-    check_arm_counts,
     check_kind,
     check_margin,
     check_number,
     noninferiority_statement,
 )
+from bayes_poem.trials.counts import (
+    COUNT_COLUMNS,
+    DEFAULT_SAME_TRIAL,
+    check_counts_frame,
+    comparative_counts,
+)
 from bayes_poem.trials.published import comparison_notes, published_rows
 
 __all__ = [
     "BINARY_META_PRIORS",
-    "DEFAULT_SAME_TRIAL",
     "BinomialMetaResult",
     "NormalMetaResult",
     "binomial_meta",
     "binomial_meta_from_table",
-    "comparative_counts",
     "random_effects_meta",
+    "resolve_priors",
 ]
-
-DEFAULT_SAME_TRIAL: tuple[tuple[str, ...], ...] = (("Khashab2020", "Khashab2020_long"),)
-"""Labels that denote one trial (at different follow-up): never pooled in one outcome."""
 
 BINARY_META_PRIORS: dict[str, Prior] = {
     "theta": Prior(NORMAL, {"mu": 0.0, "sigma": 1.5}),
     "tau": Prior(HALF_NORMAL, {"sigma": 0.5}),
     "mu_study": Prior(NORMAL, {"mu": 0.0, "sigma": 2.5}),
 }
-BINARY_META_FAMILIES = {"theta": _pymc.LOCATION, "tau": SCALE_FAMILIES, "mu_study": (NORMAL,)}
-NORMAL_META_FAMILIES = {"mu": _pymc.LOCATION, "tau": SCALE_FAMILIES}
-COUNT_COLUMNS = ("anterior_events", "anterior_total", "posterior_events", "posterior_total")
+BINARY_META_FAMILIES = {"theta": pymc_models.LOCATION, "tau": SCALE_FAMILIES, "mu_study": (NORMAL,)}
+NORMAL_META_FAMILIES = {"mu": pymc_models.LOCATION, "tau": SCALE_FAMILIES}
 DEFAULT_META_SETTINGS = SamplerSettings(draws=1000, tune=1000, chains=4, seed=20200101)
 
 
-def _resolve(priors: Mapping[str, Prior | Mapping[str, Any]] | None,
-             allowed: Mapping[str, Sequence[str]], defaults: Mapping[str, Prior],
-             where: str = "priors") -> dict[str, Prior]:
+def resolve_priors(priors: Mapping[str, Prior | Mapping[str, Any]] | None,
+                   allowed: Mapping[str, Sequence[str]], defaults: Mapping[str, Prior],
+                   where: str = "priors") -> dict[str, Prior]:
+    """The priors by name: ``priors`` (checked against the ``allowed`` families; a
+    ``SpecError`` naming ``where`` otherwise) over the ``defaults``."""
     priors = dict(priors or {})
     unknown = [k for k in priors if k not in allowed]
     if unknown:
@@ -107,87 +109,13 @@ def _resolve(priors: Mapping[str, Prior | Mapping[str, Any]] | None,
     out = {}
     for name, families in allowed.items():
         if name in priors:
-            out[name] = _pymc.check_prior(name, priors[name], families, f"{where}.{name}")
+            out[name] = pymc_models.check_prior(name, priors[name], families, f"{where}.{name}")
         elif name in defaults:
             out[name] = defaults[name]
         else:
             raise SpecError(f"{where}.{name}: a prior is required (in the outcome's units); "
                             f"families: {', '.join(families)}")
     return out
-
-
-# ---------------------------------------------------------------- data
-def comparative_counts(table: StudyTable, outcome: str, *, studies: Sequence[str] | None = None,
-                       same_trial: Sequence[Sequence[str]] = DEFAULT_SAME_TRIAL
-                       ) -> pd.DataFrame:
-    """One row per trial of ``outcome``: anterior and posterior events and totals.
-
-    ``table`` is a long table with ``subgroup`` = arm (``anterior``/``posterior``).
-    ``studies`` restricts (and orders) the trials. ``DataError`` if a trial lacks an
-    arm, has a row of another subgroup, or if two labels of one trial (see
-    ``same_trial``) would be pooled.
-    """
-    frame = table.for_outcome(outcome).frame
-    others = sorted(set(frame["subgroup"]) - set(ARMS))
-    if others:
-        raise DataError(f"{table.source}: outcome '{outcome}': subgroup(s) "
-                        f"{', '.join(map(repr, others))} are not arms; expected "
-                        f"{', '.join(ARMS)} (subgroup = arm)")
-    available = list(dict.fromkeys(frame["study"]))
-    if studies is not None:
-        if isinstance(studies, str) or not studies:
-            raise SpecError("studies: must be a non-empty list of trial labels")
-        missing = [s for s in studies if s not in available]
-        if missing:
-            raise DataError(f"{table.source}: outcome '{outcome}': trial(s) "
-                            f"{', '.join(map(repr, missing))} not in the data; trials with "
-                            f"this outcome: {', '.join(available)}")
-        available = list(dict.fromkeys(studies))
-    for group in same_trial:
-        present = [label for label in group if label in available]
-        if len(present) > 1:
-            raise DataError(
-                f"{table.source}: outcome '{outcome}': {' and '.join(map(repr, present))} are "
-                "the same trial (different follow-up); pool only one of them (choose with "
-                "studies = [...])")
-    rows = []
-    for study in available:
-        record: dict[str, Any] = {"study": study}
-        part = frame[frame["study"] == study]
-        for arm in ARMS:
-            arm_rows = part[part["subgroup"] == arm]
-            if len(arm_rows) != 1:
-                raise DataError(f"{table.source}: outcome '{outcome}', trial '{study}': "
-                                f"expected one '{arm}' row, found {len(arm_rows)}")
-            events, total = check_arm_counts(int(arm_rows["events"].iloc[0]),
-                                             int(arm_rows["total"].iloc[0]),
-                                             f"{table.source}: {study} {outcome} {arm}")
-            record[f"{arm}_events"], record[f"{arm}_total"] = events, total
-        rows.append(record)
-    return pd.DataFrame(rows)
-
-
-def _check_counts_frame(counts: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(counts, pd.DataFrame):
-        raise DataError("counts: expected a DataFrame with columns study, "
-                        + ", ".join(COUNT_COLUMNS))
-    missing = [c for c in ("study", *COUNT_COLUMNS) if c not in counts.columns]
-    if missing:
-        raise DataError(f"counts: missing column(s) {', '.join(missing)}")
-    if counts.empty:
-        raise DataError("counts: no trials")
-    if counts["study"].duplicated().any():
-        raise DataError(f"counts: trial '{counts['study'][counts['study'].duplicated()].iloc[0]}'"
-                        " appears twice")
-    out = counts[["study", *COUNT_COLUMNS]].copy()
-    for i, row in enumerate(out.itertuples(index=False), start=1):
-        for arm in ARMS:
-            check_arm_counts(getattr(row, f"{arm}_events"), getattr(row, f"{arm}_total"),
-                             f"counts row {i} ({row.study}), {arm} arm")
-    out["study"] = out["study"].astype(str)
-    for column in COUNT_COLUMNS:
-        out[column] = out[column].astype(np.int64)
-    return out.reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- compiled kernels
@@ -224,7 +152,7 @@ def _sample_kernel(kernel: Any, buffer: np.ndarray, labels: Sequence[str],
 
 
 # ---------------------------------------------------------------- binomial model
-def _binomial_model(n_studies: int, priors: Mapping[str, Prior]) -> _pymc.ReusableModel:
+def _binomial_model(n_studies: int, priors: Mapping[str, Prior]) -> pymc_models.ReusableModel:
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -233,28 +161,28 @@ def _binomial_model(n_studies: int, priors: Mapping[str, Prior]) -> _pymc.Reusab
     with pm.Model(coords={STUDY: labels, ARM_DIM: list(ARMS)}) as model:
         events = pm.Data("events", zeros, dims=(STUDY, ARM_DIM))
         total = pm.Data("total", zeros + 1, dims=(STUDY, ARM_DIM))
-        hyper = {k: pm.Data(k, v) for k, v in _pymc.hyper_values(priors).items()}
-        theta = _pymc.prior_rv(pm, "theta", priors["theta"], hyper)
-        tau = _pymc.prior_rv(pm, "tau", priors["tau"], hyper)
+        hyper = {k: pm.Data(k, v) for k, v in pymc_models.hyper_values(priors).items()}
+        theta = pymc_models.prior_rv(pm, "theta", priors["theta"], hyper)
+        tau = pymc_models.prior_rv(pm, "tau", priors["tau"], hyper)
         mu = prior_families.build(
             pm, "mu", priors["mu_study"].dist,
-            {key: hyper[data] for key, data in _pymc.hyper_names("mu_study",
+            {key: hyper[data] for key, data in pymc_models.hyper_names("mu_study",
                                                                   priors["mu_study"]).items()},
             dims=STUDY)
         w = pm.Normal("w", 0.0, 1.0, dims=STUDY)
         delta = pm.Deterministic("delta", tau * w, dims=STUDY)
         eta = pt.stack([mu, mu + theta + delta], axis=1)
         pm.Binomial("y", n=total, logit_p=eta, observed=events, dims=(STUDY, ARM_DIM))
-    return _pymc.ReusableModel(model, ["theta", "tau", "mu", "w", "delta"])
+    return pymc_models.ReusableModel(model, ["theta", "tau", "mu", "w", "delta"])
 
 
 def binomial_model(n_studies: int, priors: Mapping[str, Prior] | None = None
-                   ) -> _pymc.ReusableModel:
+                   ) -> pymc_models.ReusableModel:
     """The (cached) PyMC arm-based model for ``n_studies`` trials and these prior families
     (the reference definition, and the ``backend = "pymc"`` path)."""
-    priors = _resolve(priors, BINARY_META_FAMILIES, BINARY_META_PRIORS)
-    key = ("binomial_meta", int(n_studies), _pymc.families(priors))
-    return _pymc.cached_model(key, lambda: _binomial_model(int(n_studies), priors))
+    priors = resolve_priors(priors, BINARY_META_FAMILIES, BINARY_META_PRIORS)
+    key = ("binomial_meta", int(n_studies), pymc_models.families(priors))
+    return pymc_models.cached_model(key, lambda: _binomial_model(int(n_studies), priors))
 
 
 @dataclass(frozen=True)
@@ -408,8 +336,8 @@ def binomial_meta(counts: pd.DataFrame, *, outcome: str = "outcome",
     ``margin`` (> 0, risk-difference scale) and ``kind`` set the optional
     non-inferiority table.
     """
-    counts = _check_counts_frame(counts)
-    resolved = _resolve(priors, BINARY_META_FAMILIES, BINARY_META_PRIORS)
+    counts = check_counts_frame(counts)
+    resolved = resolve_priors(priors, BINARY_META_FAMILIES, BINARY_META_PRIORS)
     kind = check_kind(kind)
     if margin is not None:
         margin = check_margin(margin, risk_difference=True)
@@ -424,10 +352,10 @@ def binomial_meta(counts: pd.DataFrame, *, outcome: str = "outcome",
         idata = _sample_kernel(arm_density, arm_density.buffer(events, total, resolved), labels,
                                {2: crude}, settings)
     else:
-        data = {"events": events, "total": total, **_pymc.hyper_values(resolved)}
+        data = {"events": events, "total": total, **pymc_models.hyper_values(resolved)}
         idata = binomial_model(len(counts), resolved).sample(data, settings,
                                                              coords={STUDY: labels})
-    idata = _pymc.provenance(idata, outcome=outcome, data_source=source,
+    idata = pymc_models.provenance(idata, outcome=outcome, data_source=source,
                              priors={k: p.to_dict() for k, p in resolved.items()},
                              sampler=settings.to_dict())
     return BinomialMetaResult(
@@ -450,28 +378,28 @@ def binomial_meta_from_table(table: StudyTable, outcome: str, *,
 
 
 # ---------------------------------------------------------------- normal-normal model
-def _normal_model(n_studies: int, priors: Mapping[str, Prior]) -> _pymc.ReusableModel:
+def _normal_model(n_studies: int, priors: Mapping[str, Prior]) -> pymc_models.ReusableModel:
     import pymc as pm
 
     labels = [f"s{i}" for i in range(n_studies)]
     with pm.Model(coords={STUDY: labels}) as model:
         y = pm.Data("y", np.zeros(n_studies), dims=STUDY)
         se = pm.Data("se", np.ones(n_studies), dims=STUDY)
-        hyper = {k: pm.Data(k, v) for k, v in _pymc.hyper_values(priors).items()}
-        mu = _pymc.prior_rv(pm, "mu", priors["mu"], hyper)
-        tau = _pymc.prior_rv(pm, "tau", priors["tau"], hyper)
+        hyper = {k: pm.Data(k, v) for k, v in pymc_models.hyper_values(priors).items()}
+        mu = pymc_models.prior_rv(pm, "mu", priors["mu"], hyper)
+        tau = pymc_models.prior_rv(pm, "tau", priors["tau"], hyper)
         w = pm.Normal("w", 0.0, 1.0, dims=STUDY)
         effect = pm.Deterministic("theta_study", mu + tau * w, dims=STUDY)
         pm.Normal("y_obs", effect, se, observed=y, dims=STUDY)
-    return _pymc.ReusableModel(model, ["mu", "tau", "w", "theta_study"])
+    return pymc_models.ReusableModel(model, ["mu", "tau", "w", "theta_study"])
 
 
-def normal_model(n_studies: int, priors: Mapping[str, Prior]) -> _pymc.ReusableModel:
+def normal_model(n_studies: int, priors: Mapping[str, Prior]) -> pymc_models.ReusableModel:
     """The (cached) PyMC normal-normal model for ``n_studies`` estimates (the reference
     definition, and the ``backend = "pymc"`` path)."""
-    priors = _resolve(priors, NORMAL_META_FAMILIES, {})
-    key = ("normal_meta", int(n_studies), _pymc.families(priors))
-    return _pymc.cached_model(key, lambda: _normal_model(int(n_studies), priors))
+    priors = resolve_priors(priors, NORMAL_META_FAMILIES, {})
+    key = ("normal_meta", int(n_studies), pymc_models.families(priors))
+    return pymc_models.cached_model(key, lambda: _normal_model(int(n_studies), priors))
 
 
 @dataclass(frozen=True)
@@ -530,7 +458,7 @@ def random_effects_meta(estimates: Sequence[float], standard_errors: Sequence[fl
     labels = list(studies) if studies is not None else [f"study_{i + 1}" for i in range(len(y))]
     if len(labels) != len(y) or len(set(labels)) != len(labels):
         raise DataError("studies: one distinct label per estimate is needed")
-    resolved = _resolve(priors, NORMAL_META_FAMILIES, {})
+    resolved = resolve_priors(priors, NORMAL_META_FAMILIES, {})
     settings = settings or DEFAULT_META_SETTINGS
     if settings.backend == "nutpie":
         from bayes_poem.backends import normal_density
@@ -541,9 +469,9 @@ def random_effects_meta(estimates: Sequence[float], standard_errors: Sequence[fl
                                {0: start}, settings)
     else:
         idata = normal_model(len(y), resolved).sample(
-            {"y": np.array(y), "se": np.array(se), **_pymc.hyper_values(resolved)}, settings,
+            {"y": np.array(y), "se": np.array(se), **pymc_models.hyper_values(resolved)}, settings,
             coords={STUDY: labels})
-    idata = _pymc.provenance(idata, outcome=outcome,
+    idata = pymc_models.provenance(idata, outcome=outcome,
                              priors={k: p.to_dict() for k, p in resolved.items()},
                              sampler=settings.to_dict())
     data = pd.DataFrame({"study": labels, "estimate": y, "se": se})

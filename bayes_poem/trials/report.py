@@ -1,4 +1,10 @@
-"""Plain-text reports and output files of trial analyses (formatting only)."""
+"""Plain-text reports and output files of trial analyses (formatting only).
+
+A :class:`TrialReport` is what a run returns; its :meth:`TrialReport.bundle` is
+what ``bayes-poem trial`` writes (:func:`bayes_poem.bundle.write_bundle`). The
+texts open with the one SYNTHETIC banner (:mod:`bayes_poem.banner`) when the
+data are synthetic, saying what they are.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-SYNTHETIC_BANNER = ("*** SYNTHETIC DATA: simulated for illustration; not published per-arm "
-                    "values and not trial results ***")
+from bayes_poem.banner import BANNER_START, marked_synthetic, synthetic_banner
+from bayes_poem.bundle import Bundle
 
 Writer = Callable[[Path], None]
 
@@ -26,37 +32,18 @@ class TrialReport:
     resolved_toml: str = ""
     results: tuple[Any, ...] = ()
 
-    def writers(self) -> dict[str, Writer]:
-        """File name -> writer, for :func:`bayes_poem.outputs.write_directory`."""
+    def bundle(self) -> Bundle:
+        """The results directory's files (:func:`bayes_poem.bundle.write_bundle`):
+        ``<table>.csv`` (also as ``<table>.tex`` and in ``tables.docx``), ``<figure>.png``,
+        other files, ``spec.toml``, ``summary.txt``."""
         from bayes_poem.exports import TRIAL_CAPTIONS, table_writers
 
-        out: dict[str, Writer] = {}
-        for name, table in self.tables.items():
-            out[f"{name}.csv"] = _csv(table)
-        for name, figure in self.figures.items():
-            out[f"{name}.png"] = _png(figure)
-        out.update(self.files)
-        # every table also as NAME.tex and in tables.docx (bayes_poem.exports)
-        out.update(table_writers({f"{name}.csv": table for name, table in self.tables.items()},
-                                 TRIAL_CAPTIONS, synthetic=SYNTHETIC_BANNER in self.text))
-        if self.resolved_toml:
-            out["spec.toml"] = _text(self.resolved_toml)
-        out["summary.txt"] = _text(self.text + "\n")
-        return out
-
-
-def _csv(table: pd.DataFrame) -> Writer:
-    return lambda path: table.to_csv(path, index=False)
-
-
-def _png(figure: Any) -> Writer:
-    from bayes_poem.figure_style import save  # PNG at the package's one resolution
-
-    return lambda path: save(figure, path)
-
-
-def _text(text: str) -> Writer:
-    return lambda path: path.write_text(text, encoding="utf-8")
+        tables = {f"{name}.csv": table for name, table in self.tables.items()}
+        exported = table_writers(tables, TRIAL_CAPTIONS,
+                                 synthetic=self.text.startswith(BANNER_START))
+        return Bundle(text=self.text, text_name="summary.txt", tables=tables,
+                      figures={f"{name}.png": figure for name, figure in self.figures.items()},
+                      files={**self.files, **exported}, spec_toml=self.resolved_toml or None)
 
 
 def netcdf(idata: Any) -> Writer:
@@ -83,8 +70,17 @@ def interval_lines(table: pd.DataFrame, label_column: str = "quantity") -> list[
     return lines
 
 
-def header(title: str, synthetic: bool) -> list[str]:
-    lines = [SYNTHETIC_BANNER] if synthetic else []
+def _description(synthetic: str | bool) -> str:
+    """What synthetic data are ("" for real data; a bare flag: marked synthetic)."""
+    if isinstance(synthetic, str):
+        return synthetic
+    return marked_synthetic("the data") if synthetic else ""
+
+
+def header(title: str, synthetic: str | bool) -> list[str]:
+    """The SYNTHETIC banner (``synthetic``: what the data are, or a flag) and the title."""
+    description = _description(synthetic)
+    lines = [synthetic_banner(description)] if description else []
     if title:
         lines.append(title)
     return lines
@@ -108,8 +104,8 @@ def binary_text(result: Any, title: str) -> str:
     return "\n".join(lines)
 
 
-def continuous_text(result: Any, title: str) -> str:
-    lines = header(title, result.synthetic)
+def continuous_text(result: Any, title: str, synthetic: str = "") -> str:
+    lines = header(title, synthetic or result.synthetic)
     lines.append(f"Outcome {result.outcome} ({result.better} is better); method "
                  f"{result.method}")
     for assumption in result.assumptions:
@@ -159,7 +155,7 @@ def meta_text(results: list[Any], title: str) -> str:
     return "\n".join(lines)
 
 
-def normal_meta_text(result: Any, title: str, synthetic: bool) -> str:
+def normal_meta_text(result: Any, title: str, synthetic: str | bool) -> str:
     lines = header(title, synthetic)
     lines.append(f"Outcome {result.outcome}: {len(result.data)} trials; {result.measure}")
     lines.append("Priors: " + "; ".join(f"{k} ~ {p.describe()}" for k, p in

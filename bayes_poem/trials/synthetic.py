@@ -13,9 +13,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_poem.trials._common import ANTERIOR, POSTERIOR
+from bayes_poem.trials.common import ANTERIOR, POSTERIOR
 
-__all__ = ["SYNTHETIC_ECKARDT_SUMMARIES", "synthetic_eckardt_patients"]
+__all__ = ["DESCRIPTIONS", "SYNTHETIC_ECKARDT_SUMMARIES", "synthetic_eckardt_patients"]
+
+DESCRIPTIONS = {  # what each example is: the SYNTHETIC banner (bayes_poem.banner)
+    "synthetic_eckardt_patients": (
+        "patient-level Eckardt scores simulated by bayes_poem (seeded) for illustration "
+        "(example 'synthetic_eckardt_patients'), not published per-arm values or trial "
+        "results"),
+    "synthetic_eckardt_summaries": (
+        "arm-level Eckardt summaries made up by bayes_poem for illustration (example "
+        "'synthetic_eckardt_summaries'), not published per-arm values or trial results"),
+}
 
 SYNTHETIC_ECKARDT_SUMMARIES = {
     ANTERIOR: {"n": 31, "before_mean": 6.3, "before_sd": 1.4, "after_mean": 0.8,

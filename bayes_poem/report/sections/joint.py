@@ -23,7 +23,15 @@ import pandas as pd
 
 from bayes_poem.predictive import clopper_pearson
 from bayes_poem.report.document import HIGHLIGHT, Formula, Report, Section
-from bayes_poem.report.format import SYNTHETIC_TEXT, ci_num, ci_pct, embed, num, pct, prob
+from bayes_poem.report.format import (
+    ci_num,
+    ci_pct,
+    embed,
+    num,
+    pct,
+    prob,
+    synthetic_text,
+)
 from bayes_poem.report.mathml import SPACE, fn, math, mi, mn, mo, mrow, mtext, sub, sup
 
 if TYPE_CHECKING:
@@ -57,7 +65,7 @@ def joint_data_section(result: JointResult, description: str) -> Section:
                                                                        strict=True)],
     })
     meta = spec.table.metadata
-    parts = [SYNTHETIC_TEXT] if spec.table.is_synthetic else []
+    parts = [synthetic_text(spec.table)] if spec.table.is_synthetic else []
     if description:
         parts.append(description)
     source = f"Data: {spec.table.source}"
@@ -419,4 +427,5 @@ def build_joint_report(result: JointResult, *, analysis: JointAnalysisSpec | Non
                 f"{len(spec.studies)} studies; {int(patients.get(benefit, 0))} and "
                 f"{int(patients.get(harm, 0))} patients")
     return Report(title, subtitle, spec.table.is_synthetic, tuple(sections),
-                  _footer(result, analysis))
+                  _footer(result, analysis),
+                  synthetic_note=synthetic_text(spec.table) if spec.table.is_synthetic else "")

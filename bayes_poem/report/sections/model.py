@@ -11,7 +11,7 @@ import pandas as pd
 from bayes_poem.diagnostics import BFMI_MIN, ESS_PER_CHAIN_MIN, RHAT_MAX
 from bayes_poem.predictive import clopper_pearson, likelihood_of
 from bayes_poem.report.document import HIGHLIGHT, Formula, Section
-from bayes_poem.report.format import SYNTHETIC_TEXT, at_text, num, pct
+from bayes_poem.report.format import at_text, num, pct, synthetic_text
 from bayes_poem.report.mathml import SPACE, fn, math, mi, mn, mo, mrow, mtext, sub, sup
 from bayes_poem.structure import recorded_line
 
@@ -39,7 +39,7 @@ def data_section(fit: FitResult, description: str) -> Section:
     meta = spec.table.metadata
     parts = []
     if spec.table.is_synthetic:
-        parts.append(SYNTHETIC_TEXT)
+        parts.append(synthetic_text(spec.table))
     if description:
         parts.append(description)
     source = f"Data: {spec.table.source}"

@@ -1,4 +1,5 @@
-"""Shared vocabulary and input checks of the trial modules.
+"""Shared vocabulary and input checks of the trial modules (and the readers of a
+trial spec's values: :func:`string_value`, :func:`margin_value`, ...).
 
 Arms are ``anterior`` (the reference) and ``posterior`` (the experimental arm
 whose non-inferiority is assessed). Every contrast is *posterior minus (or over)
@@ -15,15 +16,19 @@ the sign of the margin, which is always > 0:
 
 from __future__ import annotations
 
+import io
 import math
 import numbers
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from bayes_poem.dims import ARM
 from bayes_poem.errors import DataError, SpecError
-from bayes_poem.table import MAX_COUNT
+from bayes_poem.table import MAX_COUNT, read_text
 
 ANTERIOR = "anterior"
 POSTERIOR = "posterior"
@@ -174,3 +179,58 @@ def noninferiority_statement(kind_or_better: str, margin: float, scale: str) -> 
     if kind_or_better in ("benefit", "higher"):
         return f"P({scale} > -{margin:g})"
     return f"P({scale} < +{margin:g})"
+
+
+# ---------------------------------------------------------------- spec values
+# Readers of one value of a trial spec (``bayes_poem.trials.specfile``), used by the
+# preparation of every analysis (``bayes_poem.trials.prepare``).
+def shown(value: Any, width: int = 60) -> str:
+    """``repr`` of a value for a message, cut to one short line."""
+    text = repr(value)
+    return text if len(text) <= width else f"{text[:width]}..."
+
+
+def string_value(section: Mapping[str, Any], key: str, where: str,
+                 default: str | None = None) -> str | None:
+    """``section[key]`` (else ``default``): a string, or ``SpecError`` naming ``where.key``."""
+    value = section.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise SpecError(f"{where}.{key}: must be a string (got {value!r})")
+    return value
+
+
+def margin_value(section: Mapping[str, Any], where: str, required: bool = True, *,
+                 risk_difference: bool = True) -> float | None:
+    """The section's margin: in (0, 1) for risk differences, > 0 in outcome units."""
+    if "margin" not in section:
+        if required:
+            scale = "in (0, 1)" if risk_difference else "> 0"
+            raise SpecError(f"{where}.margin: is required (a number {scale})")
+        return None
+    return check_margin(section["margin"], f"{where}.margin", risk_difference=risk_difference)
+
+
+def studies_mapping(value: Any, where: str) -> dict[str, list[str]]:
+    """``outcome = [trial labels]`` tables (empty when not given)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{where}: must be a table outcome = [trial labels] "
+                        f"(got {shown(value)})")
+    out = {}
+    for outcome, labels in value.items():
+        if not isinstance(labels, list) or not labels or not all(
+                isinstance(s, str) for s in labels):
+            raise SpecError(f"{where}.{outcome}: must be a non-empty list of trial labels "
+                            f"(got {shown(labels)})")
+        out[str(outcome)] = list(labels)
+    return out
+
+
+def read_csv(path: Path, source: str) -> pd.DataFrame:
+    """A CSV file as strings; every OS error named, a FIFO never blocks (``DataError``)."""
+    text = read_text(path, source)
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataError(f"{source}: not a readable CSV file ({err})") from None
