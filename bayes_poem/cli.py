@@ -143,7 +143,7 @@ def _compare_options(args: argparse.Namespace, analysis) -> dict[str, object]:
 def cmd_compare(args: argparse.Namespace) -> int:
     from bayes_poem.bundle import Bundle, write_bundle
     from bayes_poem.compare import compare
-    from bayes_poem.exports import table_writers
+    from bayes_poem.exports import table_files
     from bayes_poem.outputs import check_target, reserve
     from bayes_poem.results_dir import default_out
     from bayes_poem.specfile import load_spec
@@ -169,7 +169,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                   **({"comparison_moderators.csv": comparison.moderators}
                      if not comparison.moderators.empty else {})}
         write_bundle(Bundle(text=text, text_name="comparison.txt", tables=tables,
-                            files=table_writers(tables, title=analysis.title,
+                            files=table_files(tables, title=analysis.title,
                                                 synthetic=spec.table.is_synthetic)), target)
     print(text)
     print(f"\nResults written to {out}/")
@@ -181,7 +181,7 @@ def cmd_bias(args: argparse.Namespace) -> int:
     analyses and funnel plots (docs/cli.md)."""
     from bayes_poem.bias_analysis import analyse_bias, figures, render_text
     from bayes_poem.bundle import Bundle, write_bundle
-    from bayes_poem.exports import table_writers
+    from bayes_poem.exports import table_files
     from bayes_poem.outputs import check_target, reserve
     from bayes_poem.plots import to_png
     from bayes_poem.results_dir import default_out
@@ -205,7 +205,7 @@ def cmd_bias(args: argparse.Namespace) -> int:
                   "cumulative_bayes.csv": bias.cumulative_table(),
                   "cumulative_frequentist.csv": bias.cumulative_frequentist()}
         write_bundle(Bundle(text=text, text_name="bias.txt", tables=tables, figures=pngs,
-                            files=table_writers(tables, title=analysis.title,
+                            files=table_files(tables, title=analysis.title,
                                                 synthetic=spec.table.is_synthetic),
                             spec_toml=resolved.resolved_toml(spec)), target)
     print(text)
@@ -252,7 +252,7 @@ def _run_grid(args, analysis, spec, config, plan, executor, shutdown, target) ->
     """Fit the grid, then write its files into the reserved ``target``; the report text."""
     from bayes_poem.banner import synthetic_banner
     from bayes_poem.bundle import Bundle, write_bundle
-    from bayes_poem.exports import table_writers
+    from bayes_poem.exports import table_files
     from bayes_poem.loglik import power_scaling
     from bayes_poem.plots import sensitivity_forest
     from bayes_poem.results_dir import SENSITIVITY
@@ -307,7 +307,7 @@ def _run_grid(args, analysis, spec, config, plan, executor, shutdown, target) ->
             frame=result.table, axes=[a for a, _ in plan.axes], title=analysis.title)
     write_bundle(Bundle(text=text, text_name="sensitivity.txt", tables=tables,
                         figures=figures,
-                        files=table_writers(tables, title=analysis.title,
+                        files=table_files(tables, title=analysis.title,
                                             synthetic=spec.table.is_synthetic),
                         spec_toml=analysis.resolved_toml(spec)), target)
     return text

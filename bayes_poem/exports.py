@@ -26,10 +26,10 @@ results writer (:mod:`bayes_poem.outputs`, atomic) writes them beside the CSVs.
   table preceded by its caption (``Table k. ...``), built with python-docx
   (maintained, pure Python, no LibreOffice or pandoc needed to write a
   ``.docx``; its output opens in Word and LibreOffice).
-* **Files** (:func:`table_files`, :func:`table_writers`): the ``NAME.tex`` files
+* **Files** (:func:`table_files`, :func:`table_files`): the ``NAME.tex`` files
   and ``tables.docx`` of a set of CSV tables, as bytes or as results writers;
   :func:`export_tables` writes a :class:`~bayes_poem.results.FitResult`'s tables
-  into a new directory from Python (``docs/exports.md``); :func:`report_table_writers`
+  into a new directory from Python (``docs/exports.md``); :func:`report_table_files`
   does the same for the tables of a report (``bayes-poem report``: predictive
   checks, PSIS-LOO, ...), named ``tableNN_<section>.tex``.
 """
@@ -48,14 +48,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bayes_poem.outputs import Writer
     from bayes_poem.report.document import Report, Section
     from bayes_poem.results import FitResult
 
 __all__ = ["CAPTIONS", "COUNT_COLUMNS", "DOCX", "JOINT_CAPTIONS", "TRIAL_CAPTIONS", "Caption",
            "caption_text", "export_tables", "format_cell", "format_table", "latex_escape",
-           "report_table_writers", "report_tables", "run_tables", "table_files",
-           "table_writers", "to_docx", "to_latex"]
+           "report_table_files", "report_tables", "run_tables", "table_files", "to_docx",
+           "to_latex"]
 
 DOCX = "tables.docx"
 EMPTY = "(no entries)"  # a table without columns, e.g. the contrasts of one subgroup
@@ -346,16 +345,6 @@ def table_files(tables: Mapping[str, pd.DataFrame],
     return files
 
 
-def table_writers(tables: Mapping[str, pd.DataFrame],
-                  captions: Mapping[str, str | Caption] | None = None, *,
-                  title: str = "", synthetic: bool = False) -> dict[str, Writer]:
-    """:func:`table_files` as results writers (file name -> function writing the path),
-    to add to a command's writers."""
-    return {name: (lambda path, data=data: path.write_bytes(data))
-            for name, data in table_files(tables, captions, title=title,
-                                          synthetic=synthetic).items()}
-
-
 def report_tables(report: Report) -> dict[str, tuple[pd.DataFrame, str]]:
     """The tables of a report (``bayes_poem.report``: posterior summaries, checks,
     PSIS-LOO, predictions, comparisons, ...), in reading order, as
@@ -382,11 +371,11 @@ def report_tables(report: Report) -> dict[str, tuple[pd.DataFrame, str]]:
     return found
 
 
-def report_table_writers(report: Report) -> dict[str, Writer]:
+def report_table_files(report: Report) -> dict[str, bytes]:
     """The report's tables (:func:`report_tables`) as ``tableNN_<section>.tex`` and one
-    ``tables.docx``, as results writers (for the report's directory)."""
+    ``tables.docx`` (file name -> content, for the report's bundle)."""
     tables = report_tables(report)
-    return table_writers({name: frame for name, (frame, _) in tables.items()},
+    return table_files({name: frame for name, (frame, _) in tables.items()},
                          {name: caption for name, (_, caption) in tables.items()},
                          title=report.title, synthetic=report.synthetic)
 
@@ -412,12 +401,9 @@ def export_tables(result: FitResult, out: str | Path, *, title: str = "",
     """Write ``result``'s tables as CSV, LaTeX and ``tables.docx`` into the new
     directory ``out`` (the results writer: atomic, never replacing anything but a
     results directory, and that only with ``force``); returns its path."""
-    from bayes_poem.outputs import write_directory
+    from bayes_poem.bundle import Bundle, write_bundle
 
     tables = run_tables(result)
-    writers: dict[str, Writer] = {
-        name: (lambda path, frame=frame: frame.to_csv(path, index=False))
-        for name, frame in tables.items()}
-    writers.update(table_writers(tables, title=title,
-                                 synthetic=result.spec.table.is_synthetic))
-    return write_directory(out, writers, force=force, command="export")
+    files = table_files(tables, title=title, synthetic=result.spec.table.is_synthetic)
+    return write_bundle(Bundle(text_name="", tables=tables, files=files), out, force=force,
+                        command="export")

@@ -35,7 +35,7 @@ def run_joint(args: argparse.Namespace, analysis) -> int:
     from bayes_poem.cli_support import out_path as _out_path
     from bayes_poem.cli_support import progress as _progress
     from bayes_poem.cli_support import spec_inputs as _inputs
-    from bayes_poem.exports import JOINT_CAPTIONS, table_writers
+    from bayes_poem.exports import JOINT_CAPTIONS, table_files
     from bayes_poem.joint_plots import joint_figure
     from bayes_poem.outputs import check_target, reserve, write_netcdf
     from bayes_poem.plots import to_png
@@ -77,7 +77,7 @@ def run_joint(args: argparse.Namespace, analysis) -> int:
         write_bundle(Bundle(text=text, text_name="summary.txt", tables=tables, figures=figures,
                             files={"posterior.nc": write_netcdf(result.idata),
                                    # every table also as NAME.tex and in tables.docx
-                                   **table_writers(exported, JOINT_CAPTIONS,
+                                   **table_files(exported, JOINT_CAPTIONS,
                                                    title=analysis.title,
                                                    synthetic=spec.table.is_synthetic)},
                             spec_toml=analysis.resolved_toml(spec),

@@ -289,7 +289,7 @@ def compare_command(args: argparse.Namespace, analysis, out: Path, inputs: Seque
                     progress: Callable[[str], None]) -> int:
     """``bayes-poem compare`` of a joint spec: ``out`` was checked by the caller."""
     from bayes_poem.bundle import Bundle, write_bundle
-    from bayes_poem.exports import JOINT_CAPTIONS, table_writers
+    from bayes_poem.exports import JOINT_CAPTIONS, table_files
     from bayes_poem.joint_results import with_options
     from bayes_poem.outputs import reserve
 
@@ -312,7 +312,7 @@ def compare_command(args: argparse.Namespace, analysis, out: Path, inputs: Seque
         tables = {"comparison_subgroups.csv": comparison.subgroups,
                   "comparison_heterogeneity.csv": comparison.heterogeneity}
         write_bundle(Bundle(text=text, text_name="comparison.txt", tables=tables,
-                            files=table_writers(tables, JOINT_CAPTIONS, title=analysis.title,
+                            files=table_files(tables, JOINT_CAPTIONS, title=analysis.title,
                                                 synthetic=spec.table.is_synthetic)), target)
     print(text)
     print(f"\nResults written to {out}/")

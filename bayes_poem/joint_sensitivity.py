@@ -402,7 +402,7 @@ def sensitivity_command(args: argparse.Namespace, analysis, out: Path, inputs: S
     import sys
 
     from bayes_poem.bundle import Bundle, write_bundle
-    from bayes_poem.exports import JOINT_CAPTIONS, table_writers
+    from bayes_poem.exports import JOINT_CAPTIONS, table_files
     from bayes_poem.outputs import reserve
 
     spec = analysis.model_spec()  # every user error before the directory is reserved
@@ -428,7 +428,7 @@ def sensitivity_command(args: argparse.Namespace, analysis, out: Path, inputs: S
             text = render_text(result, spec, analysis.benefit_risk, analysis.title)
             tables = {"benefit_risk_sensitivity.csv": result.table}
             write_bundle(Bundle(text=text, text_name="sensitivity.txt", tables=tables,
-                                files=table_writers(tables, JOINT_CAPTIONS,
+                                files=table_files(tables, JOINT_CAPTIONS,
                                                     title=analysis.title,
                                                     synthetic=spec.table.is_synthetic),
                                 spec_toml=analysis.resolved_toml(spec)), target)

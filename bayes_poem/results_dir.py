@@ -6,7 +6,7 @@ read a run's directory back:
 * **Names.** The files of a ``bayes-poem run`` directory (:data:`POSTERIOR`,
   :data:`SUMMARY`, ..., :data:`SPEC`, :data:`SUMMARY_TEXT`, the forest plot
   :data:`FOREST_PNG` (300 dpi), :data:`FOREST_PDF` and :data:`FOREST_SVG` by
-  :func:`forest_writers`, ``bubble_<moderator>.png`` by :func:`bubble_file`), laid out
+  :func:`forest_files`, ``bubble_<moderator>.png`` by :func:`bubble_file`), laid out
   by :func:`run_bundle` (:func:`run_writers` in the layout's order); the files other commands
   read (:data:`SENSITIVITY` of ``bayes-poem sensitivity``) or write for the report
   (:data:`REPORT_HTML`, :data:`REPORT_MD`); the marker :data:`MARKER`; every
@@ -67,7 +67,7 @@ __all__ = ["CONTRASTS", "DIAGNOSTICS", "FOREST_PDF", "FOREST_PNG", "FOREST_SVG",
            "STUDY_ESTIMATES",
            "SUFFIXES", "SUMMARY", "SUMMARY_TEXT", "TAU2_EXPLAINED", "beside", "bubble_file",
            "default_help", "default_out", "find_joint_sensitivity", "find_sensitivity",
-           "forest_writers", "load_fit", "load_joint_fit", "load_results",
+           "forest_files", "load_fit", "load_joint_fit", "load_results",
            "results_dir_files", "run_bundle", "run_writers"]
 
 # ---------------------------------------------------------------------- names
@@ -101,16 +101,14 @@ def bubble_file(moderator: str) -> str:
     return f"bubble_{re.sub(r'[^A-Za-z0-9_.-]+', '_', moderator)}.png"
 
 
-def forest_writers(result: FitResult, order: str = "data") -> dict[str, Writer]:
+def forest_files(result: FitResult, order: str = "data") -> dict[str, bytes]:
     """:data:`FOREST_PNG`, :data:`FOREST_PDF` and :data:`FOREST_SVG` of
-    ``result.plot_forest(order=order)`` (drawn now, written by the writers)."""
+    ``result.plot_forest(order=order)`` (drawn now; file name -> content)."""
     from bayes_poem.figure_style import to_bytes
 
     figure = result.plot_forest(order=order)
-    files = {name: to_bytes(figure, name.rpartition(".")[2])
-             for name in (FOREST_PNG, FOREST_PDF, FOREST_SVG)}
-    return {name: (lambda path, data=data: path.write_bytes(data))
-            for name, data in files.items()}
+    return {name: to_bytes(figure, name.rpartition(".")[2])
+            for name in (FOREST_PNG, FOREST_PDF, FOREST_SVG)}
 
 
 def run_bundle(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.DataFrame,
@@ -122,11 +120,11 @@ def run_bundle(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.Da
     ``spec_toml`` is the resolved spec, ``text`` the printed summary, ``contrasts``
     the contrast table, ``explained`` the R^2 table (when defined), ``figures``
     the bubble plots (named by :func:`bubble_file`: PNG bytes, figures or writers) and
-    ``forest_order`` the studies' order in the forest plot (:func:`forest_writers`).
+    ``forest_order`` the studies' order in the forest plot (:func:`forest_files`).
     Every table is also written as ``NAME.tex`` and in one ``tables.docx``
     (:mod:`bayes_poem.exports`).
     """
-    from bayes_poem.exports import run_tables, table_writers
+    from bayes_poem.exports import run_tables, table_files
     from bayes_poem.loglik import with_arviz_groups
 
     spec = result.spec
@@ -142,9 +140,9 @@ def run_bundle(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.Da
     # outputs' writers looked up when called, so that a test can replace them there
     return Bundle(text=text, text_name=SUMMARY_TEXT, tables=tables, figures=dict(figures or {}),
                   files={POSTERIOR: outputs.write_netcdf(with_arviz_groups(result)),
-                         **forest_writers(result, forest_order),
+                         **forest_files(result, forest_order),
                          # every table also as NAME.tex and in tables.docx
-                         **table_writers(run_tables(result, contrasts, explained),
+                         **table_files(run_tables(result, contrasts, explained),
                                          synthetic=spec.table.is_synthetic)},
                   spec_toml=spec_toml, indexed=frozenset({DIAGNOSTICS}))
 
@@ -154,13 +152,15 @@ def run_writers(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.D
                 figures: Mapping[str, Any] | None = None,
                 forest_order: str = "data") -> dict[str, Writer]:
     """The files of a ``bayes-poem run`` directory (name -> writer), in the layout's order:
-    posterior, tables, figures, exports, diagnostics, spec, summary text (:func:`run_bundle`)."""
+    posterior, tables, figures, diagnostics, exports, spec, summary text (:func:`run_bundle`)."""
     writers = run_bundle(result, spec_toml=spec_toml, text=text, contrasts=contrasts,
                          explained=explained, figures=figures,
                          forest_order=forest_order).writers()
-    last = [DIAGNOSTICS, SPEC, SUMMARY_TEXT]
+    last = [SPEC, SUMMARY_TEXT]
     first = [POSTERIOR] + [name for name in writers if name.endswith(".csv")
-                           and name not in last]
+                           and name not in last + [DIAGNOSTICS]]
+    figures = [name for name in writers if name.endswith((".png", ".pdf", ".svg"))]
+    first += figures + [DIAGNOSTICS]
     order = first + [name for name in writers if name not in first + last] + last
     return {name: writers[name] for name in order}
 

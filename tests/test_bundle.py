@@ -35,6 +35,10 @@ ALLOWED = {
     ("bayes_poem/outputs.py", "write_bytes"),
     ("bayes_poem/outputs.py", "commit"),  # reserve() + Target.commit: write_directory
     ("bayes_poem/plots.py", "savefig"),  # to_png: into a BytesIO buffer
+    ("bayes_poem/figure_style.py", "savefig"),  # to_bytes: into a BytesIO buffer
+    # figure_style.save: a figure to a path the user names (FitResult.plot_forest's
+    # figure in a script); the bundle saves its figures through it
+    ("bayes_poem/figure_style.py", "write_bytes"),
 }
 WRITING_CALLS = {"savefig", "write_text", "write_bytes", "write_directory", "commit",
                  "to_netcdf", "to_parquet", "to_excel"}
@@ -145,3 +149,9 @@ def test_write_bundle_into_a_reserved_target_and_nothing_on_failure(tmp_path):
         write_bundle(Bundle(text="x", files={"a.nc": broken}), other)
     assert not other.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["res"]
+
+
+def test_a_bundle_saves_figures_at_the_one_figure_style_resolution():
+    from bayes_poem import bundle, figure_style
+
+    assert bundle.FIGURE_DPI == figure_style.DPI

@@ -213,7 +213,7 @@ def test_a_reports_tables_are_exported_in_reading_order_without_the_highlight():
                             "table02_leave_one_study_out_loo.csv"]
     assert tables["table01_posterior_summaries.csv"][1] == (
         "Posterior summaries: Pooled probabilities, median [95% ETI]")
-    files = {name: writer for name, writer in exports.report_table_writers(report).items()}
+    files = {name: writer for name, writer in exports.report_table_files(report).items()}
     assert sorted(files) == ["table01_posterior_summaries.tex",
                              "table02_leave_one_study_out_loo.tex", "tables.docx"]
     captions, cells = _docx_tables(exports.table_files(

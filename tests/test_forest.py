@@ -245,13 +245,13 @@ def test_png_pdf_and_svg_are_valid_and_png_is_300_dpi(fit, tmp_path):
 
 
 def test_run_directory_forest_files(fit, tmp_path):
-    from bayes_poem.results_dir import FOREST_PDF, FOREST_PNG, FOREST_SVG, forest_writers
+    from bayes_poem.results_dir import FOREST_PDF, FOREST_PNG, FOREST_SVG, forest_files
 
-    writers = forest_writers(fit, "year")
-    assert list(writers) == [FOREST_PNG, FOREST_PDF, FOREST_SVG] == [
+    files = forest_files(fit, "year")
+    assert list(files) == [FOREST_PNG, FOREST_PDF, FOREST_SVG] == [
         "forest.png", "forest.pdf", "forest.svg"]
-    for name, write in writers.items():
-        write(tmp_path / name)
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
     assert (tmp_path / FOREST_PNG).read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / FOREST_PDF).read_bytes().startswith(b"%PDF-")
     ET.parse(tmp_path / FOREST_SVG)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bayes_poem.bundle import Bundle, write_bundle
-from bayes_poem.exports import report_table_writers
+from bayes_poem.exports import report_table_files
 from bayes_poem.report.document import Report
 from bayes_poem.report.html_renderer import render_html
 from bayes_poem.report.markdown_renderer import render_markdown
@@ -20,7 +20,7 @@ def report_bundle(report: Report) -> Bundle:
     markdown, files = render_markdown(report)
     return Bundle(text_name="", files={REPORT_HTML: render_html(report), REPORT_MD: markdown,
                                        # its tables as LaTeX and Word too
-                                       **report_table_writers(report)},
+                                       **report_table_files(report)},
                   figures=dict(files))
 
 

@@ -36,10 +36,10 @@ class TrialReport:
         """The results directory's files (:func:`bayes_poem.bundle.write_bundle`):
         ``<table>.csv`` (also as ``<table>.tex`` and in ``tables.docx``), ``<figure>.png``,
         other files, ``spec.toml``, ``summary.txt``."""
-        from bayes_poem.exports import TRIAL_CAPTIONS, table_writers
+        from bayes_poem.exports import TRIAL_CAPTIONS, table_files
 
         tables = {f"{name}.csv": table for name, table in self.tables.items()}
-        exported = table_writers(tables, TRIAL_CAPTIONS,
+        exported = table_files(tables, TRIAL_CAPTIONS,
                                  synthetic=self.text.startswith(BANNER_START))
         return Bundle(text=self.text, text_name="summary.txt", tables=tables,
                       figures={f"{name}.png": figure for name, figure in self.figures.items()},
