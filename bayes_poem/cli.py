@@ -118,6 +118,8 @@ def _fit_analysis(analysis, spec, quiet: bool):
                   f"({settings.tune} tuning), seed {settings.seed}", quiet)
         result = spec.fit(settings)
     _progress(f"sampling done in {time.perf_counter() - started:.1f} s", quiet)
+    for note in result.diagnostics.adaptation:  # adaptive target_accept: the refits
+        _progress(note, quiet)
     for warning in caught:
         if issubclass(warning.category, ConvergenceWarning):  # in the summary; and the log
             runlog.note(f"[bayes-poem] warning: {warning.message}")
@@ -184,6 +186,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = _validated_spec(analysis)
     with reserve(out, force=args.force, protect=inputs, command="run") as target:
         result = _fit_analysis(analysis, spec, args.quiet)
+        # spec.toml records the target_accept the fit used: a rerun gives the same draws
+        analysis = dataclasses.replace(analysis, sampler=result.settings)
         explained = _tau2_explained(result, args.quiet)
         contrasts = result.contrasts(list(analysis.contrasts) or None)
         text = render(result, contrasts, title=analysis.title, explained=explained)
