@@ -135,3 +135,22 @@ def test_a_divergent_prone_fit_escalates_and_its_target_reproduces_the_draws(sed
         for name in fit.posterior.data_vars:
             np.testing.assert_array_equal(other.posterior[name].values,
                                           fit.posterior[name].values)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(20))
+def test_the_main_shipped_spec_samples_cleanly_over_20_seeds(seed):
+    """models/sed_clinical_success.toml (the README example's model) with seeds 0-19:
+    no divergence, R-hat <= 1.01, ESS and E-BFMI above their thresholds, no warning
+    (benchmarks/convergence_seeds.py prints the table for every shipped model)."""
+    import warnings
+    from pathlib import Path
+
+    from bayes_poem.specfile import load_spec
+
+    analysis = load_spec(Path(__file__).resolve().parents[1] / "models"
+                         / "sed_clinical_success.toml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fit = analysis.model_spec().fit(dataclasses.replace(analysis.sampler, seed=seed))
+    assert fit.diagnostics.ok and fit.diagnostics.divergences == 0
