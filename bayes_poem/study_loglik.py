@@ -30,7 +30,7 @@ import arviz as az
 import numpy as np
 import xarray as xr
 from scipy import sparse
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import expit, log_expit
 
 from bayes_poem.dims import SAMPLE_DIMS, STUDY
 from bayes_poem.predictive import (
@@ -89,6 +89,14 @@ def _sum_middle(values: np.ndarray, summer: sparse.csr_matrix) -> np.ndarray:
     """Sum axis 1 (rows) of a ``(draws, rows, ...)`` array into groups."""
     moved = np.moveaxis(values, 1, -1)
     return np.moveaxis(_sum_last(moved, summer), -1, 1)
+
+
+def _logsumexp(values: np.ndarray) -> np.ndarray:
+    """``log(sum(exp(values)))`` over the last axis (the nodes; every value finite):
+    scipy's ``logsumexp`` without its checks for infinities and signs, about twice
+    as fast on these arrays."""
+    top = values.max(axis=-1, keepdims=True)
+    return (top + np.log(np.exp(values - top).sum(axis=-1, keepdims=True)))[..., 0]
 
 
 def _blocks(n_draws: int, per_draw: int):
@@ -162,7 +170,7 @@ def _integrated(base: np.ndarray, tau: np.ndarray, events: np.ndarray, total: np
         ll = _sum_middle(ll_rows, summer) + log_c[None, :, None]
         g = ll - 0.5 * points**2
         out[sl] = (np.log(sigma) - 0.5 * np.log(2.0 * np.pi)
-                   + logsumexp(g + 0.5 * t**2 + np.log(w), axis=-1))
+                   + _logsumexp(g + 0.5 * t**2 + np.log(w)))
     return out
 
 
@@ -278,10 +286,10 @@ def _integrated_cells(base: np.ndarray, tau: np.ndarray, tau_cell: np.ndarray,
         ll_rows = y[:, None, None] * log_expit(eta) + (n - y)[:, None, None] * log_expit(-eta)
         g_in = _sum_middle(ll_rows, cells) - 0.5 * vkj**2
         log_cell = (np.log(sigma_v) - 0.5 * np.log(2.0 * np.pi)
-                    + logsumexp(g_in + 0.5 * t_in**2 + np.log(w_in), axis=-1))
+                    + _logsumexp(g_in + 0.5 * t_in**2 + np.log(w_in)))
         g_out = _sum_middle(log_cell, cell_study) - 0.5 * xk**2
         out[sl] = (np.log(sigma_x) - 0.5 * np.log(2.0 * np.pi)
-                   + logsumexp(g_out + 0.5 * t_out**2 + np.log(w_out), axis=-1))
+                   + _logsumexp(g_out + 0.5 * t_out**2 + np.log(w_out)))
     return out + log_c[None, :]
 
 
