@@ -62,7 +62,8 @@ def simulate(n_studies: int, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_spec(csv: Path, path: Path, n_studies: int) -> None:
+def write_spec(csv: Path, path: Path, n_studies: int, draws: int = DRAWS, tune: int = TUNE,
+               chains: int = CHAINS) -> None:
     path.write_text(f"""title = "SYNTHETIC scale benchmark: {n_studies} simulated studies"
 
 [data]
@@ -72,9 +73,9 @@ synthetic = true
 label = "SYNTHETIC: simulated by benchmarks/scale.py, seed {SEED}"
 
 [sampler]
-draws = {DRAWS}
-tune = {TUNE}
-chains = {CHAINS}
+draws = {draws}
+tune = {tune}
+chains = {chains}
 seed = {SEED}
 """)
 
@@ -126,6 +127,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=2000)
     parser.add_argument("--only", choices=("bayes_poem", "plain"))
+    parser.add_argument("--draws", type=int, default=DRAWS,
+                        help="draws and tuning steps per chain of bayes-poem run (a quick "
+                             "profile at scale; the plain script keeps nutpie's defaults)")
+    parser.add_argument("--chains", type=int, default=CHAINS)
     parser.add_argument("--keep", type=Path, help="keep the scratch directory here")
     parser.add_argument("--plain", nargs=2, metavar=("CSV", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -133,13 +138,16 @@ def main() -> None:
         plain(Path(args.plain[0]), Path(args.plain[1]))
         return
 
+    if (args.draws, args.chains) != (DRAWS, CHAINS) and args.only != "bayes_poem":
+        parser.error("--draws/--chains change bayes-poem run only: use them with "
+                     "--only bayes_poem (the ratio compares nutpie's defaults)")
     work = args.keep or Path(tempfile.mkdtemp(prefix="bayes_poem_scale_"))
     work.mkdir(parents=True, exist_ok=True)
     csv, spec = work / "scale_synthetic.csv", work / "scale.toml"
     simulate(args.studies, csv)
-    write_spec(csv, spec, args.studies)
-    print(f"SYNTHETIC data: {args.studies} studies, {CHAINS} chains x {DRAWS} draws "
-          f"({TUNE} tuning); load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
+    write_spec(csv, spec, args.studies, args.draws, args.draws, args.chains)
+    print(f"SYNTHETIC data: {args.studies} studies, {args.chains} chains x {args.draws} draws "
+          f"({args.draws} tuning); load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
           f"{os.getloadavg()[2]:.2f} (1/5/15 min), {os.cpu_count()} cores", flush=True)
     results = {}
     try:
