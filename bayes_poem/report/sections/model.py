@@ -215,7 +215,8 @@ def diagnostics_section(fit: FitResult) -> Section:
     seconds = post.attrs.get("sampling_seconds", "")
     target = settings.target_accept  # unset (adaptive, joint fits): the target used
     if target is None:
-        target = float(fit.idata.sample_stats.attrs.get("target_accept", "nan"))
+        stats = getattr(fit.idata, "sample_stats", None)
+        target = float(getattr(stats, "attrs", {}).get("target_accept", "nan"))
     text = [
         f"Sampler: {settings.backend} NUTS, {settings.chains} chains x {settings.draws} draws "
         f"after {settings.tune} tuning steps, target_accept {target:g}, seed "
