@@ -95,6 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = _validated_spec(analysis)
     with reserve(out, force=args.force, protect=inputs, command="run") as target:
         result = fit_analysis(analysis, spec, args.quiet)
+        # spec.toml records the target_accept the fit used: a rerun gives the same draws
+        analysis = dataclasses.replace(analysis, sampler=result.settings)
         explained = tau2_explained_refit(result, args.quiet)
         contrasts = unpooled_refit(result, list(analysis.contrasts) or None, args.quiet)
         text = render(result, contrasts, title=analysis.title, explained=explained)

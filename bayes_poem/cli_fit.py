@@ -43,6 +43,8 @@ def fit_analysis(analysis, spec, quiet: bool):
                   f"({settings.tune} tuning), seed {settings.seed}", quiet)
         result = spec.fit(settings)
     progress(f"sampling done in {time.perf_counter() - started:.1f} s", quiet)
+    for note in result.diagnostics.adaptation:  # adaptive target_accept: the refits
+        progress(note, quiet)
     for warning in caught:
         if issubclass(warning.category, ConvergenceWarning):  # in the summary; and the log
             runlog.note(f"[bayes-poem] warning: {warning.message}")

@@ -6,10 +6,16 @@ transitions, and E-BFMI >= 0.3 in every chain. A problem issues a
 :class:`~bayes_poem.errors.ConvergenceWarning`; the CLI reports it and, under
 ``--strict``, exits with status 3. A diagnostic that is NaN is no pass but a
 failed computation (:class:`~bayes_poem.errors.SamplingError`).
+
+A fit with adaptive ``target_accept`` (:func:`bayes_poem.sampling.sample_adaptive`)
+that was redone at a higher target says so in :attr:`Diagnostics.adaptation`
+and in :meth:`Diagnostics.summary_line`; the diagnostics are those of the last
+attempt (the draws kept).
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass, field
 
@@ -23,16 +29,24 @@ RHAT_MAX = 1.01
 MIN_DRAWS = 4  # split R-hat and ESS need 4 draws per chain (ArviZ's minimum)
 ESS_PER_CHAIN_MIN = 100
 BFMI_MIN = 0.3
+# sample_stats attr of an adaptive fit: JSON [[target_accept, divergences], ...]
+ATTEMPTS_ATTR = "target_accept_attempts"
 
 
 @dataclass(frozen=True)
 class Diagnostics:
-    """Per-variable R-hat and ESS, divergences, E-BFMI, and the problems found."""
+    """Per-variable R-hat and ESS, divergences, E-BFMI, and the problems found.
+
+    ``adaptation``: one line per refit of an adaptive fit ("refit at
+    target_accept 0.95 after 7 divergences at 0.8"); empty when the first
+    attempt was kept or the target was set.
+    """
 
     table: pd.DataFrame
     divergences: int
     bfmi: tuple[float, ...]
     problems: tuple[str, ...] = field(default_factory=tuple)
+    adaptation: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def ok(self) -> bool:
@@ -43,6 +57,7 @@ class Diagnostics:
             f"max R-hat {self.table['r_hat'].max():.3f}, min bulk ESS "
             f"{self.table['ess_bulk'].min():.0f}, min tail ESS {self.table['ess_tail'].min():.0f}, "
             f"divergences {self.divergences}, min E-BFMI {min(self.bfmi):.2f}"
+            + "".join(f"; {note}" for note in self.adaptation)
         )
 
 
@@ -108,11 +123,29 @@ def check_fit(idata: az.InferenceData, *, warn: bool = True) -> Diagnostics:
     low_bfmi = [i for i, b in enumerate(bfmi) if b < BFMI_MIN]
     if low_bfmi:
         problems.append(f"E-BFMI < {BFMI_MIN} in chain(s) {', '.join(map(str, low_bfmi))}")
-    diagnostics = Diagnostics(table, divergences, bfmi, tuple(problems))
+    diagnostics = Diagnostics(table, divergences, bfmi, tuple(problems),
+                              adaptation_notes(idata))
     if warn and problems:
         warnings.warn("sampler diagnostics: " + "; ".join(problems), ConvergenceWarning,
                       stacklevel=2)
     return diagnostics
+
+
+def attempts(idata: az.InferenceData) -> list[tuple[float, int]]:
+    """``(target_accept, divergences)`` of each attempt of a fit; [] if not recorded."""
+    stats = getattr(idata, "sample_stats", None)
+    raw = None if stats is None else stats.attrs.get(ATTEMPTS_ATTR)
+    if not raw:
+        return []
+    return [(float(target), int(n)) for target, n in json.loads(raw)]
+
+
+def adaptation_notes(idata: az.InferenceData) -> tuple[str, ...]:
+    """One line per refit: "refit at target_accept 0.95 after 7 divergences at 0.8"."""
+    steps = attempts(idata)
+    return tuple(f"refit at target_accept {later:g} after {n} divergence"
+                 f"{'' if n == 1 else 's'} at {earlier:g}"
+                 for (earlier, n), (later, _) in zip(steps, steps[1:], strict=False))
 
 
 def _extreme(values: np.ndarray, reduce) -> float:

@@ -149,7 +149,7 @@ def prior_group(result) -> xr.Dataset:
 def arviz_groups(result) -> dict[str, xr.Dataset]:
     """The ``log_likelihood`` (per study, study effect integrated) and ``prior`` groups
     of ``posterior.nc`` (module docstring)."""
-    from bayes_poem.loo import study_log_likelihood
+    from bayes_poem.study_loglik import study_log_likelihood
 
     return {"log_likelihood": xr.Dataset({"y": study_log_likelihood(result)}),
             "prior": prior_group(result)}

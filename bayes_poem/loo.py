@@ -19,7 +19,8 @@ below that. The study's own effect is therefore integrated out first,
 by adaptive Gauss-Hermite quadrature per draw (centred at the mode of the
 integrand, :data:`AGH_NODES` nodes). The leave-one-study-out predictive density is
 the same quantity either way; only the importance sampling is better behaved.
-``integrate=False`` gives the conditional version.
+``integrate=False`` gives the conditional version. The log-likelihood per study
+and its quadratures are :mod:`bayes_poem.study_loglik`'s (re-exported here).
 
 With cell effects (``cell_effects = "random"``) the study's cells are integrated
 out too, nested inside the study effect,
@@ -83,7 +84,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import expit, logsumexp
 
 from bayes_poem.dims import SAMPLE_DIMS, STUDY, SUBGROUP
 from bayes_poem.errors import BayesPoemError, ConvergenceWarning
@@ -93,11 +94,19 @@ from bayes_poem.predictive import (
     RowDraws,
     has_likelihood_option,
     likelihood_of,
-    log_binomial_coefficient,
     row_draws,
     row_log_likelihood,
     row_pmfs,
     sum_pmf,
+)
+from bayes_poem.study_loglik import (  # the log-likelihood per study; re-exported here
+    AGH_NODES,
+    CELL_NODES,
+    _integrates,
+    integrated_study_cell_log_likelihood,
+    integrated_study_log_likelihood,
+    loo_idata,
+    study_log_likelihood,
 )
 
 if TYPE_CHECKING:
@@ -113,234 +122,6 @@ __all__ = ["AGH_NODES", "CELL_NODES", "K_THRESHOLD", "LikelihoodComparison", "Lo
 K_THRESHOLD = 0.7
 Z_PER_DRAW = 32
 PIT_Z_PER_DRAW = 4
-AGH_NODES = 20
-CELL_NODES = 16
-_NEWTON_STEPS = 50
-_CHUNK_VALUES = 4_000_000  # array elements per block of draws in the nested quadrature
-
-
-# ---------------------------------------------------------------------- log-likelihood
-def _active_studies(draws: RowDraws) -> list[tuple[int, str]]:
-    """(index, label) of the studies with at least one row with data."""
-    return [(s, study) for s, study in enumerate(draws.studies)
-            if ((draws.study_idx == s) & (draws.total > 0)).any()]
-
-
-def _membership(draws: RowDraws, studies: list[tuple[int, str]]) -> np.ndarray:
-    """(rows, studies) 0/1 matrix of the active rows of each study."""
-    member = np.zeros((len(draws.events), len(studies)))
-    for j, (s, _) in enumerate(studies):
-        member[(draws.study_idx == s) & (draws.total > 0), j] = 1.0
-    return member
-
-
-def integrated_study_log_likelihood(base: np.ndarray, tau: np.ndarray, events: np.ndarray,
-                                    total: np.ndarray, member: np.ndarray,
-                                    nodes: int = AGH_NODES) -> np.ndarray:
-    r"""Per-study binomial log-likelihood with the study effect integrated out.
-
-    Parameters
-    ----------
-    base : ndarray (draws, rows)
-        ``mu + alpha[d_i] + x_i' beta`` per draw (everything but the study effect).
-    tau : ndarray (draws,) or (draws, rows)
-        The SD of the study effect, one per draw or one per draw and row
-        (``tau[d_i]`` with ``study_heterogeneity = "by_subgroup"``: a study's
-        rows share its standardised effect ``x``, scaled by their own ``tau``).
-    events, total : ndarray (rows,)
-    member : ndarray (rows, studies)
-        1 where a row belongs to a study.
-    nodes : int
-        Adaptive Gauss-Hermite nodes.
-
-    Returns
-    -------
-    ndarray (draws, studies)
-        :math:`\log \int \prod_i \mathrm{Bin}(y_i \mid n_i, \operatorname{logit}^{-1}
-        (\text{base}_i + \tau x))\,\phi(x)\,dx`, the integrand's log
-        :math:`g(x)` maximised by Newton's method (it is concave), then
-        :math:`\log\hat\sigma - \tfrac12\log 2\pi + \log\sum_k w_k
-        \exp\{g(\hat x + \hat\sigma t_k) + t_k^2/2\}` with
-        :math:`\hat\sigma = (-g''(\hat x))^{-1/2}`.
-    """
-    y = events.astype(float)
-    n = total.astype(float)
-    tau = tau.reshape(-1, 1) if tau.ndim == 1 else tau
-    log_c = log_binomial_coefficient(n, y) @ member  # (studies,)
-    x = np.zeros((base.shape[0], member.shape[1]))
-    row_of = np.argmax(member, axis=1)  # the study of each row (rows without data: 0 weight)
-    info = np.ones_like(x)
-    for _ in range(_NEWTON_STEPS):
-        p = expit(base + tau * x[:, row_of])
-        grad = (tau * (y - n * p)) @ member - x
-        info = (tau**2 * (n * p * (1.0 - p))) @ member + 1.0
-        step = np.clip(grad / info, -5.0, 5.0)
-        x = x + step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    p = expit(base + tau * x[:, row_of])
-    info = (tau**2 * (n * p * (1.0 - p))) @ member + 1.0
-    sigma = 1.0 / np.sqrt(info)
-    t, w = np.polynomial.hermite_e.hermegauss(nodes)
-    points = x[..., None] + sigma[..., None] * t  # (draws, studies, nodes)
-    eta = base[..., None] + tau[..., None] * points[:, row_of, :]  # (draws, rows, nodes)
-    ll_rows = y[:, None] * log_expit(eta) + (n - y)[:, None] * log_expit(-eta)
-    ll = np.einsum("drk,rs->dsk", ll_rows, member) + log_c[None, :, None]
-    g = ll - 0.5 * points**2
-    return (np.log(sigma) - 0.5 * np.log(2.0 * np.pi)
-            + logsumexp(g + 0.5 * t**2 + np.log(w), axis=-1))
-
-
-def integrated_study_cell_log_likelihood(base: np.ndarray, tau: np.ndarray,
-                                         tau_cell: np.ndarray, events: np.ndarray,
-                                         total: np.ndarray, member: np.ndarray,
-                                         cell_idx: np.ndarray, nodes: int = AGH_NODES,
-                                         cell_nodes: int = CELL_NODES) -> np.ndarray:
-    r"""Per-study binomial log-likelihood with the study effect and its cells integrated out.
-
-    Parameters
-    ----------
-    base : ndarray (draws, rows)
-        ``mu + alpha[d_i] + x_i' beta`` per draw (no random effect).
-    tau : ndarray (draws,) or (draws, rows)
-        SD of the study effect (per row with ``study_heterogeneity = "by_subgroup"``).
-    tau_cell : ndarray (draws,)
-        SD of the cell effects.
-    events, total : ndarray (rows,)
-    member : ndarray (rows, studies)
-        1 where a row with data belongs to a study (rows of no column drop out).
-    cell_idx : ndarray (rows,)
-        Each row's cell (a cell lies within one study).
-    nodes, cell_nodes : int
-        Adaptive Gauss-Hermite nodes of the outer (study) and inner (cell) rules.
-
-    Returns
-    -------
-    ndarray (draws, studies)
-        :math:`\log \int \prod_{c \in s} [\int \prod_{i \in c} \mathrm{Bin}(y_i \mid n_i,
-        \operatorname{logit}^{-1}(	ext{base}_i + 	au_i x + 	au_{	ext{cell}} v))
-        \phi(v)\,dv]\,\phi(x)\,dx`. The joint mode of ``(x, v)`` per study is found
-        by Newton's method (the log integrand is concave; the Hessian is an
-        arrowhead, solved through its Schur complement); the outer rule is centred
-        there with :math:`\hat\sigma_x = S^{-1/2}`, ``S`` the Schur complement
-        (the Laplace curvature of the marginal in ``x``); at each outer node
-        every cell's inner rule is centred at the conditional mode of ``v_c``
-        (a few 1-d Newton steps) with its conditional curvature.
-    """
-    active = member.sum(1) > 0
-    base, member = base[:, active], member[active]
-    tau = tau.reshape(-1, 1) if tau.ndim == 1 else tau[:, active]
-    y = events[active].astype(float)
-    n = total[active].astype(float)
-    _, cell_of = np.unique(cell_idx[active], return_inverse=True)
-    n_cells = int(cell_of.max()) + 1 if cell_of.size else 0
-    cells = np.zeros((y.size, n_cells))
-    cells[np.arange(y.size), cell_of] = 1.0
-    row_study = np.argmax(member, axis=1)
-    cell_study = (cells.T @ member > 0).astype(float)  # (cells, studies)
-    study_of_cell = np.argmax(cell_study, axis=1)
-    tc = np.asarray(tau_cell, dtype=float).reshape(-1, 1)
-    log_c = log_binomial_coefficient(n, y) @ member
-
-    def curvature(x: np.ndarray, v: np.ndarray, tau_: np.ndarray, tc_: np.ndarray,
-                  base_: np.ndarray) -> tuple[np.ndarray, ...]:
-        p = expit(base_ + tau_ * x[:, row_study] + tc_ * v[:, cell_of])
-        r, w = y - n * p, n * p * (1.0 - p)
-        g_x = (tau_ * r) @ member - x
-        g_v = tc_ * (r @ cells) - v
-        a = (tau_**2 * w) @ member + 1.0
-        b = tc_**2 * (w @ cells) + 1.0
-        c = tc_ * ((tau_ * w) @ cells)
-        schur = a - (c**2 / b) @ cell_study
-        return g_x, g_v, b, c, schur
-
-    t_out, w_out = np.polynomial.hermite_e.hermegauss(nodes)
-    t_in, w_in = np.polynomial.hermite_e.hermegauss(cell_nodes)
-    per_draw = max(1, y.size * nodes * cell_nodes)
-    chunk = max(1, _CHUNK_VALUES // per_draw)
-    out = np.empty((base.shape[0], member.shape[1]))
-    for start in range(0, base.shape[0], chunk):
-        sl = slice(start, start + chunk)
-        base_, tc_ = base[sl], tc[sl]
-        tau_ = tau[sl]
-        x = np.zeros((base_.shape[0], member.shape[1]))
-        v = np.zeros((base_.shape[0], n_cells))
-        for _ in range(_NEWTON_STEPS):  # joint mode of (x, v)
-            g_x, g_v, b, c, schur = curvature(x, v, tau_, tc_, base_)
-            dx = np.clip((g_x - (c * g_v / b) @ cell_study) / schur, -5.0, 5.0)
-            dv = np.clip((g_v - c * dx[:, study_of_cell]) / b, -5.0, 5.0)
-            x, v = x + dx, v + dv
-            if max(np.max(np.abs(dx), initial=0.0), np.max(np.abs(dv), initial=0.0)) < 1e-10:
-                break
-        _, _, b, c, schur = curvature(x, v, tau_, tc_, base_)
-        sigma_x = 1.0 / np.sqrt(schur)
-        xk = x[..., None] + sigma_x[..., None] * t_out  # (draws, studies, K)
-        # conditional mode of each v_c at each outer node: start from the joint
-        # Gaussian approximation, then 1-d Newton steps
-        vk = v[..., None] - (c / b)[..., None] * (xk - x[..., None])[:, study_of_cell, :]
-        fixed = base_[..., None] + tau_[..., None] * xk[:, row_study, :]  # (draws, rows, K)
-        tck = tc_[..., None]
-        for _ in range(_NEWTON_STEPS):
-            p = expit(fixed + tck * vk[:, cell_of, :])
-            r, w = y[:, None] - n[:, None] * p, n[:, None] * p * (1.0 - p)
-            h = tck**2 * np.einsum("drk,rc->dck", w, cells) + 1.0
-            step = np.clip((tck * np.einsum("drk,rc->dck", r, cells) - vk) / h, -5.0, 5.0)
-            vk = vk + step
-            if np.max(np.abs(step), initial=0.0) < 1e-10:
-                break
-        p = expit(fixed + tck * vk[:, cell_of, :])
-        h = tck**2 * np.einsum("drk,rc->dck", n[:, None] * p * (1.0 - p), cells) + 1.0
-        sigma_v = 1.0 / np.sqrt(h)  # (draws, cells, K)
-        vkj = vk[..., None] + sigma_v[..., None] * t_in  # (draws, cells, K, J)
-        eta = fixed[..., None] + tck[..., None] * vkj[:, cell_of]  # (draws, rows, K, J)
-        ll_rows = y[:, None, None] * log_expit(eta) + (n - y)[:, None, None] * log_expit(-eta)
-        g_in = np.einsum("drkj,rc->dckj", ll_rows, cells) - 0.5 * vkj**2
-        log_cell = (np.log(sigma_v) - 0.5 * np.log(2.0 * np.pi)
-                    + logsumexp(g_in + 0.5 * t_in**2 + np.log(w_in), axis=-1))
-        g_out = np.einsum("dck,cs->dsk", log_cell, cell_study) - 0.5 * xk**2
-        out[sl] = (np.log(sigma_x) - 0.5 * np.log(2.0 * np.pi)
-                   + logsumexp(g_out + 0.5 * t_out**2 + np.log(w_out), axis=-1))
-    return out + log_c[None, :]
-
-
-def _integrates(fit: FitResult, draws: RowDraws, integrate: bool) -> bool:
-    return (integrate and "tau" in fit.posterior and "w" in fit.posterior
-            and draws.likelihood != BETA_BINOMIAL)
-
-
-def study_log_likelihood(fit: FitResult, *, integrate: bool = True) -> xr.DataArray:
-    """Log-likelihood per study (rows summed), dims (chain, draw, study).
-
-    With ``integrate`` (default) and random study effects, the study's own effect
-    is integrated out (:func:`integrated_study_log_likelihood`); otherwise it is
-    conditional on the drawn ``u``. Studies whose rows all have zeroed counts
-    (``spec.zeroed_rows``) are left out.
-    """
-    draws = row_draws(fit)
-    studies = _active_studies(draws)
-    member = _membership(draws, studies)
-    if _integrates(fit, draws, integrate) and draws.tau_cell is not None:
-        values = integrated_study_cell_log_likelihood(
-            draws.flat(draws.base), draws.flat(draws.row_tau()), draws.flat(draws.tau_cell),
-            draws.events, draws.total, member, draws.cell_idx)
-        values = values.reshape(draws.base.shape[:2] + (len(studies),))
-    elif _integrates(fit, draws, integrate):
-        values = integrated_study_log_likelihood(
-            draws.flat(draws.base), draws.flat(draws.row_tau()), draws.events, draws.total,
-            member)
-        values = values.reshape(draws.base.shape[:2] + (len(studies),))
-    else:
-        values = row_log_likelihood(draws) @ member
-    post = fit.posterior
-    return xr.DataArray(values, dims=(*SAMPLE_DIMS, STUDY),
-                        coords={"chain": post["chain"].values, "draw": post["draw"].values,
-                                STUDY: [label for _, label in studies]})
-
-
-def loo_idata(fit: FitResult, *, integrate: bool = True) -> az.InferenceData:
-    """The fit's posterior with a ``log_likelihood`` group (variable ``y``, dim ``study``)."""
-    loglik = xr.Dataset({"y": study_log_likelihood(fit, integrate=integrate)})
-    return az.InferenceData(posterior=fit.posterior, log_likelihood=loglik)
 
 
 # ---------------------------------------------------------------------- PSIS-LOO
@@ -405,6 +186,14 @@ def _study_pit(draws: RowDraws, members: np.ndarray, p: np.ndarray,
     return _mid_pit(pmf, int(draws.events[members].sum()))
 
 
+def _rows_by_study(draws: RowDraws) -> list[np.ndarray]:
+    """Per study (in ``draws.studies`` order) its rows with data, found in one pass."""
+    rows = np.flatnonzero(draws.total > 0)
+    order = np.argsort(draws.study_idx[rows], kind="stable")
+    bounds = np.searchsorted(draws.study_idx[rows][order], np.arange(len(draws.studies) + 1))
+    return [rows[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def psis_loo(fit: FitResult, *, integrate: bool = True, refit: bool = True,
              k_threshold: float = K_THRESHOLD, settings: SamplerSettings | None = None,
              z_per_draw: int = Z_PER_DRAW, seed: int | None = None) -> LooResult:
@@ -459,9 +248,10 @@ def psis_loo(fit: FitResult, *, integrate: bool = True, refit: bool = True,
     elpd_psis = np.asarray(psis.loo_i.values, dtype=float)
     pareto_k = np.asarray(psis.pareto_k.values, dtype=float)
     records, notes = [], []
+    position = {study: s for s, study in enumerate(draws.studies)}
+    rows_of = _rows_by_study(draws)
     for j, study in enumerate(loglik[STUDY].values.tolist()):
-        s = draws.studies.index(study)
-        members = np.flatnonzero((draws.study_idx == s) & (draws.total > 0))
+        members = rows_of[position[study]]
         pit_draws = _study_pit(draws, members, pit_p[..., members], pit_phi).mean(-1)
         pit = float(np.sum(weights[:, j] * pit_draws))
         high = bool(pareto_k[j] > k_threshold)

@@ -1,7 +1,9 @@
 r"""Prior and posterior predictive checks, and predictions for a new centre.
 
 Everything here is computed in numpy from posterior (or prior) draws; nothing is
-sampled by MCMC and no PyMC graph is compiled.
+sampled by MCMC and no PyMC graph is compiled. The prior predictive is in
+:mod:`bayes_poem.prior_predictive` and the new centre in
+:mod:`bayes_poem.new_centre` (both importable from here, as before).
 
 **Prior predictive** (:func:`prior_predictive`): draws of the parameters from
 their priors, and what they imply on the probability scale: the median-study rate
@@ -75,28 +77,29 @@ from scipy import stats
 from scipy.signal import fftconvolve
 from scipy.special import betaln, expit, gammaln, log_expit
 
-from bayes_poem.backends.density import helmert_basis
-from bayes_poem.dims import SAMPLE_DIMS, SUBGROUP
+from bayes_poem.dims import SAMPLE_DIMS
 from bayes_poem.errors import SpecError
-from bayes_poem.intervals import IntervalSpec, describe
 from bayes_poem.model_math import row_linear_predictor, row_random_effect, row_tau, tau_cell
-from bayes_poem.prior_families import REGISTRY
-from bayes_poem.priors import Prior
 
 if TYPE_CHECKING:
     from bayes_poem.results import FitResult
     from bayes_poem.spec import ModelSpec
 
+# Moved to their own modules and importable from here as before (PEP 562: loaded on
+# first use, so neither module's import of this one is circular).
+_MOVED = {"PRIOR_QUANTILES": "prior_predictive", "PriorPredictive": "prior_predictive",
+          "prior_predictive": "prior_predictive", "sample_prior": "prior_predictive",
+          "NewCentrePrediction": "new_centre", "new_centre_prediction": "new_centre",
+          "new_study_rates": "new_centre", "default_exceedance_ks": "new_centre"}
+
 __all__ = [
-    "FLAG_HIGH", "FLAG_LOW", "PRIOR_QUANTILES", "NewCentrePrediction", "PosteriorPredictive",
-    "PriorPredictive", "RowDraws", "beta_binomial_shapes", "clopper_pearson",
-    "count_distribution_summary", "default_exceedance_ks", "has_likelihood_option",
-    "likelihood_of", "new_centre_prediction", "posterior_predictive", "prior_predictive",
-    "row_draws", "row_log_likelihood", "row_pmfs", "sample_prior", "sum_pmf",
+    "FLAG_HIGH", "FLAG_LOW", "PosteriorPredictive", "RowDraws", "beta_binomial_shapes",
+    "clopper_pearson", "count_distribution_summary", "has_likelihood_option",
+    "likelihood_of", "posterior_predictive", "row_draws", "row_log_likelihood", "row_pmfs",
+    "sum_pmf", *_MOVED,
 ]
 
 FLAG_LOW, FLAG_HIGH = 0.025, 0.975
-PRIOR_QUANTILES = (0.025, 0.10, 0.25, 0.50, 0.75, 0.90, 0.975)
 BINOMIAL, BETA_BINOMIAL = "binomial", "beta_binomial"
 ReplicationMethod = Literal["mixed", "conditional"]
 
@@ -283,155 +286,6 @@ def count_distribution_summary(pmf: np.ndarray, prob: float) -> dict[str, float 
             "upper": float(upper), "interval": f"{100 * prob:g}% central"}
 
 
-# ---------------------------------------------------------------------- prior predictive
-def sample_prior(prior: Prior, size: int | tuple[int, ...],
-                 rng: np.random.Generator) -> np.ndarray:
-    """Draws from a :class:`Prior` (the registry's sampler of its family)."""
-    if prior.dist not in REGISTRY:
-        raise SpecError(f"prior predictive: no sampler for the {prior.dist} family")
-    return REGISTRY[prior.dist].sample(rng, prior.params, size)
-
-
-@dataclass(frozen=True)
-class PriorPredictive:
-    """What the priors imply for rates on the probability scale.
-
-    Attributes
-    ----------
-    draws : xarray.Dataset
-        ``p_pooled`` (median-study rate) and ``p_study`` (rate of a new study) with
-        dims ``(sample, subgroup)``; with subgroup effects also ``difference``
-        (``p_pooled`` of the first minus the second subgroup; the priors are
-        exchangeable, so any pair has this prior). With moderators these are at
-        the reference values (``x = 0``), and ``p_study_covariates`` is the rate
-        of a new study with the covariate values of a randomly chosen row of the
-        data (of that subgroup), ``logit^-1(mu + alpha_d + x_r' beta + tau w)``
-        with ``beta`` drawn from its prior.
-    table : pandas.DataFrame
-        Per subgroup and quantity: quantiles (columns ``q2.5``, ``q10``, ...,
-        ``q97.5``) and the prior probabilities of a rate below 5% or above 95%;
-        for the ``difference`` row, ``p_abs_gt_10pts`` = P(|difference| > 0.10).
-    notes : tuple of str
-    """
-
-    draws: xr.Dataset
-    table: pd.DataFrame
-    notes: tuple[str, ...] = ()
-
-
-def _labels(spec: ModelSpec) -> list[str]:
-    if spec.subgroup_effects == "none":
-        return spec.subgroups if len(spec.subgroups) == 1 else ["pooled"]
-    return list(spec.subgroups)
-
-
-def _prior_rates_at_rows(spec: ModelSpec, labels: list[str], eta: np.ndarray, tau: np.ndarray,
-                         phi: np.ndarray | None, rng: np.random.Generator,
-                         tau_cell: np.ndarray | None = None) -> np.ndarray:
-    """Prior new-study rates (draws, labels) at the covariates of a random row per draw.
-
-    ``beta`` is drawn from its prior; each draw takes the coded moderators of one
-    row of the data chosen uniformly among the rows of the label's subgroup (all
-    rows for the single-group label), and a new study effect ``tau * w`` (plus a
-    new cell effect ``tau_cell * v`` per label with cell effects).
-    """
-    n_draws = eta.shape[0]
-    beta = sample_prior(spec.priors["beta"], (n_draws, len(spec.moderator_terms)), rng)
-    design = spec.design()
-    arrays = spec.arrays()
-    active = arrays["total"] > 0
-    if not active.any():
-        active = np.ones_like(active)
-    effect = np.empty_like(eta)
-    for j, label in enumerate(labels):
-        rows = active & (arrays["subgroup_idx"] == spec.subgroups.index(label)) if (
-            spec.subgroup_effects != "none" and label in spec.subgroups) else active
-        candidates = np.flatnonzero(rows if rows.any() else active)
-        picked = design[candidates[rng.integers(candidates.size, size=n_draws)]]
-        effect[:, j] = (picked * beta).sum(-1)
-    eta_rows = eta + effect + tau * rng.standard_normal((n_draws, 1))
-    if tau_cell is not None:
-        eta_rows = eta_rows + tau_cell * rng.standard_normal(eta.shape)
-    p_rows = expit(eta_rows)
-    if phi is not None:
-        a, b = beta_binomial_shapes(p_rows, phi)
-        p_rows = rng.beta(np.maximum(a, 1e-300), np.maximum(b, 1e-300))
-    return p_rows
-
-
-def prior_predictive(spec: ModelSpec, *, draws: int = 4000, seed: int = 0) -> PriorPredictive:
-    """Draw the parameters from their priors and summarise the implied rates."""
-    rng = np.random.default_rng([int(seed), 7])
-    labels = _labels(spec)
-    n_d = len(labels)
-    priors = spec.priors
-    mu = sample_prior(priors["mu"], draws, rng)
-    if spec.subgroup_effects == "random":
-        sigma = sample_prior(priors["sigma_subgroup"], draws, rng)
-        alpha = sigma[:, None] * rng.standard_normal((draws, n_d))
-    elif spec.subgroup_effects == "fixed":
-        basis = helmert_basis(n_d)
-        raw = rng.standard_normal((draws, n_d - 1))
-        alpha = priors["alpha"].params["sigma"] * raw @ basis.T
-    else:
-        alpha = np.zeros((draws, n_d))
-    # tau: (draws, 1), or (draws, subgroups) with tau[d] i.i.d. from the tau prior
-    if spec.study_effects != "random":
-        tau = np.zeros((draws, 1))
-    elif spec.study_heterogeneity == "by_subgroup":
-        tau = sample_prior(priors["tau"], (draws, n_d), rng)
-    else:
-        tau = sample_prior(priors["tau"], draws, rng)[:, None]
-    eta = mu[:, None] + alpha
-    p_pooled = expit(eta)
-    eta_study = eta + tau * rng.standard_normal((draws, 1))
-    tau_cell = None
-    if spec.cell_effects == "random":  # one new cell effect per subgroup
-        tau_cell = sample_prior(priors["tau_cell"], draws, rng)[:, None]
-        eta_study = eta_study + tau_cell * rng.standard_normal((draws, n_d))
-    p_study = expit(eta_study)
-    notes = []
-    phi = None
-    if likelihood_of(spec) == BETA_BINOMIAL:
-        phi_prior = priors.get("phi") if isinstance(priors, Mapping) else None
-        if phi_prior is None:
-            notes.append("The beta-binomial precision phi has no prior in the spec; the rate "
-                         "of a new study is shown without its beta-binomial spread.")
-        else:
-            phi = sample_prior(phi_prior, draws, rng)[:, None]
-            a, b = beta_binomial_shapes(p_study, phi)
-            p_study = rng.beta(np.maximum(a, 1e-300), np.maximum(b, 1e-300))
-    data = xr.Dataset(
-        {"p_pooled": (("sample", SUBGROUP), p_pooled), "p_study": (("sample", SUBGROUP), p_study)},
-        coords={SUBGROUP: labels},
-    )
-    quantities = ["p_pooled", "p_study"]
-    if spec.moderators:  # drawn last: the draws above stay those of the model without
-        p_rows = _prior_rates_at_rows(spec, labels, eta, tau, phi, rng, tau_cell)
-        data["p_study_covariates"] = (("sample", SUBGROUP), p_rows)
-        quantities.append("p_study_covariates")
-    rows = []
-    for label in labels:
-        for quantity in quantities:
-            values = data[quantity].sel({SUBGROUP: label}).values
-            row = {"subgroup": label, "quantity": quantity}
-            row.update({f"q{100 * q:g}": float(np.quantile(values, q)) for q in PRIOR_QUANTILES})
-            row["p_below_5pct"] = float(np.mean(values < 0.05))
-            row["p_above_95pct"] = float(np.mean(values > 0.95))
-            rows.append(row)
-    if n_d > 1 and spec.subgroup_effects != "none":
-        difference = p_pooled[:, 0] - p_pooled[:, 1]
-        data["difference"] = ("sample", difference)
-        data.attrs["difference"] = f"{labels[0]} - {labels[1]}"
-        row = {"subgroup": f"{labels[0]} - {labels[1]}", "quantity": "difference"}
-        row.update({f"q{100 * q:g}": float(np.quantile(difference, q))
-                    for q in PRIOR_QUANTILES})
-        row["p_below_5pct"] = row["p_above_95pct"] = float("nan")
-        row["p_abs_gt_10pts"] = float(np.mean(np.abs(difference) > 0.10))
-        rows.append(row)
-    return PriorPredictive(data, pd.DataFrame(rows), tuple(notes))
-
-
 # ---------------------------------------------------------------------- posterior predictive
 @dataclass(frozen=True)
 class PosteriorPredictive:
@@ -582,94 +436,9 @@ def posterior_predictive(fit: FitResult, *, method: ReplicationMethod = "mixed",
                                reps)
 
 
-# ---------------------------------------------------------------------- new centre
-@dataclass(frozen=True)
-class NewCentrePrediction:
-    """Predictive distribution for a new centre treating ``n`` patients of one subgroup.
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
 
-    Attributes
-    ----------
-    n : int
-    rate_draws : xarray.DataArray
-        ``p_new`` per draw, dims (chain, draw, subgroup).
-    summary : pandas.DataFrame
-        Per subgroup: ``quantity`` ``rate`` (posterior predictive of the centre's
-        rate; the fit's interval) and ``count`` (events among ``n``; central
-        interval of the exact predictive distribution).
-    pmf : pandas.DataFrame
-        ``count`` k = 0..n and one column per subgroup: P(count = k).
-    exceedance : pandas.DataFrame
-        ``k`` = 0..n and one column per subgroup: P(count >= k).
-    """
-
-    n: int
-    rate_draws: xr.DataArray
-    summary: pd.DataFrame
-    pmf: pd.DataFrame
-    exceedance: pd.DataFrame
-
-    def prob_at_least(self, k: int, subgroup: str) -> float:
-        return float(self.exceedance.loc[self.exceedance["k"] == k, subgroup].iloc[0])
-
-
-def new_study_rates(fit: FitResult, at: Mapping[str, object] | None = None) -> xr.DataArray:
-    """Draws of a new study's rate per subgroup label (and ``overall``): ``p_new``.
-
-    ``p_new`` of :meth:`FitResult.subgroup_probabilities` (the same draws as the
-    summary tables); with one group, the repeated ``overall`` label is dropped.
-    With moderators, at the covariate values ``at`` (default: the fit's ``at``,
-    else the reference values, where the coded moderators are 0).
-    """
-    from bayes_poem.results import OVERALL
-
-    p_new = fit.subgroup_probabilities(at)["p_new"]
-    labels = p_new[SUBGROUP].values.tolist()
-    if len(labels) == 2 and OVERALL in labels:  # one group: 'overall' repeats it
-        p_new = p_new.sel({SUBGROUP: [x for x in labels if x != OVERALL]})
-    return p_new.transpose(*SAMPLE_DIMS, SUBGROUP)
-
-
-def new_centre_prediction(fit: FitResult, n: int = 50, *,
-                          subgroups: Sequence[str] | None = None,
-                          interval: IntervalSpec | None = None,
-                          at: Mapping[str, object] | None = None) -> NewCentrePrediction:
-    """Rate and number of events at a new centre treating ``n`` patients.
-
-    With moderators the centre has the covariate values ``at`` (moderator ->
-    value; default: the fit's ``at``, else the moderators' reference values).
-
-    Per draw the centre's rate is ``p_new`` of the subgroup and the count is
-    ``Binomial(n, p_new)``; the predictive distribution of the count is the
-    average of these binomial distributions over the draws.
-    """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise SpecError(f"new-centre N must be a positive integer (got {n!r})")
-    n = int(n)
-    interval = interval or fit.interval
-    rates = new_study_rates(fit, at)
-    labels = rates[SUBGROUP].values.tolist()
-    if subgroups is not None:
-        unknown = [s for s in subgroups if s not in labels]
-        if unknown:
-            raise SpecError(f"new centre: unknown subgroup(s) {', '.join(unknown)}; "
-                            f"subgroups: {', '.join(labels)}")
-        labels = list(subgroups)
-        rates = rates.sel({SUBGROUP: labels})
-    k = np.arange(n + 1)
-    pmf_cols, exc_cols, records = {}, {}, []
-    for label in labels:
-        p = rates.sel({SUBGROUP: label}).values.reshape(-1)
-        pmf = stats.binom.pmf(k[None, :], n, p[:, None]).mean(0)
-        pmf_cols[label] = pmf
-        exc_cols[label] = np.clip(pmf[::-1].cumsum()[::-1], 0.0, 1.0)
-        records.append({"subgroup": label, "quantity": "rate", **describe(p, interval)})
-        records.append({"subgroup": label, "quantity": "count",
-                        **count_distribution_summary(pmf, interval.prob)})
-    pmf_frame = pd.DataFrame({"count": k, **pmf_cols})
-    exceedance = pd.DataFrame({"k": k, **exc_cols})
-    return NewCentrePrediction(n, rates, pd.DataFrame(records), pmf_frame, exceedance)
-
-
-def default_exceedance_ks(n: int) -> list[int]:
-    """Thresholds shown in the report: every 10% of ``n`` (k >= 1), without repeats."""
-    return sorted({max(1, int(round(n * j / 10))) for j in range(1, 11)})
+        return getattr(importlib.import_module(f"bayes_poem.{_MOVED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -121,7 +121,7 @@ SPEC_EDITS = {  # name -> (edit of spec.toml, key named in the message)
     "chains": (_sub(r"^chains = 2", "chains = 3"), "sampler.chains"),
     "seed": (_sub(r"^seed = 5", "seed = 6"), "sampler.seed"),
     "backend": (_sub(r'^backend = "nutpie"', 'backend = "pymc"'), "sampler.backend"),
-    "target_accept": (_sub(r"^target_accept = 0\.99", "target_accept = 0.9"),
+    "target_accept": (_sub(r"^target_accept = [0-9.]+", "target_accept = 0.9"),
                       "sampler.target_accept"),
     "seed removed (default differs)": (_sub(r"^seed = 5\n", ""), "sampler.seed"),
 }
@@ -239,7 +239,7 @@ def test_class5_presentation_keys_may_be_edited(results, tmp_path):
     text = spec.read_text().replace('title = "report inputs"', 'title = "renamed"')
     text = text.replace('interval = "eti"', 'interval = "hdi"').replace("prob = 0.95",
                                                                         "prob = 0.8")
-    text = re.sub(r"^target_accept = 0\.99\n", "", text, flags=re.MULTILINE)
+    text = re.sub(r'^backend = "nutpie"\n', "", text, flags=re.MULTILINE)
     text = text.replace("contrasts = []\n", "")
     text += '\n[[contrasts]]\na = "des"\nb = "type_iii"\nmargin = 0.05\n'
     spec.write_text(text)

@@ -156,6 +156,9 @@ def test_class4_resolved_spec_writes_every_setting(tmp_path):
     resolved = tomllib.loads(analysis.resolved_toml(analysis.model_spec()))
     settings = analysis.sampler.to_dict()
     settings.pop("progress")
+    # target_accept unset (adaptive) stays unset before a fit; `run` writes the
+    # target its fit used (tests/test_adaptive_target.py)
+    assert settings.pop("target_accept") is None
     assert resolved["sampler"] == settings
     assert Path(resolved["data"]["path"]).is_absolute()
     assert resolved["data"]["subgroups"] == ["jackhammer", "type_iii"]

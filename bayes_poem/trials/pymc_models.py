@@ -29,7 +29,13 @@ import numpy as np
 from bayes_poem import prior_families, signals
 from bayes_poem._version import __version__
 from bayes_poem.priors import Prior, validate_prior
-from bayes_poem.sampling import SamplerSettings, check_complete, progress_bar, run_nutpie
+from bayes_poem.sampling import (
+    SamplerSettings,
+    check_complete,
+    progress_bar,
+    run_nutpie,
+    sample_adaptive,
+)
 
 # The prior families a trial parameter may take, by kind (the registry's, LogNormalTau2
 # included for scale parameters such as tau).
@@ -111,13 +117,17 @@ class ReusableModel:
             logger.setLevel(logging.ERROR)
         try:
             # pm.sample returns the draws so far on Ctrl-C: the watch makes it Interrupted.
-            with self.model, signals.watch():
-                pm.set_data(dict(data))
-                return pm.sample(draws=settings.draws, tune=settings.tune,
-                                 chains=settings.chains, cores=1, random_seed=settings.seed,
-                                 target_accept=settings.target_accept,
-                                 progressbar=progress_bar(settings),
-                                 compute_convergence_checks=False, return_inferencedata=True)
+            def once(target: float):  # target_accept unset: adapted as every fit's
+                with self.model, signals.watch():
+                    pm.set_data(dict(data))
+                    return pm.sample(draws=settings.draws, tune=settings.tune,
+                                     chains=settings.chains, cores=1, random_seed=settings.seed,
+                                     target_accept=target,
+                                     progressbar=progress_bar(settings),
+                                     compute_convergence_checks=False,
+                                     return_inferencedata=True)
+
+            return sample_adaptive(once, settings)
         finally:
             logger.setLevel(level)
 

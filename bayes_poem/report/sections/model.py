@@ -215,9 +215,13 @@ def diagnostics_section(fit: FitResult) -> Section:
     settings = fit.settings
     post = fit.posterior
     seconds = post.attrs.get("sampling_seconds", "")
+    target = settings.target_accept  # unset (adaptive, joint fits): the target used
+    if target is None:
+        stats = getattr(fit.idata, "sample_stats", None)
+        target = float(getattr(stats, "attrs", {}).get("target_accept", "nan"))
     text = [
         f"Sampler: {settings.backend} NUTS, {settings.chains} chains x {settings.draws} draws "
-        f"after {settings.tune} tuning steps, target_accept {settings.target_accept:g}, seed "
+        f"after {settings.tune} tuning steps, target_accept {target:g}, seed "
         f"{settings.seed}" + (f", sampled in {seconds} s" if seconds != "" else "") + ".",
         "Checks (Vehtari et al. 2021): rank-normalised split R-hat <= "
         f"{RHAT_MAX}, bulk and tail ESS >= {ESS_PER_CHAIN_MIN} per chain, no divergent "

@@ -10,6 +10,7 @@ they were) and what made the report. A subsection holds the methods paragraph
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,8 @@ def versions(attrs: Mapping[str, Any]) -> pd.DataFrame:
 
 def _spec_toml(fit: FitResult, analysis: AnalysisSpec | None) -> str:
     if analysis is not None:  # its data path relative to the spec file's directory
+        # the sampler settings the fit used (an adaptive target_accept resolved)
+        analysis = dataclasses.replace(analysis, sampler=fit.settings)
         return analysis.resolved_toml(fit.spec, relative_to=analysis.base_dir)
     import tomli_w
 
