@@ -227,10 +227,12 @@ def run_nutpie(model: Any, settings: SamplerSettings, *,
     cancelled, its draws discarded and the exception raised (an
     :class:`~bayes_poem.errors.Interrupted` for a signal).
     """
-    return sample_adaptive(lambda target: _nutpie_once(model, settings, target), settings)
+    return sample_adaptive(
+        lambda target: _nutpie_once(model, settings, target, initial_step), settings)
 
 
-def _nutpie_once(model: Any, settings: SamplerSettings, target: float) -> az.InferenceData:
+def _nutpie_once(model: Any, settings: SamplerSettings, target: float,
+                 initial_step: float | None = None) -> az.InferenceData:
     import nutpie
 
     with signals.watch():
