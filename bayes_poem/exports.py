@@ -323,14 +323,19 @@ def _stem(name: str) -> str:
 
 def table_files(tables: Mapping[str, pd.DataFrame],
                 captions: Mapping[str, str | Caption] | None = None, *,
-                title: str = "", synthetic: bool = False) -> dict[str, bytes]:
+                title: str = "", synthetic: bool | str = False) -> dict[str, bytes]:
     """``NAME.tex`` for each table (keyed by its CSV name, ``NAME.csv``) and one
     ``tables.docx`` with all of them; captions from ``captions`` (default
     :data:`CAPTIONS`; a table without one is captioned by its file name).
-    ``synthetic`` puts a SYNTHETIC DATA note under each table and at the top of the
-    Word file."""
-    note = ("SYNTHETIC DATA: simulated study-level counts, not real data."
-            if synthetic else "")
+    ``synthetic`` puts the SYNTHETIC banner's sentence (:mod:`bayes_poem.banner`) under
+    each table and at the top of the Word file: the sentence itself when a string
+    (``banner.synthetic_text``), a generic one when ``True``."""
+    from bayes_poem.banner import synthetic_text
+
+    if isinstance(synthetic, str):
+        note = synthetic
+    else:
+        note = synthetic_text("these data are marked synthetic") if synthetic else ""
     files: dict[str, bytes] = {}
     word = {}
     for name, frame in tables.items():
@@ -377,7 +382,7 @@ def report_table_files(report: Report) -> dict[str, bytes]:
     tables = report_tables(report)
     return table_files({name: frame for name, (frame, _) in tables.items()},
                          {name: caption for name, (_, caption) in tables.items()},
-                         title=report.title, synthetic=report.synthetic)
+                         title=report.title, synthetic=report.banner)
 
 
 def run_tables(result: FitResult, contrasts: pd.DataFrame | None = None,
@@ -404,6 +409,10 @@ def export_tables(result: FitResult, out: str | Path, *, title: str = "",
     from bayes_poem.bundle import Bundle, write_bundle
 
     tables = run_tables(result)
-    files = table_files(tables, title=title, synthetic=result.spec.table.is_synthetic)
+    from bayes_poem.banner import synthetic_text
+
+    table = result.spec.table
+    files = table_files(tables, title=title,
+                        synthetic=synthetic_text(table) if table.is_synthetic else "")
     return write_bundle(Bundle(text_name="", tables=tables, files=files), out, force=force,
                         command="export")
