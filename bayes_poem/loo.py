@@ -311,12 +311,15 @@ def exact_study_elpd(fit: FitResult, study: str, *, settings: SamplerSettings | 
     the refit's sampler-diagnostic problems (if any).
     """
     from bayes_poem.diagnostics import check_fit
+    from bayes_poem.sampling import refit as sampling_refit
 
     spec = fit.spec
+    given = settings is not None  # else the fit's, adaptively from its target
     settings = dataclasses.replace(settings or fit.settings, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        refit = spec.without_study(study).fit(settings)
+        held_out = spec.without_study(study)
+        refit = held_out.fit(settings) if given else sampling_refit(held_out, settings)
     problems = check_fit(refit.idata, warn=False).problems
     seed = int(fit.settings.seed if seed is None else seed)
     rng = np.random.default_rng([seed, 4, zlib.crc32(study.encode())])
@@ -429,6 +432,9 @@ def compare_likelihoods(fit: FitResult, *, integrate: bool = True, refit: bool =
     result when given); the other variants are fitted with ``settings`` (default:
     the fit's).
     """
+    from bayes_poem.sampling import refit as sampling_refit
+
+    given = settings is not None  # else the fit's, adaptively from its target
     settings = dataclasses.replace(settings or fit.settings, progress=False)
     results: dict[str, LooResult] = {}
     fits: dict[str, FitResult] = {}
@@ -437,11 +443,11 @@ def compare_likelihoods(fit: FitResult, *, integrate: bool = True, refit: bool =
         if _same_model(variant, fit.spec):
             fits[name] = fit
             results[name] = loo if loo is not None else psis_loo(
-                fit, integrate=integrate, refit=refit, settings=settings)
+                fit, integrate=integrate, refit=refit, settings=settings if given else None)
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            fits[name] = variant.fit(settings)
+            fits[name] = variant.fit(settings) if given else sampling_refit(variant, settings)
         if any(issubclass(w.category, ConvergenceWarning) for w in caught):
             notes.append(f"{name}: sampler diagnostics failed ("
                          + "; ".join(fits[name].diagnostics.problems) + ")")

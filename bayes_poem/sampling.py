@@ -127,7 +127,8 @@ class SamplerSettings:
 
 
 def fit(spec: ModelSpec, settings: SamplerSettings | None = None, *,
-        initial_step: float | None = None, **kwargs: Any) -> FitResult:
+        initial_step: float | None = None, adapt_from: float | None = None,
+        **kwargs: Any) -> FitResult:
     """Sample the posterior of ``spec``.
 
     Parameters
@@ -139,6 +140,10 @@ def fit(spec: ModelSpec, settings: SamplerSettings | None = None, *,
     initial_step : float, optional
         nutpie's initial step size (its adaptation starts there); the
         sensitivity grid's warm start (:mod:`bayes_poem.sensitivity_run`).
+    adapt_from : float, optional
+        Sample adaptively (:func:`sample_adaptive`) starting at this target
+        instead of ``settings.target_accept``: how :func:`refit` fits another
+        model of an analysis.
 
     Returns
     -------
@@ -150,13 +155,15 @@ def fit(spec: ModelSpec, settings: SamplerSettings | None = None, *,
     from bayes_poem.results import FitResult
 
     settings = dataclasses.replace(settings or SamplerSettings(), **kwargs)
+    if adapt_from is not None:
+        settings = dataclasses.replace(settings, target_accept=None)
     check_memory(spec, settings)
     started = time.perf_counter()
     if settings.backend == "nutpie":
         idata = run_nutpie(compiled_model(spec, settings.seed), settings,
-                           initial_step=initial_step)
+                           initial_step=initial_step, start=adapt_from)
     else:
-        idata = _sample_pymc(spec, settings)
+        idata = _sample_pymc(spec, settings, start=adapt_from)
     settings = resolved_settings(settings, idata)
     check_complete(idata, settings)
     idata = _finish(idata, spec, settings, time.perf_counter() - started)
@@ -174,18 +181,35 @@ def progress_bar(settings: SamplerSettings) -> bool:
 
 
 # ---------------------------------------------------------------- adaptation
-def sample_adaptive(sample: Any, settings: SamplerSettings) -> az.InferenceData:
+def refit(spec: ModelSpec, settings: SamplerSettings) -> FitResult:
+    """Fit another model of an analysis (the unpooled contrasts, R^2 without moderators,
+    cumulative and precision refits, exact LOO refits) with the main fit's ``settings``
+    (its resolved target): adaptively from that target up :data:`TARGET_LADDER`, so a
+    refit that diverges is refitted higher, never returned with divergences the main
+    fit did not need. Exact on rerun: the main fit's resolved spec records its target,
+    and the refit starts there again.
+    """
+    return fit(spec, settings, adapt_from=settings.target_accept or TARGET_LADDER[0])
+
+
+def sample_adaptive(sample: Any, settings: SamplerSettings, *,
+                    start: float | None = None) -> az.InferenceData:
     """``sample(target_accept)`` at the given target, or up :data:`TARGET_LADDER`.
 
     With ``settings.target_accept`` set, one call at it. Unset, one call per rung
+    (from ``start`` when given: that target, then the rungs above it)
     until a fit has no divergent transition (or the ladder ends: the last fit is
     returned, and its divergences are reported by the diagnostics). ``sample``
     must use ``settings.seed`` every time, so the returned draws are those of a
     single fit at the target it used. The ``sample_stats`` of the result carry
     ``target_accept`` (that target) and :data:`ATTEMPTS_ATTR`.
     """
-    targets = (TARGET_LADDER if settings.target_accept is None
-               else (settings.target_accept,))
+    if settings.target_accept is not None:
+        targets: tuple[float, ...] = (settings.target_accept,)
+    elif start is not None:
+        targets = (float(start), *(t for t in TARGET_LADDER if t > start))
+    else:
+        targets = TARGET_LADDER
     attempts = []
     for target in targets:
         idata = sample(target)
@@ -217,7 +241,8 @@ def resolved_settings(settings: SamplerSettings, idata: az.InferenceData) -> Sam
 
 # ---------------------------------------------------------------------- nutpie
 def run_nutpie(model: Any, settings: SamplerSettings, *,
-               initial_step: float | None = None) -> az.InferenceData:
+               initial_step: float | None = None,
+               start: float | None = None) -> az.InferenceData:
     """Sample a compiled nutpie model; an interrupt or error never returns draws.
 
     The target acceptance rate is ``settings.target_accept`` or, unset, adapted
@@ -228,7 +253,8 @@ def run_nutpie(model: Any, settings: SamplerSettings, *,
     :class:`~bayes_poem.errors.Interrupted` for a signal).
     """
     return sample_adaptive(
-        lambda target: _nutpie_once(model, settings, target, initial_step), settings)
+        lambda target: _nutpie_once(model, settings, target, initial_step), settings,
+        start=start)
 
 
 def _nutpie_once(model: Any, settings: SamplerSettings, target: float,
@@ -256,7 +282,8 @@ def _nutpie_once(model: Any, settings: SamplerSettings, target: float,
 
 
 # ---------------------------------------------------------------------- PyMC
-def _sample_pymc(spec: ModelSpec, settings: SamplerSettings) -> az.InferenceData:
+def _sample_pymc(spec: ModelSpec, settings: SamplerSettings, *,
+                 start: float | None = None) -> az.InferenceData:
     import pymc as pm
 
     from bayes_poem.backends.compiled import expanded_layout
@@ -281,7 +308,7 @@ def _sample_pymc(spec: ModelSpec, settings: SamplerSettings) -> az.InferenceData
         return az.InferenceData(posterior=idata.posterior[keep],
                                 sample_stats=idata.sample_stats)
 
-    return sample_adaptive(once, settings)
+    return sample_adaptive(once, settings, start=start)
 
 
 # ---------------------------------------------------------------------- common

@@ -97,6 +97,22 @@ def test_an_explicit_target_is_used_as_given(target):
     assert adaptation_notes(idata) == ()
 
 
+@pytest.mark.parametrize("start, divergent, calls", [
+    (0.8, {}, [0.8]),
+    (0.8, {0.8: 2}, [0.8, 0.95]),
+    (0.95, {0.95: 3}, [0.95, 0.99]),
+    (0.9, {0.9: 1}, [0.9, 0.95]),  # a target between rungs, then the rungs above it
+    (0.99, {0.99: 4}, [0.99]),
+])
+def test_a_refit_adapts_from_the_main_fits_target(start, divergent, calls):
+    """sampling.refit: another model of the analysis starts at the main fit's target and
+    escalates only after divergences (so its draws are the same on a rerun of the
+    resolved spec, which records that target)."""
+    sampler = FakeSampler({0.8: 0, 0.9: 0, 0.95: 0, 0.99: 0, **divergent})
+    sample_adaptive(sampler, SamplerSettings(), start=start)
+    assert sampler.calls == calls
+
+
 def test_a_fit_without_a_record_has_no_notes():
     idata = fake_idata(0)
     assert attempts(idata) == [] and adaptation_notes(idata) == ()
