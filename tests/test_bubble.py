@@ -74,6 +74,6 @@ def test_run_writes_a_bubble_plot_per_numeric_moderator(tmp_path, capsys):
                     "[sampler]\ndraws = 200\ntune = 200\nchains = 2\nseed = 4\n")
     code, _, err = run_cli(["run", spec, "--out", tmp_path / "res", "--quiet"], capsys)
     assert code == 0, err
-    pngs = sorted(p.name for p in (tmp_path / "res").glob("*.png"))
+    pngs = sorted(p.name for p in (tmp_path / "res").glob("bubble_*.png"))
     assert pngs == ["bubble_year.png"]  # quality is categorical: no line
     assert (tmp_path / "res" / "bubble_year.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
