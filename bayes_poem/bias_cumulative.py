@@ -133,7 +133,6 @@ def bayes_cumulative(main: FitResult, order: str | None = None, decreasing: bool
     ``problems`` column, not raised.
     """
     from bayes_poem.results import with_summary_options
-    from bayes_poem.sampling import refit as sampling_refit
 
     steps = cumulative_specs(main.spec, order, decreasing)
     _, _, order_by = study_order(main.spec, order, decreasing)
@@ -147,7 +146,7 @@ def bayes_cumulative(main: FitResult, order: str | None = None, decreasing: bool
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 result = (spec.fit(settings) if settings else
-                          sampling_refit(spec, main.settings))
+                          spec.refit(main.settings))
             result = with_summary_options(result, interval=main.interval,
                                           weights=main.weights, at=main.at)
         summary = result.subgroup_summary()

@@ -266,9 +266,8 @@ def precision_model(main: FitResult, precision: str = "sqrtninv", slope: str = "
     default) and pair it with ``main``. Its summaries use ``main``'s interval, weights and
     ``at`` values (the precision stays at 0: the limit)."""
     from bayes_poem.results import with_summary_options
-    from bayes_poem.sampling import refit as sampling_refit
 
     spec = with_precision(main.spec, precision, slope)
-    fit = spec.fit(settings) if settings else sampling_refit(spec, main.settings)
+    fit = spec.fit(settings) if settings else spec.refit(main.settings)
     fit = with_summary_options(fit, interval=main.interval, weights=main.weights, at=main.at)
     return PrecisionResult(fit, main, precision, slope)

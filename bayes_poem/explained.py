@@ -78,10 +78,9 @@ def without_moderators(fit: FitResult, settings: SamplerSettings | None = None) 
     SpecError
         The model has no moderators, or no random study effects (no ``tau``).
     """
-    from bayes_poem.sampling import refit as sampling_refit
     _check(fit)
     spec = dataclasses.replace(fit.spec, moderators=())
-    return spec.fit(settings) if settings is not None else sampling_refit(spec, fit.settings)
+    return spec.fit(settings) if settings is not None else spec.refit(fit.settings)
 
 
 def tau2_explained(fit: FitResult, settings: SamplerSettings | None = None, *,

@@ -311,7 +311,6 @@ def exact_study_elpd(fit: FitResult, study: str, *, settings: SamplerSettings | 
     the refit's sampler-diagnostic problems (if any).
     """
     from bayes_poem.diagnostics import check_fit
-    from bayes_poem.sampling import refit as sampling_refit
 
     spec = fit.spec
     given = settings is not None  # else the fit's, adaptively from its target
@@ -319,7 +318,7 @@ def exact_study_elpd(fit: FitResult, study: str, *, settings: SamplerSettings | 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         held_out = spec.without_study(study)
-        refit = held_out.fit(settings) if given else sampling_refit(held_out, settings)
+        refit = held_out.fit(settings) if given else held_out.refit(settings)
     problems = check_fit(refit.idata, warn=False).problems
     seed = int(fit.settings.seed if seed is None else seed)
     rng = np.random.default_rng([seed, 4, zlib.crc32(study.encode())])
@@ -432,8 +431,6 @@ def compare_likelihoods(fit: FitResult, *, integrate: bool = True, refit: bool =
     result when given); the other variants are fitted with ``settings`` (default:
     the fit's).
     """
-    from bayes_poem.sampling import refit as sampling_refit
-
     given = settings is not None  # else the fit's, adaptively from its target
     settings = dataclasses.replace(settings or fit.settings, progress=False)
     results: dict[str, LooResult] = {}
@@ -447,7 +444,7 @@ def compare_likelihoods(fit: FitResult, *, integrate: bool = True, refit: bool =
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            fits[name] = variant.fit(settings) if given else sampling_refit(variant, settings)
+            fits[name] = variant.fit(settings) if given else variant.refit(settings)
         if any(issubclass(w.category, ConvergenceWarning) for w in caught):
             notes.append(f"{name}: sampler diagnostics failed ("
                          + "; ".join(fits[name].diagnostics.problems) + ")")

@@ -189,7 +189,7 @@ def refit(spec: ModelSpec, settings: SamplerSettings) -> FitResult:
     fit did not need. Exact on rerun: the main fit's resolved spec records its target,
     and the refit starts there again.
     """
-    return fit(spec, settings, adapt_from=settings.target_accept or TARGET_LADDER[0])
+    return spec.fit(settings, adapt_from=settings.target_accept or TARGET_LADDER[0])
 
 
 def sample_adaptive(sample: Any, settings: SamplerSettings, *,

@@ -503,3 +503,10 @@ class ModelSpec:
 
         return fit(self, settings, **kwargs)
 
+    def refit(self, settings: SamplerSettings) -> FitResult:
+        """Fit this model as another model of an analysis whose main fit used
+        ``settings``; see :func:`bayes_poem.sampling.refit`."""
+        from bayes_poem.sampling import refit
+
+        return refit(self, settings)
+

@@ -50,10 +50,9 @@ def unpooled_fit(fit: FitResult, settings: SamplerSettings | None = None) -> Fit
     """``fit``'s spec with fixed subgroup effects, fitted with ``fit``'s sampler settings
     (unless given), reporting ``fit``'s interval, weights and ``at``."""
     from bayes_poem.results import with_summary_options
-    from bayes_poem.sampling import refit as sampling_refit
 
     spec = fit.spec.with_options(subgroup_effects="fixed")
-    refit = spec.fit(settings) if settings is not None else sampling_refit(spec, fit.settings)
+    refit = spec.fit(settings) if settings is not None else spec.refit(fit.settings)
     return with_summary_options(refit, interval=fit.interval, weights=fit.weights, at=fit.at)
 
 
