@@ -6,6 +6,9 @@ written, but sampler diagnostics failed and ``--strict`` was given; 4 the
 computation failed (an incomplete or non-finite trace, diagnostics that cannot
 be computed: one line, nothing written); 130 interrupted by SIGINT, 143 by
 SIGTERM (one line, nothing written).
+
+``sensitivity`` runs in :mod:`bayes_poem.cli_sensitivity` and ``report`` in
+:mod:`bayes_poem.cli_report`; this module parses and dispatches.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from bayes_poem import runlog
-from bayes_poem.cli_executor import grid_executor
 from bayes_poem.cli_fit import fit_analysis, tau2_explained_refit, unpooled_refit
+from bayes_poem.cli_report import cmd_report
+from bayes_poem.cli_sensitivity import cmd_sensitivity
 from bayes_poem.cli_support import (
     EXIT_DIAGNOSTICS,
     EXIT_FAILED,
@@ -32,9 +36,9 @@ from bayes_poem.cli_support import out_path as _out_path
 from bayes_poem.cli_support import progress as _progress
 from bayes_poem.cli_support import spec_inputs as _inputs
 from bayes_poem.cli_support import trial_inputs as _trial_inputs
+from bayes_poem.cli_support import validated_spec as _validated_spec
 from bayes_poem.errors import (
     BayesPoemError,
-    ConvergenceWarning,
     Interrupted,
     SamplingError,
     SpecError,
@@ -47,18 +51,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
         raise SystemExit(EXIT_USER_ERROR)
-
-
-def _validated_spec(analysis):
-    """The spec's ``ModelSpec``, every section checked before sampling
-    (``AnalysisSpec.validated_spec``); a joint spec where a command takes one outcome
-    is a ``SpecError``."""
-    if getattr(analysis, "is_joint", False):
-        raise SpecError(f"{analysis.source}: the joint model (data.outcomes) runs with "
-                        "'bayes-poem run', 'compare', 'sensitivity', 'report' and 'check'; this "
-                        "command "
-                        "takes one outcome (data.outcome)")
-    return analysis.validated_spec()
 
 
 def _bubble_pngs(result, title: str) -> dict[str, bytes]:
@@ -215,106 +207,6 @@ def cmd_bias(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from bayes_poem.outputs import check_target, reserve
-    from bayes_poem.results_dir import default_out
-    from bayes_poem.sensitivity import spec_plan
-    from bayes_poem.specfile import load_spec
-
-    analysis = load_spec(args.spec)
-    out = _out_path(args, default_out("sensitivity", args.spec))
-    inputs = _inputs(analysis, args.spec)
-    check_target(out, force=args.force, protect=inputs)
-    if getattr(analysis, "is_joint", False):  # [data] outcomes: the prior on rho
-        from bayes_poem.joint_sensitivity import sensitivity_command
-
-        return sensitivity_command(args, analysis, out, inputs,
-                                   progress=lambda message: _progress(message, args.quiet),
-                                   make_executor=lambda n: grid_executor(args, n))
-    spec = _validated_spec(analysis)
-    config, plan = spec_plan(analysis.sensitivity, spec, analysis.source)
-    executor, shutdown = grid_executor(args, len(plan.variants))
-    try:
-        with reserve(out, force=args.force, protect=inputs, command="sensitivity") as target:
-            _progress(f"{plan.summary()} of {analysis.source}", args.quiet)
-            for note in plan.notes:
-                _progress(note, args.quiet)
-            text = _run_grid(args, analysis, spec, config, plan, executor, shutdown,
-                             target)
-    except BaseException:
-        shutdown(abort=True)  # an interrupt or error: stop the workers' fits too
-        raise
-    shutdown()
-    print(text)
-    print(f"\nResults written to {out}/")
-    return EXIT_OK
-
-
-def _run_grid(args, analysis, spec, config, plan, executor, shutdown, target) -> str:
-    """Fit the grid, then write its files into the reserved ``target``; the report text."""
-    from bayes_poem.banner import synthetic_banner
-    from bayes_poem.bundle import Bundle, write_bundle
-    from bayes_poem.exports import table_files
-    from bayes_poem.loglik import power_scaling
-    from bayes_poem.plots import sensitivity_forest
-    from bayes_poem.results_dir import SENSITIVITY
-    from bayes_poem.sensitivity import run_sensitivity, summarise_by_variant
-    from bayes_poem.sensitivity_text import sensitivity_text
-    from bayes_poem.structure import structure_line
-
-    settings = dataclasses.replace(analysis.sampler, progress=False)
-    bar_open = []  # non-empty while the progress bar's line is unfinished
-
-    def progress(done: int, total: int, name: str) -> None:
-        if args.quiet or not sys.stderr.isatty():  # a log: a line per variant, no \r
-            _progress(f"variant {done}/{total} done: {name}", args.quiet)
-        else:
-            bar = "#" * int(30 * done / total)
-            sys.stderr.write(f"\r[bayes-poem] [{bar:<30}] {done}/{total} {name[:40]:<40}")
-            bar_open[:] = [True]
-            if done == total:
-                sys.stderr.write("\n")
-                bar_open.clear()
-            sys.stderr.flush()
-
-    try:
-        result = run_sensitivity(plan.variants, settings, contrasts=analysis.contrasts,
-                                 interval=analysis.interval, threshold=config.threshold,
-                                 executor=executor, progress=progress)
-    except SamplingError as err:  # the main fit failed: no reference, no results
-        raise SamplingError(f"{analysis.source}: {err}; nothing was written") from None
-    finally:
-        if bar_open:  # stopped mid-grid: end the bar's line before any message
-            sys.stderr.write("\n")
-    shutdown()  # the grid is done: release the workers before the main-fit extras
-    psens = None
-    if config.psens:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            psens = power_scaling(result.main_fit or spec.fit(settings))
-    by_variant = summarise_by_variant(result.table)
-    banner = synthetic_banner(spec.table) if spec.table.is_synthetic else ""
-    text = sensitivity_text(title=analysis.title, synthetic=banner,
-                            result=result, by_variant=by_variant, psens=psens, plan=plan,
-                            structure=structure_line(spec),
-                            interval_label=analysis.interval.label)
-    figure = sensitivity_forest(frame=result.table, title=analysis.title)
-    tables = {SENSITIVITY: result.table, "variants.csv": by_variant,
-              **({"psens.csv": psens} if psens is not None else {})}
-    figures = {"sensitivity.png": figure}
-    if len(plan.axes) == 2:  # a crossed grid of two axes: its heat maps
-        from bayes_poem.sensitivity_plots import crossed_grid_plot
-
-        figures["sensitivity_grid.png"] = crossed_grid_plot(
-            frame=result.table, axes=[a for a, _ in plan.axes], title=analysis.title)
-    write_bundle(Bundle(text=text, text_name="sensitivity.txt", tables=tables,
-                        figures=figures,
-                        files=table_files(tables, title=analysis.title,
-                                            synthetic=spec.table.is_synthetic),
-                        spec_toml=analysis.resolved_toml(spec)), target)
-    return text
-
-
 def _positive_int(text: str) -> int:
     """argparse type of ``--jobs``: an integer >= 1."""
     try:
@@ -331,57 +223,6 @@ def _scheduler_address(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("empty address; give e.g. tcp://host:8786")
     return text
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    """Report of a spec (fitted here) or of a results directory (its posterior.nc)."""
-    from bayes_poem.bundle import write_bundle
-    from bayes_poem.errors import SpecError
-    from bayes_poem.outputs import check_target, reserve
-    from bayes_poem.report import build_report, report_bundle
-    from bayes_poem.results_dir import (
-        REPORT_HTML,
-        REPORT_MD,
-        beside,
-        default_out,
-        find_sensitivity,
-        load_fit,
-        results_dir_files,
-    )
-    from bayes_poem.specfile import load_spec
-
-    target = Path(args.target)
-    from_results = target.is_dir()
-    if args.new_centre_n is not None and args.new_centre_n < 1:
-        raise SpecError(f"--new-centre-n: must be a positive integer (got {args.new_centre_n})")
-    if from_results:
-        spec_path = results_dir_files(target)[1]
-        analysis = load_spec(spec_path)
-        default = beside(target.resolve(), "report")
-        inputs = [target, *_inputs(analysis, spec_path)]
-    else:
-        analysis = load_spec(target)
-        default = default_out("report", target)
-        inputs = _inputs(analysis, target)
-    out = _out_path(args, default)
-    check_target(out, force=args.force, protect=inputs)
-    if getattr(analysis, "is_joint", False):  # [data] outcomes: the joint model
-        from bayes_poem.joint_cli import report_joint
-
-        return report_joint(args, analysis, target, out, inputs, from_results=from_results)
-    spec = _validated_spec(analysis)
-    # A sensitivity.csv beside the results is validated now, before any fitting.
-    sensitivity = find_sensitivity(target if from_results else default_out("run", target))
-    with reserve(out, force=args.force, protect=inputs, command="report") as reserved:
-        result = (load_fit(target, analysis, spec) if from_results
-                  else fit_analysis(analysis, spec, args.quiet))
-        report = build_report(result, analysis=analysis, new_centre_n=args.new_centre_n,
-                              results_dir=target if from_results else None,
-                              sensitivity=sensitivity,
-                              progress=lambda message: _progress(message, args.quiet))
-        write_bundle(report_bundle(report), reserved)
-    print(f"Report written to {out}/{REPORT_HTML} and {out}/{REPORT_MD}")
-    return EXIT_OK
 
 
 def cmd_trial(args: argparse.Namespace) -> int:

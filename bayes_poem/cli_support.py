@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 from bayes_poem import runlog
-from bayes_poem.errors import OutputError
+from bayes_poem.errors import OutputError, SpecError
 
 __all__ = ["EXIT_DIAGNOSTICS", "EXIT_FAILED", "EXIT_OK", "EXIT_USER_ERROR", "out_path",
-           "progress", "spec_inputs", "trial_inputs"]
+           "progress", "spec_inputs", "trial_inputs", "validated_spec"]
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_DIAGNOSTICS, EXIT_FAILED = 0, 2, 3, 4
 
@@ -65,3 +65,14 @@ def trial_inputs(spec, spec_path: str | Path) -> list[Path]:
     walk(dict(spec.sections))
     return paths
 
+
+def validated_spec(analysis):
+    """The spec's ``ModelSpec``, every section checked before sampling
+    (``AnalysisSpec.validated_spec``); a joint spec where a command takes one outcome
+    is a ``SpecError``."""
+    if getattr(analysis, "is_joint", False):
+        raise SpecError(f"{analysis.source}: the joint model (data.outcomes) runs with "
+                        "'bayes-poem run', 'compare', 'sensitivity', 'report' and 'check'; this "
+                        "command "
+                        "takes one outcome (data.outcome)")
+    return analysis.validated_spec()

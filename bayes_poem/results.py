@@ -57,6 +57,10 @@ variance of :math:`I^2` is :math:`\tau^2 + \tau_{\text{cell}}^2`:
 :math:`I^2 = (\tau^2 + \tau_{\text{cell}}^2) / (\tau^2 + \tau_{\text{cell}}^2 + s^2)`.
 ``heterogeneity`` adds ``tau_cell`` and ``tau_cell2``; ``study_estimates`` include
 each row's fitted ``u_cell[c_i]``.
+
+The heterogeneity table and I² are computed in :mod:`bayes_poem.results_heterogeneity`,
+the meta-regression tables in :mod:`bayes_poem.results_moderators`; the methods of
+:class:`FitResult` call them.
 """
 
 from __future__ import annotations
@@ -260,35 +264,9 @@ class FitResult:
 
     def heterogeneity(self, interval: IntervalSpec | None = None) -> pd.DataFrame:
         """``tau``, ``tau2``, Bayesian ``i2`` and ``sigma_subgroup`` (when modelled)."""
-        interval = interval or self.interval
-        post = self.posterior
-        rows = []
-        if "tau" in post and SUBGROUP in post["tau"].dims:  # tau[d], one per subgroup
-            tau = post["tau"].transpose(*SAMPLE_DIMS, SUBGROUP)
-            i2 = self.i_squared()
-            for j, label in enumerate(tau[SUBGROUP].values.tolist()):
-                t = tau.sel({SUBGROUP: label}).values
-                rows.append({"parameter": f"tau[{label}]", **describe(t, interval)})
-                rows.append({"parameter": f"tau2[{label}]", **describe(t**2, interval)})
-                rows.append({"parameter": f"i2[{label}]", **describe(i2[..., j], interval)})
-        elif "tau" in post:
-            tau = post["tau"].values
-            rows.append({"parameter": "tau", **describe(tau, interval)})
-            rows.append({"parameter": "tau2", **describe(tau**2, interval)})
-            rows.append({"parameter": "i2", **describe(self.i_squared(), interval)})
-        if self.spec.cell_effects == "random":
-            t = self._tau_cell().values
-            rows.append({"parameter": "tau_cell", **describe(t, interval)})
-            rows.append({"parameter": "tau_cell2", **describe(t**2, interval)})
-        if "phi" in post:
-            phi = post["phi"].values
-            rows.append({"parameter": "phi", **describe(phi, interval)})
-            rows.append({"parameter": "rho", **describe(phi**2 / (1 + phi**2), interval)})
-        if "sigma_subgroup" in post:
-            rows.append({"parameter": "sigma_subgroup",
-                         **describe(post["sigma_subgroup"].values, interval)})
-        return pd.DataFrame(rows, columns=["parameter", "mean", "median", "sd", "lower",
-                                           "upper", "interval"])
+        from bayes_poem.results_heterogeneity import heterogeneity_table
+
+        return heterogeneity_table(self, interval or self.interval)
 
     def i_squared(self) -> np.ndarray:
         """Draws of the Bayesian I-squared analogue (see module docstring).
@@ -298,42 +276,9 @@ class FitResult:
         rows of subgroup ``d`` (docs/model.md). With cell effects the between
         variance is ``tau^2 + tau_cell^2`` (``tau[d]^2 + tau_cell^2``).
         """
-        if self.spec.study_heterogeneity == "by_subgroup":
-            return self._i_squared_by_subgroup()
-        arrays = self.spec.arrays()
-        eta = self._linear_predictor().transpose(*SAMPLE_DIMS, SUBGROUP).values
-        sub_idx = arrays["subgroup_idx"] if eta.shape[-1] > 1 else np.zeros_like(
-            arrays["subgroup_idx"])
-        active = arrays["total"] > 0
-        shift = moderator_effect(self.posterior, self.spec)[..., active]
-        p = expit(eta[..., sub_idx[active]] + shift)
-        w = arrays["total"][active] * p * (1.0 - p)
-        k = w.shape[-1]
-        if k < 2:
-            return np.full(eta.shape[:2], np.nan)
-        s2 = (k - 1) * w.sum(-1) / (w.sum(-1) ** 2 - (w**2).sum(-1))
-        between = self._tau().values ** 2 + self._tau_cell().values ** 2
-        return between / (between + s2)
+        from bayes_poem.results_heterogeneity import i_squared
 
-    def _i_squared_by_subgroup(self) -> np.ndarray:
-        arrays = self.spec.arrays()
-        eta = self._linear_predictor().transpose(*SAMPLE_DIMS, SUBGROUP).values
-        sub_idx = arrays["subgroup_idx"]
-        p = expit(eta[..., sub_idx] + moderator_effect(self.posterior, self.spec))
-        tau = self._tau().sel({SUBGROUP: self.spec.subgroups}).transpose(
-            *SAMPLE_DIMS, SUBGROUP).values
-        cell2 = self._tau_cell().values ** 2
-        out = np.full(tau.shape, np.nan)
-        for d in range(len(self.spec.subgroups)):
-            rows = (sub_idx == d) & (arrays["total"] > 0)
-            k = int(rows.sum())
-            if k < 2:
-                continue
-            w = arrays["total"][rows] * p[..., rows] * (1.0 - p[..., rows])
-            s2 = (k - 1) * w.sum(-1) / (w.sum(-1) ** 2 - (w**2).sum(-1))
-            between = tau[..., d] ** 2 + cell2
-            out[..., d] = between / (between + s2)
-        return out
+        return i_squared(self)
 
     def study_estimates(self, interval: IntervalSpec | None = None) -> pd.DataFrame:
         """Shrunken per-row probabilities next to the observed proportions."""
@@ -409,33 +354,9 @@ class FitResult:
         events), ``total`` and ``subgroup``. ``SpecError`` if ``name`` is not a
         numeric moderator of the model.
         """
-        interval = interval or self.interval
-        moderator = next((m for m in self.spec.moderators if m.name == name), None)
-        if moderator is None or moderator.kind != "numeric":
-            numeric = [m.name for m in self.spec.moderators if m.kind == "numeric"]
-            raise SpecError(f"'{name}' is not a numeric moderator of the model; numeric "
-                            f"moderators: {', '.join(numeric) or '(none)'}")
-        frame = self.spec.table.frame
-        raw = frame[name].astype(float).to_numpy()
-        grid = np.linspace(raw.min(), raw.max(), n)
-        post = self.posterior
-        eta = post["mu"].values[..., None] + np.stack(
-            [np.tensordot(post["beta"].transpose(*SAMPLE_DIMS, MODERATOR).values,
-                          code_values(self.spec.moderators, {name: float(v)}), axes=1)
-             for v in grid], axis=-1)
-        draws = eta.reshape(-1, n)
-        rows = [describe(draws[:, j], interval) for j in range(n)]
-        curve = pd.DataFrame({"value": grid, "median": [r["median"] for r in rows],
-                              "lower": [r["lower"] for r in rows],
-                              "upper": [r["upper"] for r in rows]})
-        events = frame["events"].to_numpy(float)
-        total = frame["total"].to_numpy(float)
-        edge = (events == 0) | (events == total)
-        y, m = events + 0.5 * edge, total + 1.0 * edge
-        points = pd.DataFrame({"value": raw, "logit": np.log(y / (m - y)),
-                               "total": frame["total"].to_numpy(),
-                               "subgroup": frame["subgroup"].to_numpy()})
-        return curve, points
+        from bayes_poem.results_moderators import moderator_curve
+
+        return moderator_curve(self, name, n, interval or self.interval)
 
     def moderator_summary(self, interval: IntervalSpec | None = None) -> pd.DataFrame:
         """One row per moderator term: the coefficient ``beta`` and its odds ratios.
@@ -449,41 +370,9 @@ class FitResult:
         ratio against the reference is ``or_unit_*``), ``p_gt_0`` is
         P(beta > 0 | data). Empty without moderators.
         """
-        interval = interval or self.interval
-        columns = ["term", "moderator", "kind", "reference", "centre", "scale", "moderator_sd",
-                   "mean", "median", "sd", "lower", "upper", "interval", "or_unit_median",
-                   "or_unit_lower", "or_unit_upper", "or_sd_median", "or_sd_lower",
-                   "or_sd_upper", "p_gt_0", "r_hat", "ess_bulk"]
-        if "beta" not in self.posterior:
-            return pd.DataFrame(columns=columns)
-        beta = self.posterior[["beta"]]
-        rhat, bulk = az.rhat(beta)["beta"], az.ess(beta, method="bulk")["beta"]
-        frame = self.spec.table.frame
-        rows = []
-        for moderator in self.spec.moderators:
-            numeric = moderator.kind == "numeric"
-            sd = (float(pd.to_numeric(frame[moderator.name].astype(str).str.strip()).std(ddof=1))
-                  if numeric else float("nan"))
-            for term in moderator.terms:
-                draws = beta["beta"].sel({MODERATOR: term}).values
-                stats = describe(draws, interval)
-                per_unit = describe(np.exp(draws / moderator.scale), interval)
-                per_sd = (describe(np.exp(draws * sd / moderator.scale), interval) if numeric
-                          else {"median": np.nan, "lower": np.nan, "upper": np.nan})
-                rows.append({
-                    "term": term, "moderator": moderator.name, "kind": moderator.kind,
-                    "reference": (f"{moderator.centre:g}" if numeric
-                                  else str(moderator.reference)),
-                    "centre": moderator.centre if numeric else np.nan,
-                    "scale": moderator.scale if numeric else np.nan, "moderator_sd": sd,
-                    **stats,
-                    **{f"or_unit_{k}": per_unit[k] for k in ("median", "lower", "upper")},
-                    **{f"or_sd_{k}": per_sd[k] for k in ("median", "lower", "upper")},
-                    "p_gt_0": float((draws > 0).mean()),
-                    "r_hat": float(rhat.sel({MODERATOR: term})),
-                    "ess_bulk": float(bulk.sel({MODERATOR: term})),
-                })
-        return pd.DataFrame(rows, columns=columns)
+        from bayes_poem.results_moderators import moderator_summary
+
+        return moderator_summary(self, interval or self.interval)
 
     # ------------------------------------------------------------------ views
     def summary(self, contrasts: Sequence[Contrast] | None = None, *, title: str = "",

@@ -17,7 +17,8 @@ import pandas as pd
 
 from bayes_poem.banner import marked_synthetic
 from bayes_poem.errors import DataError, SpecError
-from bayes_poem.table import StudyTable, _check_label
+from bayes_poem.table import StudyTable
+from bayes_poem.table_validate import _check_label
 from bayes_poem.trials.common import (
     MAX_SIMULATIONS,
     check_count,

@@ -1,0 +1,132 @@
+"""The section parsers of a TOML analysis spec (moved from ``specfile``, unchanged).
+
+Type checks of ``[data]`` (:func:`_check_data`) and of the ``[model]`` moderator
+keys (:func:`_check_moderator_keys`), the ``[labels]`` (:func:`_parse_labels`) and
+``[compare]`` (:func:`_parse_compare`, :func:`check_method`: ``method`` one of
+:data:`COMPARE_METHODS`, ``knapp_hartung``) sections, and the helpers every
+message uses (:func:`_check_keys`: unknown keys with the valid ones listed;
+:func:`_shown`). Every error is a ``SpecError`` naming the file and the key.
+:mod:`bayes_poem.specfile` calls them from ``parse_spec`` and re-exports the
+public names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bayes_poem.errors import SpecError
+
+__all__ = ["COMPARE_KEYS", "COMPARE_METHODS", "check_method"]
+
+COMPARE_KEYS = ("method", "knapp_hartung")  # [compare]: the comparator of 'bayes-poem compare'
+# the frequentist comparators (bayes_poem.compare's docstring); "published" is the default
+COMPARE_METHODS = ("published", "glmm", "reml", "dl")
+
+
+def _check_data(data: Mapping[str, Any], source: str) -> None:
+    """Types of the ``[data]`` keys (the table itself is read and checked later)."""
+    if ("dataset" in data) == ("path" in data):
+        raise SpecError(f"{source}: [data] needs exactly one of 'dataset' or 'path'")
+    for key in ("dataset", "path", "outcome"):
+        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
+            raise SpecError(f"{source}: data.{key} must be a non-empty string "
+                            f"(got {_shown(data[key])})")
+    if "outcome" not in data:
+        raise SpecError(f"{source}: data.outcome is required (the outcome to model)")
+    if "synthetic" in data and not isinstance(data["synthetic"], bool):
+        raise SpecError(f"{source}: data.synthetic must be true or false "
+                        f"(got {_shown(data['synthetic'])})")
+    if "label" in data and (not isinstance(data["label"], str) or not data["label"].strip()
+                            or "\n" in data["label"]):
+        raise SpecError(f"{source}: data.label must be a non-empty one-line string "
+                        f"(got {_shown(data['label'])})")
+    if "subgroups" in data and (
+        not isinstance(data["subgroups"], list)
+        or not all(isinstance(s, str) for s in data["subgroups"])
+        or not data["subgroups"]
+    ):
+        raise SpecError(f"{source}: data.subgroups must be a non-empty list of labels "
+                        f"(got {_shown(data['subgroups'])})")
+
+
+def _check_moderator_keys(model: Mapping[str, Any], source: str) -> None:
+    """Types of the ``[model]`` moderator keys (their values are checked with the data)."""
+    names = model.get("moderators", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise SpecError(f"{source}: model.moderators must be a list of covariate column names "
+                        f"(got {_shown(names)})")
+    for key in ("moderator_reference", "moderator_kinds"):
+        if key in model and not isinstance(model[key], Mapping):
+            raise SpecError(f"{source}: model.{key} must be a table moderator = value "
+                            f"(got {_shown(model[key])})")
+    for name, value in model.get("moderator_reference", {}).items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise SpecError(f"{source}: model.moderator_reference.{name} must be a level "
+                            f"(string) or a centre (number) (got {_shown(value)})")
+    for name, value in model.get("moderator_kinds", {}).items():
+        if value not in ("numeric", "categorical"):
+            raise SpecError(f"{source}: model.moderator_kinds.{name} must be \"numeric\" or "
+                            f"\"categorical\" (got {_shown(value)})")
+    scale = model.get("moderator_scale", True)
+    if not isinstance(scale, bool | Mapping):
+        raise SpecError(f"{source}: model.moderator_scale must be true, false or a table "
+                        f"moderator = number (got {_shown(scale)})")
+
+
+def _parse_labels(section: Any, source: str) -> dict[str, str]:
+    """``[labels]``: code = "display name" (non-empty one-line strings)."""
+    if not isinstance(section, Mapping):
+        raise SpecError(f"{source}: [labels] must be a table code = \"display name\" "
+                        f"(got {_shown(section)})")
+    for key, value in section.items():
+        if not isinstance(value, str) or not value.strip() or "\n" in value:
+            raise SpecError(f"{source}: labels.{key} must be a non-empty one-line string "
+                            f"(got {_shown(value)})")
+    return dict(section)
+
+
+def check_method(method: object, knapp_hartung: object, key: str = "method") -> tuple[str, bool]:
+    """``(method, knapp_hartung)`` validated; ``SpecError`` naming ``key`` otherwise."""
+    if not isinstance(method, str) or method.lower() not in COMPARE_METHODS:
+        raise SpecError(f"{key}: {method!r} is not one of {', '.join(COMPARE_METHODS)}")
+    if not isinstance(knapp_hartung, bool):
+        raise SpecError(f"{key.rpartition('.')[0] + '.' if '.' in key else ''}knapp_hartung: "
+                        f"{knapp_hartung!r} must be true or false")
+    method = method.lower()
+    if knapp_hartung and method not in ("reml", "dl"):
+        raise SpecError(f"{key.rpartition('.')[0] + '.' if '.' in key else ''}knapp_hartung: "
+                        f"the Knapp-Hartung adjustment applies to method 'reml' or 'dl', "
+                        f"not '{method}'")
+    return method, knapp_hartung
+
+
+def _parse_compare(section: Any, source: str) -> dict[str, Any]:
+    """``[compare]``: ``method`` (published | glmm | reml | dl, default published) and
+    ``knapp_hartung`` (reml and dl only, default false); ``SpecError`` naming the key."""
+    if not isinstance(section, Mapping):
+        raise SpecError(f"{source}: [compare] must be a table (got {_shown(section)})")
+    _check_keys(section, COMPARE_KEYS, source, "compare")
+    try:
+        method, knha = check_method(section.get("method", "published"),
+                                    section.get("knapp_hartung", False), key="compare.method")
+    except SpecError as err:
+        raise SpecError(f"{source}: {err}") from None
+    return {"method": method, "knapp_hartung": knha}
+
+
+def _shown(value: Any, width: int = 60) -> str:
+    """``repr`` of a value for a message, cut to one short line."""
+    text = repr(value)
+    return text if len(text) <= width else f"{text[:width]}..."
+
+
+def _check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], source: str,
+                section: str) -> None:
+    unknown = [k for k in mapping if k not in allowed]
+    if unknown:
+        where = f"[{section}]" if section else "the top level"
+        name = f"{section}.{unknown[0]}" if section else unknown[0]
+        raise SpecError(
+            f"{source}: unknown key '{name}'; valid keys in {where}: {', '.join(allowed)}"
+        )
