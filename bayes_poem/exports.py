@@ -303,9 +303,10 @@ def to_docx(tables: Mapping[str, tuple[pd.DataFrame, str, Sequence[str]]], *,
             continue
         table = document.add_table(rows=len(rows), cols=len(rows[0]))
         table.style = "Table Grid"
-        for i, row in enumerate(rows):
-            for j, text in enumerate(row):
-                cell_paragraph = table.cell(i, j).paragraphs[0]
+        # one row's cells at a time: table.cell(i, j) walks the whole grid per call
+        for i, (row, word_row) in enumerate(zip(rows, table.rows, strict=True)):
+            for j, (text, cell) in enumerate(zip(row, word_row.cells, strict=True)):
+                cell_paragraph = cell.paragraphs[0]
                 run = cell_paragraph.add_run(text)
                 run.bold = i == 0
                 if numeric[j] and i > 0:
