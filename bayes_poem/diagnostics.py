@@ -83,12 +83,12 @@ def check_fit(idata: az.InferenceData, *, warn: bool = True) -> Diagnostics:
         raise SamplingError("no sampler statistics (divergences) to check; no results")
     rows = []
     for name in posterior.data_vars:
-        draws = element_draws(posterior[name])
+        rhat, ess_bulk, ess_tail = mcmc_stats.all_three(element_draws(posterior[name]))
         rows.append({
             "variable": name,
-            "r_hat": _extreme(mcmc_stats.rhat_rank(draws), np.max),
-            "ess_bulk": _extreme(mcmc_stats.ess_bulk(draws), np.min),
-            "ess_tail": _extreme(mcmc_stats.ess_tail(draws), np.min),
+            "r_hat": _extreme(rhat, np.max),
+            "ess_bulk": _extreme(ess_bulk, np.min),
+            "ess_tail": _extreme(ess_tail, np.min),
         })
     table = pd.DataFrame(rows).set_index("variable")
     divergences = int(stats["diverging"].sum())

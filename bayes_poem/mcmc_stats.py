@@ -41,7 +41,7 @@ values agree with ArviZ to rounding (tested to 1e-10 relative).
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special
 from scipy.fftpack import next_fast_len  # ArviZ's choice of FFT length
 
 MIN_DRAWS = 4
@@ -49,14 +49,29 @@ BLOM_C = 3 / 8
 TAIL_PROBS = (0.05, 0.95)
 
 
-def rhat_rank(x: np.ndarray) -> np.ndarray:
-    """Rank-normalised split R-hat (max of bulk and folded) of each element."""
+def all_three(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rhat_rank, ess_bulk, ess_tail)`` of each element, ranking the split draws once."""
+    x = np.asarray(x)
+    if x.shape[1] < MIN_DRAWS or x.shape[0] < 1:
+        nan = np.full(x.shape[2], np.nan)
+        return nan, nan.copy(), nan.copy()
+    z = _z_scale(_split(x))
+    bulk = _ess(z)
+    bulk[_invalid(x)] = np.nan
+    return rhat_rank(x, z=z), bulk, ess_tail(x)
+
+
+def rhat_rank(x: np.ndarray, *, z: np.ndarray | None = None) -> np.ndarray:
+    """Rank-normalised split R-hat (max of bulk and folded) of each element.
+
+    ``z``: the rank-normalised split draws if already computed.
+    """
     x = np.asarray(x)
     if x.shape[0] < 2 or x.shape[1] < MIN_DRAWS:
         return np.full(x.shape[2], np.nan)
     bad = _invalid(x)
     s = _split(x)
-    bulk = _rhat(_z_scale(s))
+    bulk = _rhat(_z_scale(s) if z is None else z)
     folded = np.abs(s - np.median(s, axis=(0, 1), keepdims=True))
     tail = _rhat(_z_scale(folded))
     # Python's max(bulk, tail) as in ArviZ: a NaN folded R-hat (a folded split chain
@@ -102,10 +117,31 @@ def _split(x: np.ndarray) -> np.ndarray:
 def _z_scale(s: np.ndarray) -> np.ndarray:
     """Blom-back-transformed average ranks over all draws of each element."""
     m, n, k = s.shape
-    flat = s.reshape(m * n, k)
-    rank = stats.rankdata(flat, method="average", axis=0)
+    rows = np.ascontiguousarray(s.reshape(m * n, k).T)  # one row per element
+    rank = _average_ranks(rows)
     size = m * n
-    return stats.norm.ppf((rank - BLOM_C) / (size - 2 * BLOM_C + 1)).reshape(m, n, k)
+    # special.ndtri is what stats.norm.ppf evaluates, without its argument checks
+    return special.ndtri((rank - BLOM_C) / (size - 2 * BLOM_C + 1)).T.reshape(m, n, k)
+
+
+def _average_ranks(rows: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties share their mean rank) along each row."""
+    k, size = rows.shape
+    order = np.argsort(rows, axis=1, kind="stable")
+    srt = np.take_along_axis(rows, order, axis=1)
+    # tie blocks: a new block where the sorted value changes
+    new = np.ones((k, size), dtype=bool)
+    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    block = np.cumsum(new, axis=1) - 1  # block id per sorted position
+    pos = np.broadcast_to(np.arange(1, size + 1, dtype=float), (k, size))
+    flat_block = (block + (np.arange(k) * size)[:, None]).ravel()
+    sums = np.bincount(flat_block, weights=pos.ravel(), minlength=k * size)
+    counts = np.bincount(flat_block, minlength=k * size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / counts
+    ranks = np.empty((k, size))
+    np.put_along_axis(ranks, order, mean[flat_block].reshape(k, size), axis=1)
+    return ranks
 
 
 def _rhat(z: np.ndarray) -> np.ndarray:
