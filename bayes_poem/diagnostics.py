@@ -2,7 +2,8 @@
 
 Thresholds follow Vehtari et al. (2021, Bayesian Analysis 16:667): rank-normalised
 split R-hat <= 1.01, bulk and tail ESS >= 100 per chain, no divergent
-transitions, and E-BFMI >= 0.3 in every chain. A problem issues a
+transitions, and E-BFMI >= 0.3 in every chain. R-hat and ESS are ArviZ's
+estimators computed for all elements at once (:mod:`bayes_poem.mcmc_stats`). A problem issues a
 :class:`~bayes_poem.errors.ConvergenceWarning`; the CLI reports it and, under
 ``--strict``, exits with status 3. A diagnostic that is NaN is no pass but a
 failed computation (:class:`~bayes_poem.errors.SamplingError`).
@@ -23,6 +24,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from bayes_poem import mcmc_stats
 from bayes_poem.errors import ConvergenceWarning, SamplingError
 
 RHAT_MAX = 1.01
@@ -79,18 +81,14 @@ def check_fit(idata: az.InferenceData, *, warn: bool = True) -> Diagnostics:
     stats = getattr(idata, "sample_stats", None)
     if stats is None or "diverging" not in stats:
         raise SamplingError("no sampler statistics (divergences) to check; no results")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        rhat = az.rhat(posterior)
-        ess_bulk = az.ess(posterior, method="bulk")
-        ess_tail = az.ess(posterior, method="tail")
     rows = []
     for name in posterior.data_vars:
+        rhat, ess_bulk, ess_tail = mcmc_stats.all_three(element_draws(posterior[name]))
         rows.append({
             "variable": name,
-            "r_hat": _extreme(rhat[name].values, np.max),
-            "ess_bulk": _extreme(ess_bulk[name].values, np.min),
-            "ess_tail": _extreme(ess_tail[name].values, np.min),
+            "r_hat": _extreme(rhat, np.max),
+            "ess_bulk": _extreme(ess_bulk, np.min),
+            "ess_tail": _extreme(ess_tail, np.min),
         })
     table = pd.DataFrame(rows).set_index("variable")
     divergences = int(stats["diverging"].sum())
@@ -146,6 +144,12 @@ def adaptation_notes(idata: az.InferenceData) -> tuple[str, ...]:
     return tuple(f"refit at target_accept {later:g} after {n} divergence"
                  f"{'' if n == 1 else 's'} at {earlier:g}"
                  for (earlier, n), (later, _) in zip(steps, steps[1:], strict=False))
+
+
+def element_draws(var) -> np.ndarray:
+    """A posterior variable's draws as ``(chain, draw, element)`` (:mod:`.mcmc_stats`)."""
+    var = var.transpose("chain", "draw", ...)
+    return np.asarray(var.values).reshape(var.sizes["chain"], var.sizes["draw"], -1)
 
 
 def _extreme(values: np.ndarray, reduce) -> float:
