@@ -73,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bayes_poem.bundle import write_bundle
     from bayes_poem.outputs import check_target, reserve
     from bayes_poem.report_text import render
-    from bayes_poem.results_dir import default_out, run_bundle
+    from bayes_poem.results_dir import FOREST_MAX_STUDIES, default_out, run_bundle
     from bayes_poem.specfile import load_spec
 
     analysis = load_spec(args.spec)
@@ -94,10 +94,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         text = render(result, contrasts, title=analysis.title, explained=explained)
         # the data path absolute: a results directory copied elsewhere still reruns
         spec_toml = analysis.resolved_toml(spec)
+        forest_order = analysis.forest_order
+        if len(spec.studies) > FOREST_MAX_STUDIES:  # said on stderr and in run.log
+            forest_order = None
+            line = (f"forest plot not written: {len(spec.studies)} studies > "
+                    f"{FOREST_MAX_STUDIES} (one row per study); FitResult.plot_forest "
+                    "draws it")
+            _progress(line, args.quiet)
+            if args.quiet:
+                runlog.note(f"[bayes-poem] {line}")
         write_bundle(run_bundle(result, spec_toml=spec_toml, text=text,
                                 contrasts=contrasts, explained=explained,
                                 figures=_bubble_pngs(result, analysis.title),
-                                forest_order=analysis.forest_order), target)
+                                forest_order=forest_order), target)
     print(text)
     print(f"\nResults written to {out}/")
     problems = list(result.diagnostics.problems)

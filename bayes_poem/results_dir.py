@@ -53,6 +53,7 @@ from bayes_poem.outputs import Writer
 from bayes_poem.results_names import (  # re-exported: the names and locations
     CONTRASTS,
     DIAGNOSTICS,
+    FOREST_MAX_STUDIES,
     FOREST_PDF,
     FOREST_PNG,
     FOREST_SVG,
@@ -90,7 +91,8 @@ if TYPE_CHECKING:
 
     from bayes_poem.results import FitResult
 
-__all__ = ["CONTRASTS", "DIAGNOSTICS", "FOREST_PDF", "FOREST_PNG", "FOREST_SVG", "HETEROGENEITY",
+__all__ = ["CONTRASTS", "DIAGNOSTICS", "FOREST_MAX_STUDIES", "FOREST_PDF", "FOREST_PNG",
+           "FOREST_SVG", "HETEROGENEITY",
            "JOINT_SENSITIVITY", "MARKER", "MODERATORS", "POSTERIOR",
            "REPORT_HTML", "REPORT_MD", "RESULTS_ROOT", "RUN_LOG", "SENSITIVITY", "SPEC",
            "STUDY_ESTIMATES",
@@ -119,13 +121,14 @@ def forest_files(result: FitResult, order: str = "data") -> dict[str, bytes]:
 def run_bundle(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.DataFrame,
                explained: pd.DataFrame | None = None,
                figures: Mapping[str, Any] | None = None,
-               forest_order: str = "data") -> Bundle:
+               forest_order: str | None = "data") -> Bundle:
     """The files of a ``bayes-poem run`` directory as a :class:`~bayes_poem.bundle.Bundle`.
 
     ``spec_toml`` is the resolved spec, ``text`` the printed summary, ``contrasts``
     the contrast table, ``explained`` the R^2 table (when defined), ``figures``
     the bubble plots (named by :func:`bubble_file`: PNG bytes, figures or writers) and
-    ``forest_order`` the studies' order in the forest plot (:func:`forest_files`).
+    ``forest_order`` the studies' order in the forest plot (:func:`forest_files`;
+    ``None``: no forest files).
     Every table is also written as ``NAME.tex`` and in one ``tables.docx``
     (:mod:`bayes_poem.exports`).
     """
@@ -145,7 +148,8 @@ def run_bundle(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.Da
     # outputs' writers looked up when called, so that a test can replace them there
     return Bundle(text=text, text_name=SUMMARY_TEXT, tables=tables, figures=dict(figures or {}),
                   files={POSTERIOR: outputs.write_netcdf(with_arviz_groups(result)),
-                         **forest_files(result, forest_order),
+                         **(forest_files(result, forest_order)
+                            if forest_order is not None else {}),
                          # every table also as NAME.tex and in tables.docx
                          **table_files(run_tables(result, contrasts, explained),
                                          synthetic=spec.table.is_synthetic)},
@@ -155,7 +159,7 @@ def run_bundle(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.Da
 def run_writers(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.DataFrame,
                 explained: pd.DataFrame | None = None,
                 figures: Mapping[str, Any] | None = None,
-                forest_order: str = "data") -> dict[str, Writer]:
+                forest_order: str | None = "data") -> dict[str, Writer]:
     """The files of a ``bayes-poem run`` directory (name -> writer), in the layout's order:
     posterior, tables, figures, diagnostics, exports, spec, summary text (:func:`run_bundle`)."""
     writers = run_bundle(result, spec_toml=spec_toml, text=text, contrasts=contrasts,

@@ -15,7 +15,8 @@ from pathlib import Path
 from bayes_poem import bundle, outputs
 from bayes_poem.outputs import MARKER
 
-__all__ = ["CONTRASTS", "DIAGNOSTICS", "FOREST_PDF", "FOREST_PNG", "FOREST_SVG", "HETEROGENEITY",
+__all__ = ["CONTRASTS", "DIAGNOSTICS", "FOREST_MAX_STUDIES", "FOREST_PDF", "FOREST_PNG",
+           "FOREST_SVG", "HETEROGENEITY",
            "JOINT_SENSITIVITY", "MARKER", "MODERATORS", "POSTERIOR", "REPORT_HTML", "REPORT_MD",
            "RESULTS_ROOT", "RUN_LOG", "SENSITIVITY", "SPEC", "STUDY_ESTIMATES", "SUFFIXES",
            "SUMMARY", "SUMMARY_TEXT", "TAU2_EXPLAINED", "beside", "default_help", "default_out"]
@@ -41,6 +42,10 @@ JOINT_SENSITIVITY = "benefit_risk_sensitivity.csv"  # the same, of a joint spec
 FOREST_PNG = "forest.png"
 FOREST_PDF = "forest.pdf"
 FOREST_SVG = "forest.svg"
+# A run draws its forest files only up to this many studies: one row per study, so
+# beyond it the figure is unreadable on a page and drawing it costs more than the fit
+# (2,000 studies: 75 s); FitResult.plot_forest draws any number.
+FOREST_MAX_STUDIES = 100
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
 RUN_LOG = outputs.RUN_LOG  # every command's stderr lines, timestamped (bayes_poem.runlog)

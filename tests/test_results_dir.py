@@ -111,6 +111,11 @@ def test_run_layout_names_every_file_once_and_only_with_what_it_needs(tmp_path):
                      rd.DIAGNOSTICS, *exported, "moderators.tex", "tau2_explained.tex",
                      "diagnostics.tex", "tables.docx", rd.SPEC, rd.SUMMARY_TEXT]
     assert rd.MARKER == MARKER == ".bayes-poem.json"
+    # above FOREST_MAX_STUDIES studies `run` passes no order: no forest files
+    names = list(rd.run_writers(plain, spec_toml="", text="", contrasts=contrasts,
+                                forest_order=None))
+    assert not {rd.FOREST_PNG, rd.FOREST_PDF, rd.FOREST_SVG} & set(names)
+    assert rd.FOREST_MAX_STUDIES == 100
 
 
 @pytest.mark.parametrize("column, expected", [
