@@ -237,8 +237,12 @@ def run_sensitivity(
     main_fit = warm = None
     main_at = next((i for i, v in enumerate(variants) if v.name == MAIN), None)
     if warm_start and main_at is not None:  # the reference first: its tuning is reused
-        frames[main_at], main_fit = _fit_rows(variants[main_at], settings, contrasts,
-                                              interval, None)
+        # on the executor's workers when there is one (the same fit as serial; the
+        # parent stays free to end them on an interrupt)
+        fit_main = (_fit_rows if executor is None
+                    else lambda *a: executor.submit(_fit_rows, *a).result())
+        frames[main_at], main_fit = fit_main(variants[main_at], settings, tuple(contrasts),
+                                             interval, None)
         _raise_if_main_failed(variants[main_at], frames[main_at])
         warm = WarmStart.from_fit(main_fit, settings)
         done = 1

@@ -112,15 +112,15 @@ SPEC = ('[data]\ndataset = "sed_synthetic"\noutcome = "clinical_success"\n'
 
 def _partial(real):
     """nutpie as it behaves on Ctrl-C: the trace so far, returned as if complete."""
-    def run(model, settings):
-        return real(model, settings).isel(draw=slice(0, settings.draws // 2))
+    def run(model, settings, **kwargs):
+        return real(model, settings, **kwargs).isel(draw=slice(0, settings.draws // 2))
     return run
 
 
 def _constant(real):
     """A complete, finite trace whose R-hat is NaN (a variable that never moved)."""
-    def run(model, settings):
-        idata = real(model, settings)
+    def run(model, settings, **kwargs):
+        idata = real(model, settings, **kwargs)
         idata.posterior["mu"] = idata.posterior["mu"] * 0.0
         return idata
     return run

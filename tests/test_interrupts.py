@@ -119,9 +119,9 @@ TRIAL = ('analysis = "meta"\n[data]\ndataset = "poem_anterior_posterior_rcts"\n'
 OTHER_COMMANDS = {
     # serial and parallel grids: the workers are ended with the main process
     "sensitivity": (["sensitivity", "long.toml", "--out", "res"], SPEC + PHASES["draws"],
-                    "variants of"),
+                    "sensitivity grid:"),
     "sensitivity_jobs2": (["sensitivity", "long.toml", "--out", "res", "--jobs", "2"],
-                          SPEC + PHASES["draws"], "variants of"),
+                          SPEC + PHASES["draws"], "sensitivity grid:"),
     "report": (["report", "long.toml", "--out", "res"], SPEC + PHASES["draws"], "] sampling "),
     "trial": (["trial", "long.toml", "--out", "res"], TRIAL, "] meta:"),
 }
