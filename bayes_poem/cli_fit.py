@@ -15,7 +15,7 @@ import warnings
 
 from bayes_poem import runlog
 from bayes_poem.cli_support import progress
-from bayes_poem.errors import ConvergenceWarning, SamplingError
+from bayes_poem.errors import ConvergenceWarning, refit_reported
 
 __all__ = ["fit_analysis", "tau2_explained_refit", "unpooled_refit"]
 
@@ -60,21 +60,12 @@ def tau2_explained_refit(result, quiet: bool):
     refitted without moderators with the same sampler settings and seed. A failed
     refit is a ``SamplingError`` (nothing is written); its failed diagnostics are in
     the table's ``problems_without`` (reported, and failing ``--strict``)."""
-    from bayes_poem.explained import is_defined, tau2_explained
+    from bayes_poem.explained import REFIT_LABEL, is_defined, tau2_explained
 
     if not is_defined(result):
         return None
-    progress("fitting the model without moderators for R^2 (same sampler settings and "
-              "seed)", quiet)
-    started = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # reported from the table
-            table = tau2_explained(result)
-    except SamplingError as err:
-        raise SamplingError(f"the fit without moderators (for R^2): {err}") from None
-    progress(f"fit without moderators done in {time.perf_counter() - started:.1f} s", quiet)
-    return table
+    return _announced_refit(lambda: tau2_explained(result), "without moderators", "for R^2",
+                            REFIT_LABEL, quiet)
 
 
 def unpooled_refit(result, contrasts, quiet: bool):
@@ -82,20 +73,21 @@ def unpooled_refit(result, contrasts, quiet: bool):
     refitted with fixed subgroup effects (same sampler settings and seed;
     ``bayes_poem.unpooled``). Its failed diagnostics are in ``unpooled_problems``
     (reported); a failed refit is a ``SamplingError`` (nothing is written)."""
-    from bayes_poem.unpooled import is_defined, unpooled_contrasts
+    from bayes_poem.unpooled import REFIT_LABEL, is_defined, unpooled_contrasts
 
     if not is_defined(result):  # random subgroup effects have >= 2 subgroups: contrasts
         return result.contrasts(contrasts)
-    progress("fitting the model with fixed subgroup effects for the unpooled contrasts "
-              "(same sampler settings and seed)", quiet)
+    return _announced_refit(lambda: unpooled_contrasts(result, contrasts),
+                            "with fixed subgroup effects", "for the unpooled contrasts",
+                            REFIT_LABEL, quiet)
+
+
+def _announced_refit(compute, model: str, purpose: str, label: str, quiet: bool):
+    """``compute()``, a table from a refit of the model ``model`` (e.g. "without
+    moderators"), said before and after on stderr; see :func:`errors.refit_reported`."""
+    progress(f"fitting the model {model} {purpose} (same sampler settings and seed)", quiet)
     started = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # reported from the table
-            table = unpooled_contrasts(result, contrasts)
-    except SamplingError as err:
-        raise SamplingError(f"the fit with fixed subgroup effects (unpooled contrasts): "
-                            f"{err}") from None
-    progress(f"fit with fixed subgroup effects done in {time.perf_counter() - started:.1f} s",
-              quiet)
+    with refit_reported(label):
+        table = compute()
+    progress(f"fit {model} done in {time.perf_counter() - started:.1f} s", quiet)
     return table

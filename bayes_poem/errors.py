@@ -7,6 +7,10 @@ escapes is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
+
 
 class BayesPoemError(Exception):
     """Root of every user-facing error raised by bayes_poem."""
@@ -50,3 +54,19 @@ class Interrupted(KeyboardInterrupt):  # noqa: N818 - named for what happened, l
 
 class ConvergenceWarning(UserWarning):
     """A fit has sampler diagnostics outside the accepted thresholds."""
+
+
+@contextlib.contextmanager
+def refit_reported(label: str) -> Iterator[None]:
+    """Run another fit of an analysis (a refit) whose diagnostics its table reports.
+
+    Its :class:`ConvergenceWarning` is not warned (the table shows the problems); a
+    :class:`SamplingError` becomes one naming the refit: ``"{label}: {message}"``,
+    e.g. ``"the fit without moderators (for R^2): ..."``.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            yield
+    except SamplingError as err:
+        raise SamplingError(f"{label}: {err}") from None

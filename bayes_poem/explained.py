@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from bayes_poem.results import FitResult
     from bayes_poem.sampling import SamplerSettings
 
+REFIT_LABEL = "the fit without moderators (for R^2)"  # a failed refit's message names it
 COLUMNS = ["parameter", "r2", "r2_raw", "tau2_median_with", "tau2_median_without",
            "tau_with_median", "tau_with_lower", "tau_with_upper", "tau_without_median",
            "tau_without_lower", "tau_without_upper", "interval", "moderators",

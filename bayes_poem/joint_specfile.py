@@ -29,7 +29,6 @@ from typing import Any
 
 import tomli_w
 
-from bayes_poem.datasets import load_dataset
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.intervals import IntervalSpec
 from bayes_poem.joint import (
@@ -42,7 +41,8 @@ from bayes_poem.joint import (
 from bayes_poem.joint_results import BenefitRisk
 from bayes_poem.joint_sensitivity import parse_joint_sensitivity
 from bayes_poem.sampling import SamplerSettings
-from bayes_poem.table import StudyTable, load_table, recorded_path
+from bayes_poem.specfile_sections import data_table
+from bayes_poem.table import StudyTable
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
             "benefit_risk", "contrasts", "sensitivity")
@@ -81,21 +81,7 @@ class JointAnalysisSpec:
         :meth:`bayes_poem.specfile.AnalysisSpec.table`: ``synthetic = true`` marks it
         synthetic, ``label`` names it, a synthetic dataset cannot be un-marked; the
         data path recorded relative to the spec, :func:`~bayes_poem.table.recorded_path`)."""
-        if "dataset" in self.data:
-            table = load_dataset(self.data["dataset"])
-            marks = {}
-        else:
-            path = (self.base_dir / self.data["path"]).resolve()
-            table = load_table(path, source=str(path))
-            marks = {"data_source": recorded_path(self.data["path"], self.base_dir)}
-        if "synthetic" in self.data:
-            if table.is_synthetic and not self.data["synthetic"]:
-                raise SpecError(f"{self.source}: data.synthetic = false, but {table.source} is "
-                                "synthetic data; it cannot be marked otherwise (remove the key)")
-            marks["synthetic"] = str(self.data["synthetic"]).lower()
-        if "label" in self.data:
-            marks["label"] = self.data["label"]
-        return table.with_metadata(**marks) if marks else table
+        return data_table(self.data, self.base_dir, self.source)
 
     def model_spec(self) -> JointSpec:
         table = self.table()

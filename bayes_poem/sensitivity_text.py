@@ -40,7 +40,9 @@ def sensitivity_text(*, title: str | None, synthetic: str, result: SensitivityRe
         lines.append(f"Main analysis: {structure}")
     if result.warm is not None:
         lines.append(f"Variants warm-started from the main fit: initial step size "
-                     f"{result.warm.initial_step:.3g}, {result.warm.tune} tuning steps")
+                     f"{result.warm.initial_step:.3g}, {result.warm.tune} tuning steps"
+                     + ("" if result.warm.target_accept is None else
+                        f", target_accept from {result.warm.target_accept:g}"))
     compact = result.compact()
     pivot = plan is not None and len(plan.axes) == 2
     if pivot:  # the crossed variants are shown as tables below, one per quantity

@@ -56,7 +56,6 @@ from typing import Any
 import tomli_w
 
 from bayes_poem.contrasts import Contrast, check_contrast_labels
-from bayes_poem.datasets import load_dataset
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.intervals import IntervalSpec
 from bayes_poem.priors import PARAMETERS, Prior, resolve_priors
@@ -72,8 +71,9 @@ from bayes_poem.specfile_sections import (  # the section parsers; public names 
     _parse_labels,
     _shown,
     check_method,
+    data_table,
 )
-from bayes_poem.table import StudyTable, load_table, read_text, recorded_path
+from bayes_poem.table import StudyTable, read_text
 from bayes_poem.weights import check_weight_labels, check_weights
 
 __all__ = ["COMPARE_KEYS", "COMPARE_METHODS", "SECTION_KEYS", "TOP_KEYS", "AnalysisSpec",
@@ -130,21 +130,7 @@ class AnalysisSpec:
         follows); ``label`` names it. A synthetic dataset cannot be un-marked:
         ``synthetic = false`` on one is a ``SpecError`` naming the key.
         """
-        if "dataset" in self.data:
-            table = load_dataset(self.data["dataset"])
-        else:
-            path = (self.base_dir / self.data["path"]).resolve()
-            table = load_table(path, source=str(path))
-        marks = ({} if "dataset" in self.data else  # posterior.nc's data_source
-                 {"data_source": recorded_path(self.data["path"], self.base_dir)})
-        if "synthetic" in self.data:
-            if table.is_synthetic and not self.data["synthetic"]:
-                raise SpecError(f"{self.source}: data.synthetic = false, but {table.source} is "
-                                "synthetic data; it cannot be marked otherwise (remove the key)")
-            marks["synthetic"] = str(self.data["synthetic"]).lower()
-        if "label" in self.data:
-            marks["label"] = self.data["label"]
-        return table.with_metadata(**marks) if marks else table
+        return data_table(self.data, self.base_dir, self.source)
 
     def model_spec(self) -> ModelSpec:
         """The :class:`ModelSpec` of the spec's data and ``[model]``, with the labels the

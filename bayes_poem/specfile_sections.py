@@ -13,15 +13,45 @@ public names.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from bayes_poem.datasets import load_dataset
 from bayes_poem.errors import SpecError
+from bayes_poem.table import StudyTable, load_table, recorded_path
 
-__all__ = ["COMPARE_KEYS", "COMPARE_METHODS", "check_method"]
+__all__ = ["COMPARE_KEYS", "COMPARE_METHODS", "check_method", "data_table"]
 
 COMPARE_KEYS = ("method", "knapp_hartung")  # [compare]: the comparator of 'bayes-poem compare'
 # the frequentist comparators (bayes_poem.compare's docstring); "published" is the default
 COMPARE_METHODS = ("published", "glmm", "reml", "dl")
+
+
+def data_table(data: Mapping[str, Any], base_dir: Path, source: str) -> StudyTable:
+    """The table a (checked) ``[data]`` section names, marked and labelled as it says.
+
+    ``dataset`` loads an embedded dataset; ``path`` reads a file relative to
+    ``base_dir`` (recorded as ``data_source``, :func:`~bayes_poem.table.recorded_path`).
+    ``synthetic = true`` marks the table synthetic (every SYNTHETIC banner follows);
+    ``label`` names it. A synthetic table cannot be un-marked: ``synthetic = false``
+    on one is a ``SpecError`` naming ``source`` and the key. One definition for the
+    one-outcome and the joint specs.
+    """
+    if "dataset" in data:
+        table = load_dataset(data["dataset"])
+        marks = {}
+    else:
+        path = (base_dir / data["path"]).resolve()
+        table = load_table(path, source=str(path))
+        marks = {"data_source": recorded_path(data["path"], base_dir)}
+    if "synthetic" in data:
+        if table.is_synthetic and not data["synthetic"]:
+            raise SpecError(f"{source}: data.synthetic = false, but {table.source} is "
+                            "synthetic data; it cannot be marked otherwise (remove the key)")
+        marks["synthetic"] = str(data["synthetic"]).lower()
+    if "label" in data:
+        marks["label"] = data["label"]
+    return table.with_metadata(**marks) if marks else table
 
 
 def _check_data(data: Mapping[str, Any], source: str) -> None:

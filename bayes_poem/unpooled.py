@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from bayes_poem.results import FitResult
     from bayes_poem.sampling import SamplerSettings
 
+# a failed refit's message names it
+REFIT_LABEL = "the fit with fixed subgroup effects (unpooled contrasts)"
+
 
 def is_defined(fit: FitResult) -> bool:
     """Whether ``fit``'s contrasts have an unpooled counterpart to compute: random

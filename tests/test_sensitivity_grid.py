@@ -191,6 +191,22 @@ def test_crossed_table_text():
     ]
 
 
+def test_warm_start_carries_the_main_fits_resolved_target_only_when_adaptive():
+    """Adaptive settings: variants start at the target the main fit resolved to (as a
+    refit does); an explicit target_accept is every variant's own, so none is carried."""
+    import types
+
+    import xarray as xr
+
+    stats = xr.Dataset({"step_size": (("chain", "draw"), np.full((2, 3), 0.4))})
+    fit = types.SimpleNamespace(idata=types.SimpleNamespace(sample_stats=stats),
+                                settings=SamplerSettings(target_accept=0.95))
+    adaptive = WarmStart.from_fit(fit, SamplerSettings())
+    assert adaptive == WarmStart(initial_step=0.4, tune=WARM_TUNE, target_accept=0.95)
+    explicit = WarmStart.from_fit(fit, SamplerSettings(target_accept=0.9))
+    assert explicit == WarmStart(initial_step=0.4, tune=WARM_TUNE, target_accept=None)
+
+
 # ---------------------------------------------------------------------- sampling
 QUICK = SamplerSettings(draws=500, tune=1000, chains=4, seed=11)
 
@@ -204,8 +220,10 @@ def test_a_warm_started_variant_is_the_fit_with_that_tuning(sed_spec):
     warm = result.warm
     assert warm == WarmStart.from_fit(result.main_fit, QUICK)
     assert warm.tune == WARM_TUNE and 0 < warm.initial_step < 2
+    assert warm.target_accept == result.main_fit.settings.target_accept
     direct = variants[1].spec.fit(dataclasses.replace(QUICK, tune=WARM_TUNE),
-                                  initial_step=warm.initial_step)
+                                  initial_step=warm.initial_step,
+                                  adapt_from=warm.target_accept)
     rows = result.table[result.table["variant"] == variants[1].name].set_index("quantity")
     assert rows.loc["tau", "median"] == float(direct.idata.posterior["tau"].median())
     assert (rows["tau_priors"] == "narrow").all()
@@ -224,7 +242,8 @@ def test_warm_started_variants_agree_with_cold_fits_within_mcse(sed_spec):
     warm = WarmStart.from_fit(main_fit, settings)
     for variant in variants[1:]:
         warm_fit = variant.spec.fit(dataclasses.replace(settings, tune=warm.tune, seed=22),
-                                    initial_step=warm.initial_step).idata.posterior
+                                    initial_step=warm.initial_step,
+                                    adapt_from=warm.target_accept).idata.posterior
         cold_fit = variant.spec.fit(settings).idata.posterior
         for name in ("mu", "tau", "sigma_subgroup"):
             se = np.hypot(float(az.mcse(warm_fit[[name]])[name]),

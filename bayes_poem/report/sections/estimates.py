@@ -12,6 +12,7 @@ import pandas as pd
 from bayes_poem import plots
 from bayes_poem.contrasts import Contrast, contrast_draws
 from bayes_poem.dims import SUBGROUP
+from bayes_poem.errors import refit_reported
 from bayes_poem.predictive import likelihood_of
 from bayes_poem.report.document import ReportFigure, Section
 from bayes_poem.report.format import at_text, ci_num, ci_pct, embed, num, pct, prob
@@ -23,35 +24,20 @@ if TYPE_CHECKING:
 def refit_tau2_explained(fit: FitResult) -> pd.DataFrame:
     """``explained.tau2_explained`` (a refit without moderators, same settings and
     seed); its failed diagnostics are shown in the table, a failed refit is an error."""
-    import warnings
+    from bayes_poem.explained import REFIT_LABEL, tau2_explained
 
-    from bayes_poem.errors import ConvergenceWarning, SamplingError
-    from bayes_poem.explained import tau2_explained
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table
-            return tau2_explained(fit)
-    except SamplingError as err:
-        raise SamplingError(f"the fit without moderators (for R^2): {err}") from None
+    with refit_reported(REFIT_LABEL):
+        return tau2_explained(fit)
 
 
 def refit_unpooled(fit: FitResult) -> FitResult:
     """``unpooled.unpooled_fit`` (the model with fixed subgroup effects, same settings
     and seed); its failed diagnostics are shown under the contrasts, a failed refit is
     an error."""
-    import warnings
+    from bayes_poem.unpooled import REFIT_LABEL, unpooled_fit
 
-    from bayes_poem.errors import ConvergenceWarning, SamplingError
-    from bayes_poem.unpooled import unpooled_fit
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the section
-            return unpooled_fit(fit)
-    except SamplingError as err:
-        raise SamplingError(f"the fit with fixed subgroup effects (unpooled contrasts): "
-                            f"{err}") from None
+    with refit_reported(REFIT_LABEL):
+        return unpooled_fit(fit)
 
 
 def explained_section(fit: FitResult, explained: pd.DataFrame | None) -> Section:
