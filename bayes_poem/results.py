@@ -92,6 +92,7 @@ if TYPE_CHECKING:
 
 GH_NODES = 40
 OVERALL = "overall"
+QUANTITIES = ("p_pooled", "p_mean", "p_new")  # the subgroup probabilities, in table order
 POOLED_LABEL = "pooled"
 
 
@@ -178,45 +179,66 @@ class FitResult:
             return self._tau()
         return np.sqrt(self._tau() ** 2 + self._tau_cell() ** 2)
 
-    def subgroup_probabilities(self, at: Mapping[str, Any] | None = None) -> xr.Dataset:
+    def subgroup_probabilities(self, at: Mapping[str, Any] | None = None,
+                               quantities: Sequence[str] = QUANTITIES) -> xr.Dataset:
         """Draws of ``p_pooled``, ``p_mean`` and ``p_new`` per subgroup, plus ``overall``.
 
         With moderators, at the covariate values ``at`` (moderator -> value;
         default :attr:`at`, else the reference values), e.g.
-        ``at={"year": 2016, "quality": "good"}``.
+        ``at={"year": 2016, "quality": "good"}``. ``quantities`` names the
+        variables to compute (a subset of :data:`QUANTITIES`, in that order;
+        each one's draws are the same whatever the others).
+
+        The draws are computed as numpy arrays ``(chain, draw, subgroup)``, the
+        Gauss-Hermite nodes of ``p_mean`` on a last axis (xarray's label
+        alignment and copies cost more than the arithmetic at 4,000 draws).
         """
-        eta = self._linear_predictor(self.at if at is None else at)
-        tau = self._tau()
-        tau_c = self._tau_cell()
+        unknown = [q for q in quantities if q not in QUANTITIES]
+        if unknown:
+            raise ValueError(f"unknown quantities {unknown}; known: {', '.join(QUANTITIES)}")
+        eta_da = self._linear_predictor(self.at if at is None else at).transpose(
+            *SAMPLE_DIMS, SUBGROUP)
+        labels = eta_da[SUBGROUP].values
+        eta = eta_da.values
+        post = self.posterior
         rng = np.random.default_rng([self.settings.seed, 1])
-        if "phi" in self.posterior:
+        draws: dict[str, np.ndarray] = {}
+        if "phi" in post:
             p = expit(eta)
-            kappa = 1.0 / self.posterior["phi"] ** 2
-            a, b = (p * kappa).transpose(*eta.dims), ((1 - p) * kappa).transpose(*eta.dims)
-            p_new = xr.DataArray(rng.beta(a.values, b.values), dims=eta.dims, coords=eta.coords)
-            per_subgroup = xr.Dataset({"p_pooled": p, "p_mean": p, "p_new": p_new})
+            kappa = (1.0 / post["phi"].transpose(*SAMPLE_DIMS).values ** 2)[..., None]
+            draws = {"p_pooled": p, "p_mean": p}
+            if "p_new" in quantities:
+                draws["p_new"] = rng.beta(p * kappa, (1 - p) * kappa)
         else:
-            nodes, weights = np.polynomial.hermite_e.hermegauss(GH_NODES)
-            node = xr.DataArray(nodes, dims="gh_node")
-            weight = xr.DataArray(weights / weights.sum(), dims="gh_node")
-            # One new study: one z_new per draw shared by the subgroups, scaled by
-            # tau or by each subgroup's tau[d] (study_heterogeneity = "by_subgroup").
-            mu = self.posterior["mu"]
-            z_new = xr.DataArray(rng.standard_normal(mu.shape), dims=mu.dims, coords=mu.coords)
-            new = eta + tau * z_new
-            if self.spec.cell_effects == "random":  # each cell of the new study its own v_new
-                eta_t = eta.transpose(*SAMPLE_DIMS, SUBGROUP)
-                v_new = xr.DataArray(rng.standard_normal(eta_t.shape), dims=eta_t.dims,
-                                     coords=eta_t.coords)
-                new = new + tau_c * v_new
-            per_subgroup = xr.Dataset({
-                "p_pooled": expit(eta),
-                "p_mean": (expit(eta + self._between_sd() * node) * weight).sum("gh_node"),
-                "p_new": expit(new),
-            })
-        w = self._subgroup_weights(per_subgroup[SUBGROUP].values.tolist())
-        overall = (per_subgroup * w).sum(SUBGROUP).expand_dims({SUBGROUP: [OVERALL]})
-        return xr.concat([per_subgroup, overall], dim=SUBGROUP).transpose(*SAMPLE_DIMS, SUBGROUP)
+            tau = self._tau()
+            # tau[subgroup] (study_heterogeneity = "by_subgroup") in eta's subgroup order
+            tau = (tau.sel({SUBGROUP: labels}).transpose(*SAMPLE_DIMS, SUBGROUP).values
+                   if SUBGROUP in tau.dims else tau.transpose(*SAMPLE_DIMS).values[..., None])
+            tau_c = self._tau_cell().transpose(*SAMPLE_DIMS).values[..., None]
+            if "p_pooled" in quantities:
+                draws["p_pooled"] = expit(eta)
+            if "p_mean" in quantities:
+                nodes, weights = np.polynomial.hermite_e.hermegauss(GH_NODES)
+                between = (tau if self.spec.cell_effects != "random"
+                           else np.sqrt(tau ** 2 + tau_c ** 2))
+                draws["p_mean"] = (expit(eta[..., None] + between[..., None] * nodes)
+                                   * (weights / weights.sum())).sum(-1)
+            if "p_new" in quantities:
+                # One new study: one z_new per draw shared by the subgroups, scaled by
+                # tau or by each subgroup's tau[d] (study_heterogeneity = "by_subgroup").
+                z_new = rng.standard_normal(post["mu"].transpose(*SAMPLE_DIMS).shape)
+                new = eta + tau * z_new[..., None]
+                if self.spec.cell_effects == "random":  # each cell of the new study its own
+                    new = new + tau_c * rng.standard_normal(eta.shape)
+                draws["p_new"] = expit(new)
+        w = self._subgroup_weights(labels.tolist()).values
+        coords = {dim: eta_da[dim].values for dim in SAMPLE_DIMS if dim in eta_da.coords}
+        coords[SUBGROUP] = np.concatenate([labels, np.array([OVERALL])])
+        return xr.Dataset(
+            {q: ((*SAMPLE_DIMS, SUBGROUP),
+                 np.concatenate([draws[q], (draws[q] * w).sum(-1)[..., None]], axis=-1))
+             for q in QUANTITIES if q in quantities},
+            coords=coords)
 
     def _subgroup_weights(self, labels: list[str]) -> xr.DataArray:
         frame = self.spec.active_frame()
@@ -235,20 +257,23 @@ class FitResult:
         return xr.DataArray(raw / raw.sum(), dims=SUBGROUP, coords={SUBGROUP: labels})
 
     # ------------------------------------------------------------------ tables
-    def subgroup_summary(self, interval: IntervalSpec | None = None) -> pd.DataFrame:
-        """One row per subgroup x quantity (``p_pooled``, ``p_mean``, ``p_new``)."""
+    def subgroup_summary(self, interval: IntervalSpec | None = None,
+                         quantities: Sequence[str] = QUANTITIES) -> pd.DataFrame:
+        """One row per subgroup x quantity (``p_pooled``, ``p_mean``, ``p_new``, or
+        those of ``quantities``: the sensitivity grid reads ``p_pooled`` only)."""
         interval = interval or self.interval
-        probs = self.subgroup_probabilities()
+        probs = self.subgroup_probabilities(quantities=quantities)
+        values = {q: probs[q].transpose(*SAMPLE_DIMS, SUBGROUP).values for q in probs.data_vars}
         frame = self.spec.active_frame()
-        observed = frame.groupby("subgroup").agg(
-            n_studies=("study", "nunique"), events=("events", "sum"), total=("total", "sum")
-        )
+        # the observed counts per subgroup (a pandas groupby costs more than the rest)
+        subgroup, study = frame["subgroup"].to_numpy(), frame["study"].to_numpy()
+        events, total = frame["events"].to_numpy(), frame["total"].to_numpy()
         rows = []
-        for label in probs[SUBGROUP].values.tolist():
-            if label in observed.index:
-                obs = observed.loc[label]
-                counts = {"n_studies": int(obs["n_studies"]), "events": int(obs["events"]),
-                          "total": int(obs["total"])}
+        for j, label in enumerate(probs[SUBGROUP].values.tolist()):
+            mine = subgroup == label
+            if mine.any():
+                counts = {"n_studies": len(set(study[mine])), "events": int(events[mine].sum()),
+                          "total": int(total[mine].sum())}
             elif label in self.spec.subgroups:  # no rows left (subset or leave-one-out)
                 counts = {"n_studies": 0, "events": 0, "total": 0}
             else:
@@ -256,9 +281,9 @@ class FitResult:
                           "events": int(frame["events"].sum()),
                           "total": int(frame["total"].sum())}
             crude = counts["events"] / counts["total"] if counts["total"] else float("nan")
-            for quantity in ("p_pooled", "p_mean", "p_new"):
-                draws = probs[quantity].sel({SUBGROUP: label}).values
-                rows.append({"subgroup": label, "quantity": quantity, **describe(draws, interval),
+            for quantity, draws in values.items():
+                rows.append({"subgroup": label, "quantity": quantity,
+                             **describe(draws[..., j], interval),
                              **counts, "observed": crude})
         return pd.DataFrame(rows)
 

@@ -40,6 +40,7 @@ one without a funnel).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -261,6 +262,8 @@ def _nutpie_once(model: Any, settings: SamplerSettings, target: float,
                  initial_step: float | None = None) -> az.InferenceData:
     import nutpie
 
+    from bayes_poem.nutpie_trace import skipped_stats, to_inference_data
+
     with signals.watch():
         sampler = nutpie.sample(
             model,
@@ -272,13 +275,17 @@ def _nutpie_once(model: Any, settings: SamplerSettings, target: float,
             save_warmup=False,
             progress_bar=progress_bar(settings),
             blocking=False,
+            return_raw_trace=True,  # nutpie_trace converts it: ~10x faster, no warm-up groups
             **({} if initial_step is None else {"initial_step": float(initial_step)}),
         )
         try:
-            return sampler.wait()
+            trace = sampler.wait()
         except BaseException:
             sampler.cancel()
             raise
+        draw_batches, stat_batches = trace.get_arrow_trace()
+        return to_inference_data(draw_batches, stat_batches, model.coords,
+                                 skip=skipped_stats(getattr(sampler, "_settings", None)))
 
 
 # ---------------------------------------------------------------------- PyMC
@@ -425,8 +432,15 @@ def _finish(idata: az.InferenceData, spec: ModelSpec, settings: SamplerSettings,
 def environment_attrs() -> dict[str, str]:
     """The software and platform as posterior attrs (one-outcome and joint fits):
     ``python_version``, ``numpy_version``, ..., ``platform``."""
-    return {(key if key == "platform" else f"{key}_version"): value
-            for key, value in environment().items() if key != "bayes_poem"}
+    return dict(_environment_attrs())
+
+
+@functools.cache
+def _environment_attrs() -> tuple[tuple[str, str], ...]:
+    # Read once per process: the installed metadata of 8 packages cost 20 ms a fit,
+    # and the modules a process has imported do not change with a later install.
+    return tuple(((key if key == "platform" else f"{key}_version"), value)
+                 for key, value in environment().items() if key != "bayes_poem")
 
 
 def _json_scalar(value: Any) -> Any:

@@ -142,8 +142,8 @@ def _fit_rows(variant: Variant, settings: SamplerSettings, contrasts: Sequence[C
 
 def _quantity_rows(result, contrasts: Sequence[Contrast], interval: IntervalSpec) -> list[dict]:
     rows = []
-    summary = result.subgroup_summary(interval)
-    for row in summary[summary["quantity"] == "p_pooled"].itertuples(index=False):
+    summary = result.subgroup_summary(interval, quantities=("p_pooled",))
+    for row in summary.itertuples(index=False):
         rows.append({"quantity": f"p_pooled[{row.subgroup}]", "kind": "probability",
                      "median": row.median, "lower": row.lower, "upper": row.upper,
                      "interval": row.interval})

@@ -140,3 +140,28 @@ def test_parameter_summary_lists_alpha_per_subgroup(sed_fit):
     table = sed_fit.parameter_summary()
     assert "alpha[jackhammer]" in table["parameter"].tolist()
     assert (table["r_hat"] < 1.05).all()
+
+
+@pytest.mark.parametrize("make", ["moderators", "cells"])
+def test_a_subset_of_quantities_has_the_draws_and_rows_of_the_full_table(sed_spec, make):
+    """``quantities=`` (the sensitivity grid asks for ``p_pooled`` only) leaves each
+    quantity's draws and rows as the full computation has them; the hand-made
+    posterior has no chain/draw coordinates, and the table adds none."""
+    from tests.helpers import fake_cell_fit, fake_moderator_fit
+
+    fit = (fake_moderator_fit(sed_spec.with_moderators("year")) if make == "moderators"
+           else fake_cell_fit(sed_spec.with_options(cell_effects="random")))
+    full = fit.subgroup_probabilities()
+    assert list(full.data_vars) == ["p_pooled", "p_mean", "p_new"]
+    assert "chain" not in full.coords and full[SUBGROUP].values[-1] == OVERALL
+    for quantities in (("p_pooled",), ("p_mean",), ("p_new",), ("p_new", "p_pooled")):
+        part = fit.subgroup_probabilities(quantities=quantities)
+        assert list(part.data_vars) == [q for q in full.data_vars if q in quantities]
+        xr_identical = [part[q].identical(full[q]) for q in quantities]
+        assert all(xr_identical), quantities
+    table = fit.subgroup_summary()
+    pooled = fit.subgroup_summary(quantities=("p_pooled",))
+    expected = table[table["quantity"] == "p_pooled"].reset_index(drop=True)
+    assert pooled.equals(expected) and len(pooled) == len(sed_spec.subgroups) + 1
+    with pytest.raises(ValueError, match="unknown quantities"):
+        fit.subgroup_probabilities(quantities=("p_mean", "p_median"))
