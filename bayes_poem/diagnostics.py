@@ -82,8 +82,9 @@ def check_fit(idata: az.InferenceData, *, warn: bool = True) -> Diagnostics:
     if stats is None or "diverging" not in stats:
         raise SamplingError("no sampler statistics (divergences) to check; no results")
     rows = []
-    for name in posterior.data_vars:
-        rhat, ess_bulk, ess_tail = mcmc_stats.all_three(element_draws(posterior[name]))
+    names = list(posterior.data_vars)
+    stats_of = mcmc_stats.all_three_of([element_draws(posterior[name]) for name in names])
+    for name, (rhat, ess_bulk, ess_tail) in zip(names, stats_of, strict=True):
         rows.append({
             "variable": name,
             "r_hat": _extreme(rhat, np.max),
@@ -148,7 +149,8 @@ def adaptation_notes(idata: az.InferenceData) -> tuple[str, ...]:
 
 def element_draws(var) -> np.ndarray:
     """A posterior variable's draws as ``(chain, draw, element)`` (:mod:`.mcmc_stats`)."""
-    var = var.transpose("chain", "draw", ...)
+    if var.dims[:2] != ("chain", "draw"):  # xarray's transpose costs more than the stats
+        var = var.transpose("chain", "draw", ...)  # of a small variable
     return np.asarray(var.values).reshape(var.sizes["chain"], var.sizes["draw"], -1)
 
 
