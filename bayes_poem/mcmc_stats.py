@@ -274,7 +274,10 @@ def _ess(y: np.ndarray) -> np.ndarray:
     not_pos = ~(pair_sum > 0)
     first_not_pos = np.where(not_pos.any(axis=0), not_pos.argmax(axis=0), n_pairs)
     n_iter = np.minimum(first_not_pos, i_max)  # (K,)
-    idx = np.arange(n_pairs)[:, None]
+    # pairs after the last one any element uses (pair N, for rho[max_t + 1]) add only 0
+    used_pairs = min(n_pairs, int(n_iter.max(initial=0)) + 1)
+    pairs, pair_sum = pairs[:used_pairs], pair_sum[:used_pairs]
+    idx = np.arange(used_pairs)[:, None]
     # initial monotone sequence over pairs 0..N-1: running minimum of pair sums
     used = idx < n_iter[None, :]
     running = np.minimum.accumulate(np.where(used, pair_sum, np.inf), axis=0)
@@ -284,7 +287,7 @@ def _ess(y: np.ndarray) -> np.ndarray:
     even = np.where(lowered, half_prev, pairs[:, 0])
     odd = np.where(lowered, half_prev, pairs[:, 1])
     kept = np.where(used[:, None, :], np.stack([even, odd], axis=1), 0.0)
-    body = kept.reshape(2 * n_pairs, k).sum(axis=0)
+    body = kept.reshape(2 * used_pairs, k).sum(axis=0)
     # rho[max_t + 1] with max_t = 2N - 1: the even member of pair N, kept if that pair
     # was written (P_N >= 0) or it is positive; rho[0] = 1 when no iteration ran
     last = np.minimum(n_iter, n_pairs - 1)
