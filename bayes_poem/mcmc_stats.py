@@ -171,7 +171,8 @@ def _normal_scores(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     srt = np.sort(rows, axis=1)
     scores = _sorted_scores(srt)
     z = np.empty((k, m * n))
-    np.put_along_axis(z, order, scores, axis=1)
+    for element in range(k):  # 2x faster than np.put_along_axis's 2-D fancy index
+        z[element, order[element]] = scores[element]
     return z.reshape(k, m, n), srt
 
 
