@@ -33,6 +33,7 @@ ESS_PER_CHAIN_MIN = 100
 BFMI_MIN = 0.3
 # sample_stats attr of an adaptive fit: JSON [[target_accept, divergences], ...]
 ATTEMPTS_ATTR = "target_accept_attempts"
+KINDS = ("r_hat", "ess_bulk", "ess_tail")  # the columns of Diagnostics.table
 
 
 @dataclass(frozen=True)
@@ -81,26 +82,27 @@ def check_fit(idata: az.InferenceData, *, warn: bool = True) -> Diagnostics:
     stats = getattr(idata, "sample_stats", None)
     if stats is None or "diverging" not in stats:
         raise SamplingError("no sampler statistics (divergences) to check; no results")
-    rows = []
-    for name in posterior.data_vars:
-        rhat, ess_bulk, ess_tail = mcmc_stats.all_three(element_draws(posterior[name]))
-        rows.append({
-            "variable": name,
-            "r_hat": _extreme(rhat, np.max),
-            "ess_bulk": _extreme(ess_bulk, np.min),
-            "ess_tail": _extreme(ess_tail, np.min),
-        })
-    table = pd.DataFrame(rows).set_index("variable")
-    divergences = int(stats["diverging"].sum())
+    names = list(posterior.data_vars)
+    stats_of = mcmc_stats.all_three_of([element_draws(posterior[name]) for name in names])
+    # (variable, kind) extremes as one array; the checks below read it, not the DataFrame
+    # (pandas indexing cost more than a small model's R-hat and ESS)
+    values = np.array([[_extreme(rhat, np.max), _extreme(ess_bulk, np.min),
+                        _extreme(ess_tail, np.min)]
+                       for rhat, ess_bulk, ess_tail in stats_of]).reshape(-1, len(KINDS))
+    table = pd.DataFrame(values, index=pd.Index(names, name="variable"), columns=list(KINDS))
+    divergences = int(np.asarray(stats["diverging"]).sum())
     if "energy" in stats:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            bfmi = tuple(float(b) for b in np.atleast_1d(az.bfmi(idata)))
+            # az.bfmi of the (chain, draw) array: what az.bfmi(idata) computes, without
+            # converting the InferenceData again
+            energy = np.asarray(stats["energy"].transpose("chain", "draw"))
+            bfmi = tuple(float(b) for b in np.atleast_1d(az.bfmi(energy)))
     else:
         bfmi = (float("nan"),)
-    missing = [f"{kind} of {', '.join(table.index[~np.isfinite(table[kind])])}"
-               for kind in ("r_hat", "ess_bulk", "ess_tail")
-               if not np.isfinite(table[kind]).all()]
+    finite = np.isfinite(values)
+    missing = [f"{kind} of {', '.join(_names_where(names, ~finite[:, j]))}"
+               for j, kind in enumerate(KINDS) if not finite[:, j].all()]
     if not all(np.isfinite(b) for b in bfmi):
         missing.append("E-BFMI")
     if missing:
@@ -108,12 +110,12 @@ def check_fit(idata: az.InferenceData, *, warn: bool = True) -> Diagnostics:
                             + "; ".join(missing) + "; no results")
 
     problems = []
-    bad_rhat = table.index[table["r_hat"] > RHAT_MAX].tolist()
+    bad_rhat = _names_where(names, values[:, 0] > RHAT_MAX)
     if bad_rhat and n_chains > 1:
         problems.append(f"R-hat > {RHAT_MAX} for {', '.join(bad_rhat)}")
     min_ess = ESS_PER_CHAIN_MIN * n_chains
-    for kind in ("ess_bulk", "ess_tail"):
-        low = table.index[table[kind] < min_ess].tolist()
+    for j, kind in enumerate(KINDS[1:], start=1):
+        low = _names_where(names, values[:, j] < min_ess)
         if low:
             problems.append(f"{kind.replace('_', ' ')} < {min_ess} for {', '.join(low)}")
     if divergences:
@@ -148,8 +150,13 @@ def adaptation_notes(idata: az.InferenceData) -> tuple[str, ...]:
 
 def element_draws(var) -> np.ndarray:
     """A posterior variable's draws as ``(chain, draw, element)`` (:mod:`.mcmc_stats`)."""
-    var = var.transpose("chain", "draw", ...)
+    if var.dims[:2] != ("chain", "draw"):  # xarray's transpose costs more than the stats
+        var = var.transpose("chain", "draw", ...)  # of a small variable
     return np.asarray(var.values).reshape(var.sizes["chain"], var.sizes["draw"], -1)
+
+
+def _names_where(names: list, flags: np.ndarray) -> list:
+    return [name for name, flag in zip(names, flags, strict=True) if flag]
 
 
 def _extreme(values: np.ndarray, reduce) -> float:

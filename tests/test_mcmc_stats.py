@@ -117,3 +117,76 @@ def test_check_fit_table_equals_arviz_extremes():
     for column, extremes in want.items():
         for name in ("mu", "theta"):
             assert table.loc[name, column] == pytest.approx(float(extremes[name]), rel=REL)
+
+
+def _rounded(x, decimals):
+    """Draws with tie blocks of many lengths, at the extremes and in the middle."""
+    return np.round(x, decimals)
+
+
+@pytest.mark.parametrize("case", ["no ties", "ties", "mixed"])
+@pytest.mark.parametrize("kind", sorted(FUNCS))
+def test_ties_and_no_ties_equal_arviz(kind, case, monkeypatch):
+    """Both ranking paths (the score table scattered; tie blocks' own scores), in blocks
+    holding only untied elements, only tied ones, or both."""
+    x = _draws(4, 60, seed=11)[:, :, 8:]  # continuous AR(1): no ties
+    if case == "ties":
+        x = _rounded(x, 1)
+    elif case == "mixed":
+        x[:, :, ::2] = _rounded(x[:, :, ::2], 1)
+    monkeypatch.setattr(mcmc_stats, "BLOCK_BYTES", 3 * 8 * 4 * 60)  # 3 elements a block
+    mine, ref = FUNCS[kind]
+    got, want = mine(x), _arviz(ref, x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=REL, atol=0)
+
+
+def test_normal_scores_are_blom_scores_of_average_ranks():
+    """Exactly ``ndtri((rankdata - 3/8) / (M + 1/4))``, ties and no ties, every element."""
+    from scipy import special, stats
+
+    x = _draws(3, 40, seed=2)[:, :, 8:]
+    x[:, :, :6] = _rounded(x[:, :, :6], 0)  # long tie blocks
+    x[:, :, 6] = np.repeat([0.0, -0.0, 1.0], 40)[:, None].reshape(3, 40)  # signed zeros tie
+    s = mcmc_stats._split(x)
+    z, srt = mcmc_stats._normal_scores(s)
+    rows = s.reshape(s.shape[0], -1)
+    size = rows.shape[1]
+    want = special.ndtri((stats.rankdata(rows, axis=1) - 3 / 8) / (size - 3 / 4 + 1))
+    np.testing.assert_array_equal(z.reshape(rows.shape), want)
+    np.testing.assert_array_equal(srt, np.sort(rows, axis=1))
+
+
+def _same(got, want):
+    """Equal to rounding (numpy's reductions sum in an order that depends on the
+    array's shape), NaN where NaN."""
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
+
+
+def test_values_do_not_depend_on_blocks(monkeypatch):
+    x = _draws(4, 200, seed=4)
+    whole = mcmc_stats.all_three(x)
+    for block in (1, 7):
+        monkeypatch.setattr(mcmc_stats, "BLOCK_BYTES", block * 8 * 4 * 200)
+        for got, want in zip(mcmc_stats.all_three(x), whole, strict=True):
+            _same(got, want)
+
+
+def test_all_three_of_equals_each_variable_alone(monkeypatch):
+    """Variables joined into shared blocks (same shape and dtype) or not (float32,
+    another draw count, no elements) give what each gives alone, and ArviZ's values."""
+    base = _draws(4, 100, seed=8)
+    arrays = [base[:, :, :5], base[:, :, 5:6], base[:, :, 6:].astype(np.float32),
+              base[:, :50, 20:23], base[:, :, 6:20], np.empty((4, 100, 0))]
+    monkeypatch.setattr(mcmc_stats, "BLOCK_BYTES", 4 * 8 * 4 * 100)  # blocks span variables
+    joint = mcmc_stats.all_three_of(arrays)
+    assert len(joint) == len(arrays)
+    for x, got in zip(arrays, joint, strict=True):
+        alone = (FUNCS[k][0](x) for k in ("rhat", "bulk", "tail"))
+        for kind, values, single in zip(("rhat", "bulk", "tail"), got, alone, strict=True):
+            assert values.shape == (x.shape[2],)
+            _same(values, single)
+            want = _arviz(FUNCS[kind][1], x)
+            np.testing.assert_array_equal(np.isnan(values), np.isnan(want))
+            np.testing.assert_allclose(values, want, rtol=REL, atol=0)
