@@ -316,13 +316,15 @@ def study_log_likelihood(fit: FitResult, *, integrate: bool = True) -> xr.DataAr
     draws = row_draws(fit)
     studies = _active_studies(draws)
     row_of = _row_study(draws, studies)
+    # one tau per draw where it is every row's (a finite draws.tau: not by_subgroup)
+    tau = draws.tau if np.isfinite(draws.tau).all() else draws.row_tau()
     if _integrates(fit, draws, integrate) and draws.tau_cell is not None:
         values = _integrated_cells(
-            draws.flat(draws.base), draws.flat(draws.row_tau()), draws.flat(draws.tau_cell),
+            draws.flat(draws.base), draws.flat(tau), draws.flat(draws.tau_cell),
             draws.events, draws.total, row_of, len(studies), draws.cell_idx)
         values = values.reshape(draws.base.shape[:2] + (len(studies),))
     elif _integrates(fit, draws, integrate):
-        values = _integrated(draws.flat(draws.base), draws.flat(draws.row_tau()),
+        values = _integrated(draws.flat(draws.base), draws.flat(tau),
                              draws.events, draws.total, row_of, len(studies))
         values = values.reshape(draws.base.shape[:2] + (len(studies),))
     else:
