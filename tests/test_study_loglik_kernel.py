@@ -134,3 +134,14 @@ def test_large_tau_finds_the_mode():
                  - 0.5 * point**2 + 0.5 * t**2 + np.log(w))
             expected = np.log(sigma) - 0.5 * np.log(2.0 * np.pi) + special.logsumexp(g)
             assert got[d, s] == pytest.approx(expected, abs=1e-10), (d, s)
+
+
+def test_binomial_kernel_is_the_two_log_expits():
+    """The nested quadrature's row term: y eta - n softplus(eta) without cancellation,
+    to rounding of the two-log_expit form, for eta from -800 to 800 and y = 0, n."""
+    eta = np.array([-800.0, -40.0, -3.0, -1e-12, 0.0, 1e-12, 2.5, 40.0, 800.0])[:, None]
+    y = np.array([0.0, 1.0, 37.0, 5000.0])
+    n = np.array([0.0, 3.0, 5000.0, 5000.0])
+    got = study_loglik._binomial_kernel(eta, y, n)
+    expected = y * log_expit(eta) + (n - y) * log_expit(-eta)
+    np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-12)
