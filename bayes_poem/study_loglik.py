@@ -175,8 +175,9 @@ def _integrated(base: np.ndarray, tau: np.ndarray, events: np.ndarray, total: np
     t, w = np.polynomial.hermite_e.hermegauss(nodes)
     shift = 0.5 * t**2 + np.log(w)
     n_draws = base.shape[0]
-    x, sigma = np.empty((n_draws, n_studies)), np.empty((n_draws, n_studies))
-    study_modes(base, tau, y, n, start, _NEWTON_STEPS, x, sigma)
+    x, info = np.empty((n_draws, n_studies)), np.empty((n_draws, n_studies))
+    study_modes(base, tau, y, n, start, _NEWTON_STEPS, x, info)
+    sigma = 1.0 / np.sqrt(info)
     chunk = max(1, _NODE_BLOCK // max(1, y.size * nodes, n_studies * nodes))
     log1p_q = np.empty((min(chunk, n_draws), y.size, nodes))
     g = np.empty((min(chunk, n_draws), n_studies, nodes))

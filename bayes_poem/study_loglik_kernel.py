@@ -58,9 +58,9 @@ __all__ = ["node_abs_eta", "node_log_integrand", "study_modes"]
 @numba.njit(cache=True, error_model="numpy")
 def study_modes(base: np.ndarray, tau: np.ndarray, y: np.ndarray, n: np.ndarray,
                 start: np.ndarray, max_steps: int, x: np.ndarray,
-                sigma: np.ndarray) -> None:
+                info: np.ndarray) -> None:
     """Fill ``x[d, s]`` with the mode of study ``s``'s log integrand at draw ``d`` and
-    ``sigma[d, s]`` with :math:`(-g'')^{-1/2}` there (module docstring)."""
+    ``info[d, s]`` with :math:`-g''` there (module docstring)."""
     n_draws, n_studies = x.shape
     per_row = tau.shape[1] > 1
     eta_tilde = np.log((y + 0.5) / (n - y + 0.5))
@@ -76,7 +76,7 @@ def study_modes(base: np.ndarray, tau: np.ndarray, y: np.ndarray, n: np.ndarray,
                 num += tau_i * (eta_tilde[i] - base[d, i]) * inv_v[i]
                 den += tau_i * tau_i * inv_v[i]
             x[d, s] = num / den
-            sigma[d, s] = 1.0
+            info[d, s] = 1.0
             done[s] = False
         for _ in range(max_steps):  # the studies of a draw side by side
             active = 0
@@ -84,13 +84,13 @@ def study_modes(base: np.ndarray, tau: np.ndarray, y: np.ndarray, n: np.ndarray,
                 if done[s]:
                     continue
                 xs = x[d, s]
-                grad, info = -xs, 1.0
+                grad, h = -xs, 1.0
                 for i in range(start[s], start[s + 1]):
                     tau_i = tau[d, i if per_row else 0]
                     p = 1.0 / (1.0 + math.exp(-(base[d, i] + tau_i * xs)))
                     grad += tau_i * (y[i] - n[i] * p)
-                    info += tau_i * tau_i * (n[i] * p * (1.0 - p))
-                step = min(max(grad / info, -5.0), 5.0)
+                    h += tau_i * tau_i * (n[i] * p * (1.0 - p))
+                step = min(max(grad / h, -5.0), 5.0)
                 if grad > 0.0:  # g' decreases: the mode is above xs, below hi
                     lo[s] = xs
                     if xs + step >= hi[s]:  # Newton left the bracket: bisect
@@ -100,7 +100,7 @@ def study_modes(base: np.ndarray, tau: np.ndarray, y: np.ndarray, n: np.ndarray,
                     if xs + step <= lo[s]:
                         step = 0.5 * (lo[s] - xs)
                 x[d, s] = xs + step
-                sigma[d, s] = 1.0 / math.sqrt(info)
+                info[d, s] = h
                 if abs(step) < 1e-10:
                     done[s] = True
                 else:
