@@ -19,7 +19,7 @@ with variance :math:`v_i = \frac1{y_i + 1/2} + \frac1{n_i - y_i + 1/2}`, combine
 with the prior :math:`x \sim N(0, 1)`:
 :math:`x_0 = \sum_i \tau_i(\tilde\eta_i - \text{base}_i)/v_i \,/\,
 (1 + \sum_i \tau_i^2/v_i)` (3.7 steps on average on the 2,000-study benchmark,
-where :math:`x_0 = 0` took more). Steps are clipped to :math:`\pm 5` and kept
+where :math:`x_0 = 0` took 4.3). Steps are clipped to :math:`\pm 5` and kept
 inside the bracket of the mode that the signs of :math:`g'` so far give (a step
 that leaves it bisects instead: from :math:`x = 0`, plain Newton cycled for
 :math:`\tau = 6` and the earlier vectorised code returned a wrong value); each study
