@@ -82,3 +82,28 @@ def describe(draws: np.ndarray, interval: IntervalSpec) -> dict[str, float | str
         "upper": upper,
         "interval": interval.label,
     }
+
+
+def describe_columns(draws: np.ndarray, interval: IntervalSpec) -> dict[str, list]:
+    """:func:`describe` of each column ``draws[..., i]`` at once: column name -> values.
+
+    Equal to ``describe(draws[..., i], interval)`` for every ``i``, number for number:
+    the columns are made contiguous rows once and reduced along them with the same
+    numpy calls (mean, median, SD, quantiles) instead of one call per column (a
+    2,000-study table: 2,000 strided copies and 4,000 partitions). A column with a
+    non-finite draw, or an HDI, goes through :func:`describe` itself.
+    """
+    values = np.asarray(draws, dtype=float)
+    rows = np.ascontiguousarray(values.reshape(-1, values.shape[-1]).T)
+    n_rows, n_draws = rows.shape
+    if interval.kind != "eti" or n_draws < 2 or not np.isfinite(rows).all():
+        described = [describe(row, interval) for row in rows]
+        return {key: [d[key] for d in described] for key in
+                ("mean", "median", "sd", "lower", "upper", "interval")}
+    tail = (1.0 - interval.prob) / 2.0
+    lower, upper = np.quantile(rows, [tail, 1.0 - tail], axis=-1)
+    return {"mean": np.mean(rows, axis=-1).tolist(),
+            "median": np.median(rows, axis=-1).tolist(),
+            "sd": np.std(rows, axis=-1, ddof=1).tolist(),
+            "lower": lower.tolist(), "upper": upper.tolist(),
+            "interval": [interval.label] * n_rows}
