@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from bayes_poem import intervals
 from bayes_poem.contrasts import Contrast, contrast_table
 from bayes_poem.dims import SUBGROUP
 from bayes_poem.intervals import IntervalSpec, describe, describe_columns
@@ -86,11 +87,13 @@ def test_hdis_of_one_contrast_can_disagree_on_the_null():
 
 @pytest.mark.parametrize("interval", [IntervalSpec(), IntervalSpec("eti", 0.8),
                                       IntervalSpec("hdi", 0.9)])
-def test_describe_columns_equals_describe_of_each_column_number_for_number(interval):
+def test_describe_columns_equals_describe_of_each_column_number_for_number(interval,
+                                                                         monkeypatch):
     """``study_estimates`` summarises its 2,000 rows in one pass; each row's numbers must
     be exactly ``describe``'s (no last-digit drift from reducing along another axis)."""
     draws = np.random.default_rng(5).beta(2.0, 5.0, size=(4, 250, 30))
     draws[..., 3] = 0.25  # a constant column: SD 0
+    monkeypatch.setattr(intervals, "BLOCK_VALUES", 7 * 1000)  # blocks of 7 columns, one of 2
     columns = describe_columns(draws, interval)
     for i in range(draws.shape[-1]):
         assert {key: values[i] for key, values in columns.items()} == describe(
