@@ -27,7 +27,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter
 
-__all__ = ["DPI", "FORMATS", "PALETTE", "RC", "SCREEN_PPI", "PercentAxisFormatter",
+__all__ = ["DPI", "FORMATS", "PALETTE", "PNG_COMPRESS_LEVEL", "RC", "SCREEN_PPI",
+           "PercentAxisFormatter",
            "display_width", "new_figure", "percent_axis", "percent_decimals", "percent_label",
            "save", "styled",
            "to_bytes", "to_png"]
@@ -69,6 +70,9 @@ RC: dict[str, Any] = {
 # ---------------------------------------------------------------------- resolution, formats
 DPI = 300
 FORMATS = ("png", "pdf", "svg")
+# zlib's level for PNGs: 3 encodes a 300-dpi figure in about half the time of the
+# default 6 (0.46 -> 0.26 s CPU for the 24-variant grid's forest), files ~12% larger
+PNG_COMPRESS_LEVEL = 3
 # CSS pixels per inch at which a page shows a figure (the report's HTML): the 300-dpi
 # PNG is drawn at its figure size, not at 300 / 110 times it
 SCREEN_PPI = 110
@@ -95,14 +99,35 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def to_bytes(fig: Figure, fmt: str = "png") -> bytes:
-    """The figure as PNG (at :data:`DPI`), PDF or SVG bytes, on white."""
+    """The figure as PNG (at :data:`DPI`), PDF or SVG bytes, on white.
+
+    A PNG of a figure on an Agg canvas (every figure of :func:`new_figure`) is drawn
+    once: ``savefig`` draws a constrained-layout figure twice (a layout pass, then the
+    drawing), while the canvas's own ``print_png`` lays it out within its one drawing,
+    the same pixels (``tests/test_figure_style.py``). PNGs are deflated at
+    :data:`PNG_COMPRESS_LEVEL`.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"figure format must be one of {', '.join(FORMATS)} (got {fmt!r})")
     buffer = io.BytesIO()
+    if fmt == "png" and type(fig.canvas) is FigureCanvasAgg:
+        dpi, facecolor = fig.dpi, fig.get_facecolor()
+        with mpl.rc_context(RC):
+            fig.set_dpi(DPI)
+            fig.set_facecolor("white")
+            try:
+                fig.canvas.print_png(buffer, metadata={"Software": None},
+                                     pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+            finally:
+                fig.set_dpi(dpi)
+                fig.set_facecolor(facecolor)
+        return buffer.getvalue()
     with mpl.rc_context(RC):
         metadata = {"Software": None} if fmt == "png" else {"Creator": None} if fmt == "pdf" \
             else {"Date": None}
-        fig.savefig(buffer, format=fmt, dpi=DPI, facecolor="white", metadata=metadata)
+        fig.savefig(buffer, format=fmt, dpi=DPI, facecolor="white", metadata=metadata,
+                    **({"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}}
+                       if fmt == "png" else {}))
     return buffer.getvalue()
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from bayes_poem.errors import SpecError
 
 IntervalKind = Literal["hdi", "eti"]
+BLOCK_VALUES = 2**21  # draws per block of describe_columns (16 MB of float64)
 
 
 @dataclass(frozen=True)
@@ -82,3 +83,34 @@ def describe(draws: np.ndarray, interval: IntervalSpec) -> dict[str, float | str
         "upper": upper,
         "interval": interval.label,
     }
+
+
+def describe_columns(draws: np.ndarray, interval: IntervalSpec) -> dict[str, list]:
+    """:func:`describe` of each column ``draws[..., i]`` at once: column name -> values.
+
+    Equal to ``describe(draws[..., i], interval)`` for every ``i``, number for number:
+    blocks of columns are made contiguous rows and reduced along them with the same
+    numpy calls (mean, median, SD, quantiles) instead of one call per column (a
+    2,000-study table: 2,000 strided copies and 4,000 partitions); a block holds at
+    most :data:`BLOCK_VALUES` draws, so memory does not grow with the columns. A
+    column with a non-finite draw, or an HDI, goes through :func:`describe` itself.
+    """
+    values = np.asarray(draws, dtype=float)
+    columns = values.reshape(-1, values.shape[-1])
+    n_draws, n_columns = columns.shape
+    keys = ("mean", "median", "sd", "lower", "upper")
+    if interval.kind != "eti" or n_draws < 2 or not np.isfinite(columns).all():
+        described = [describe(columns[:, i], interval) for i in range(n_columns)]
+        return {key: [d[key] for d in described] for key in (*keys, "interval")}
+    tail = (1.0 - interval.prob) / 2.0
+    out: dict[str, list] = {key: [] for key in keys}
+    step = max(1, BLOCK_VALUES // n_draws)
+    for start in range(0, n_columns, step):
+        rows = np.ascontiguousarray(columns[:, start:start + step].T)
+        lower, upper = np.quantile(rows, [tail, 1.0 - tail], axis=-1)
+        for key, numbers in (("mean", np.mean(rows, axis=-1)),
+                             ("median", np.median(rows, axis=-1)),
+                             ("sd", np.std(rows, axis=-1, ddof=1)),
+                             ("lower", lower), ("upper", upper)):
+            out[key] += numbers.tolist()
+    return {**out, "interval": [interval.label] * n_columns}

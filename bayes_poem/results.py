@@ -79,7 +79,7 @@ from bayes_poem.contrasts import Contrast, contrast_table
 from bayes_poem.diagnostics import Diagnostics
 from bayes_poem.dims import MODERATOR, SAMPLE_DIMS, SUBGROUP
 from bayes_poem.errors import SpecError
-from bayes_poem.intervals import IntervalSpec, describe
+from bayes_poem.intervals import IntervalSpec, describe, describe_columns
 from bayes_poem.model_math import moderator_effect, row_random_effect, tau_cell
 from bayes_poem.moderators import code_values
 from bayes_poem.weights import check_weights
@@ -321,14 +321,14 @@ class FitResult:
             p = (p * kappa + arrays["events"]) / (kappa + arrays["total"])
         frame = self.spec.table.frame
         zeroed = set(self.spec.zeroed_rows)
-        rows = []
-        for i, (study, subgroup, events, total) in enumerate(
-            frame[["study", "subgroup", "events", "total"]].itertuples(index=False)
-        ):
-            rows.append({"study": study, "subgroup": subgroup, "events": int(events),
-                         "total": int(total), "observed": events / total,
-                         "included": i not in zeroed, **describe(p[..., i], interval)})
-        return pd.DataFrame(rows)
+        events = frame["events"].to_numpy(dtype=np.int64)
+        total = frame["total"].to_numpy(dtype=np.int64)
+        # every row's summaries in one pass (describe_columns: describe's numbers)
+        return pd.DataFrame({"study": frame["study"].tolist(),
+                             "subgroup": frame["subgroup"].tolist(),
+                             "events": events, "total": total, "observed": events / total,
+                             "included": [i not in zeroed for i in range(len(frame))],
+                             **describe_columns(p, interval)})
 
     def contrasts(self, contrasts: Sequence[Contrast] | None = None,
                   interval: IntervalSpec | None = None) -> pd.DataFrame:

@@ -136,23 +136,17 @@ def run_bundle(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.Da
     from bayes_poem.loglik import with_arviz_groups
 
     spec = result.spec
-    tables = {
-        SUMMARY: result.subgroup_summary(),
-        HETEROGENEITY: result.heterogeneity(),
-        STUDY_ESTIMATES: result.study_estimates(),
-        CONTRASTS: contrasts,
-        **({MODERATORS: result.moderator_summary()} if spec.moderators else {}),
-        **({TAU2_EXPLAINED: explained} if explained is not None else {}),
-        DIAGNOSTICS: result.diagnostics.table,
-    }
+    # each table computed once (study_estimates: 0.5 s at 2,000 studies), for the CSVs and
+    # the exports alike; the CSV keeps the diagnostics' index (the exports show it as a column)
+    exported = run_tables(result, contrasts, explained)
+    tables = {**exported, DIAGNOSTICS: result.diagnostics.table}
     # outputs' writers looked up when called, so that a test can replace them there
     return Bundle(text=text, text_name=SUMMARY_TEXT, tables=tables, figures=dict(figures or {}),
                   files={POSTERIOR: outputs.write_netcdf(with_arviz_groups(result)),
                          **(forest_files(result, forest_order)
                             if forest_order is not None else {}),
                          # every table also as NAME.tex and in tables.docx
-                         **table_files(run_tables(result, contrasts, explained),
-                                         synthetic=spec.table.is_synthetic)},
+                         **table_files(exported, synthetic=spec.table.is_synthetic)},
                   spec_toml=spec_toml, indexed=frozenset({DIAGNOSTICS}))
 
 

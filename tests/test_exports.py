@@ -17,6 +17,7 @@ import docx
 import numpy as np
 import pandas as pd
 import pytest
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 
 from bayes_poem import exports
 from bayes_poem.outputs import MARKER
@@ -152,6 +153,44 @@ def test_docx_round_trip_every_cell_equals_the_csv_formatted(tmp_path):
     assert tables[1][2][6] == "1234.568"
     text = "\n".join(p.text for p in docx.Document(io.BytesIO(files["tables.docx"])).paragraphs)
     assert text.startswith("T\nSYNTHETIC DATA")
+
+
+def test_a_2000_row_table_exports_every_cell_bold_header_and_right_aligned_numbers():
+    """The Word table of a large study table (2,000 rows, as ``run`` writes at scale) is
+    built from one template row (``_word_table``): every cell must still be the
+    formatted CSV's, the header bold, number columns right-aligned in the body only."""
+    rng = np.random.default_rng(2000)
+    n = 2000
+    total = rng.integers(5, 61, n)
+    events = rng.binomial(total, 0.7)
+    frame = pd.DataFrame({"study": [f"synthetic study {i}" for i in range(n)],
+                          "subgroup": "all", "events": events, "total": total,
+                          "observed": events / total, "median": rng.uniform(0, 1, n),
+                          "interval": "95% ETI", "included": rng.random(n) > 0.1})
+    frame.loc[7, "median"] = np.nan  # an empty cell in the middle
+    files = exports.table_files({"study_estimates.csv": frame})
+    document = docx.Document(io.BytesIO(files["tables.docx"]))
+    (table,) = document.tables
+    expected = exports.format_table(frame, exports.CAPTIONS["study_estimates.csv"].percent)
+    assert [[cell.text for cell in row.cells] for row in table.rows] == expected
+    assert len(expected) == n + 1 and expected[8][5] == ""
+    assert expected[1][0] == "synthetic study 0" and expected[1][4].endswith("%")
+    right = exports._numeric(exports._shown(frame))
+    assert right == [False, False, True, True, True, True, False]
+    for i, row in enumerate(table.rows):
+        for cell, is_number in zip(row.cells, right, strict=True):
+            (paragraph,) = cell.paragraphs
+            assert [bool(run.bold) for run in paragraph.runs] == [i == 0] * len(paragraph.runs)
+            aligned = paragraph.alignment == WD_ALIGN_PARAGRAPH.RIGHT
+            assert aligned == (is_number and i > 0)
+
+
+def test_word_cells_keep_tabs_breaks_edge_spaces_and_empty_text():
+    odd = ["a\tb", " leading", "trailing ", "", "line\nbreak", "two  spaces", "Zürich"]
+    frame = pd.DataFrame({"study": odd, "value": np.arange(len(odd), dtype=float)})
+    _, tables = _docx_tables(exports.table_files({"x.csv": frame})["tables.docx"])
+    assert [row[0] for row in tables[0][1:]] == odd
+    assert tables[0] == exports.format_table(frame)
 
 
 # ---------------------------------------------------------------------- run directories

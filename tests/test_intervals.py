@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from bayes_poem import intervals
 from bayes_poem.contrasts import Contrast, contrast_table
 from bayes_poem.dims import SUBGROUP
-from bayes_poem.intervals import IntervalSpec
+from bayes_poem.intervals import IntervalSpec, describe, describe_columns
 
 
 def test_default_interval_is_equal_tailed():
@@ -82,3 +83,31 @@ def test_hdis_of_one_contrast_can_disagree_on_the_null():
                                IntervalSpec("hdi", 0.95)).set_index("scale")
         disagree += len(set(_excludes_null(table).values())) > 1
     assert disagree >= 1
+
+
+@pytest.mark.parametrize("interval", [IntervalSpec(), IntervalSpec("eti", 0.8),
+                                      IntervalSpec("hdi", 0.9)])
+def test_describe_columns_equals_describe_of_each_column_number_for_number(interval,
+                                                                         monkeypatch):
+    """``study_estimates`` summarises its 2,000 rows in one pass; each row's numbers must
+    be exactly ``describe``'s (no last-digit drift from reducing along another axis)."""
+    draws = np.random.default_rng(5).beta(2.0, 5.0, size=(4, 250, 30))
+    draws[..., 3] = 0.25  # a constant column: SD 0
+    monkeypatch.setattr(intervals, "BLOCK_VALUES", 7 * 1000)  # blocks of 7 columns, one of 2
+    columns = describe_columns(draws, interval)
+    for i in range(draws.shape[-1]):
+        assert {key: values[i] for key, values in columns.items()} == describe(
+            draws[..., i], interval)
+
+
+def test_describe_columns_with_a_non_finite_draw_is_describe_per_column():
+    draws = np.random.default_rng(6).normal(size=(2, 50, 4))
+    draws[0, 3, 1] = np.nan
+    columns = describe_columns(draws, IntervalSpec())
+    assert np.isnan(columns["mean"][1]) and np.isfinite(columns["lower"][1])
+    for i in range(4):
+        expected = describe(draws[..., i], IntervalSpec())
+        got = {key: values[i] for key, values in columns.items()}
+        assert got.keys() == expected.keys()
+        assert all(got[k] == expected[k] or (got[k] != got[k] and expected[k] != expected[k])
+                   for k in got)

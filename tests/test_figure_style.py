@@ -1,0 +1,80 @@
+"""figure_style.to_bytes: one drawing per PNG, the pixels ``savefig`` draws (unit tier).
+
+``to_bytes`` prints a PNG through the Agg canvas (the layout within its one drawing)
+instead of ``savefig`` (a layout pass, then the drawing); the images must be the same
+pixel for pixel, at 300 dpi, and the figure left as it was.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib as mpl
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from PIL import Image
+
+from bayes_poem.figure_style import DPI, RC, new_figure, percent_axis, styled, to_bytes
+
+
+def _pixels(png: bytes) -> tuple[np.ndarray, tuple[float, float]]:
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    return np.asarray(image), image.info["dpi"]
+
+
+@styled
+def _drawn(figure: Figure) -> Figure:
+    """A constrained-layout figure with text, a legend, a colour bar and an image."""
+    axes = figure.subplots(1, 2)
+    x = np.linspace(0.0, 1.0, 50)
+    axes[0].plot(x, x ** 2, label="a curve")
+    axes[0].set_title("long title that the layout has to make room for")
+    axes[0].legend(loc="upper left")
+    percent_axis(axes[0].yaxis)
+    image = axes[1].imshow(np.arange(12.0).reshape(3, 4))
+    figure.colorbar(image, ax=axes[1])
+    axes[1].set_yticks(range(3), ["first level", "second", "third level, long"])
+    figure.suptitle("SYNTHETIC test figure")
+    return figure
+
+
+def _savefig(figure: Figure) -> bytes:
+    """What ``to_bytes`` did before: ``savefig`` at 300 dpi on white, in the style."""
+    buffer = io.BytesIO()
+    with mpl.rc_context(RC):
+        figure.savefig(buffer, format="png", dpi=DPI, facecolor="white",
+                       metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def test_png_is_drawn_once_with_the_pixels_savefig_draws():
+    figure = _drawn(new_figure(6.0, 3.0))
+    draws = []
+    draw = figure.draw
+    figure.draw = lambda renderer: (draws.append(renderer), draw(renderer))[1]
+    png = to_bytes(figure, "png")
+    assert len(draws) == 1  # savefig: 2 (layout pass, then the drawing)
+    del figure.draw
+    expected, expected_dpi = _pixels(_savefig(_drawn(new_figure(6.0, 3.0))))
+    got, got_dpi = _pixels(png)
+    assert got.shape == expected.shape == (900, 1800, 4)
+    assert np.array_equal(got, expected)
+    assert got_dpi == pytest.approx((DPI, DPI), abs=1e-2) and expected_dpi == got_dpi
+
+
+def test_the_figure_is_left_as_it_was():
+    figure = _drawn(new_figure(4.0, 2.0))
+    figure.set_facecolor("#123456")
+    to_bytes(figure, "png")
+    assert figure.dpi == 100 and figure.get_facecolor()[:3] == pytest.approx(
+        (0x12 / 255, 0x34 / 255, 0x56 / 255))
+    assert figure.get_layout_engine() is not None
+
+
+def test_a_figure_without_an_agg_canvas_is_saved_by_savefig_with_the_same_pixels():
+    plain = _drawn(Figure(figsize=(4.0, 2.0), layout="constrained"))  # FigureCanvasBase
+    got, _ = _pixels(to_bytes(plain, "png"))
+    expected, _ = _pixels(_savefig(_drawn(new_figure(4.0, 2.0))))
+    assert np.array_equal(got, expected)
