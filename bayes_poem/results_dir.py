@@ -111,11 +111,11 @@ def bubble_file(moderator: str) -> str:
 def forest_files(result: FitResult, order: str = "data") -> dict[str, bytes]:
     """:data:`FOREST_PNG`, :data:`FOREST_PDF` and :data:`FOREST_SVG` of
     ``result.plot_forest(order=order)`` (drawn now; file name -> content)."""
-    from bayes_poem.figure_style import to_bytes
+    from bayes_poem.figure_style import to_formats
 
-    figure = result.plot_forest(order=order)
-    return {name: to_bytes(figure, name.rpartition(".")[2])
-            for name in (FOREST_PNG, FOREST_PDF, FOREST_SVG)}
+    names = {name.rpartition(".")[2]: name for name in (FOREST_PNG, FOREST_PDF, FOREST_SVG)}
+    content = to_formats(result.plot_forest(order=order), list(names))
+    return {name: content[fmt] for fmt, name in names.items()}
 
 
 def run_bundle(result: FitResult, *, spec_toml: str, text: str, contrasts: pd.DataFrame,

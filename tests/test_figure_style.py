@@ -78,3 +78,29 @@ def test_a_figure_without_an_agg_canvas_is_saved_by_savefig_with_the_same_pixels
     got, _ = _pixels(to_bytes(plain, "png"))
     expected, _ = _pixels(_savefig(_drawn(new_figure(4.0, 2.0))))
     assert np.array_equal(got, expected)
+
+
+def test_to_formats_lays_out_once_and_gives_each_format():
+    """Several formats from one layout: the PNG is to_bytes' own, the PDF and SVG are
+    drawn with the layout engine paused (and it is restored afterwards)."""
+    from bayes_poem.figure_style import to_formats
+
+    def figure() -> Figure:
+        fig = new_figure(4, 3)
+        ax = fig.subplots()
+        ax.plot([0, 1], [0.8, 0.825])
+        ax.set_title("a title long enough to move the layout")
+        return fig
+
+    fig = figure()
+    engine = fig.get_layout_engine()
+    out = to_formats(fig, ["svg", "png", "pdf"])
+    assert list(out) == ["svg", "png", "pdf"]
+    assert out["png"] == to_bytes(figure(), "png")
+    assert out["pdf"].startswith(b"%PDF-") and b"<svg" in out["svg"]
+    assert fig.get_layout_engine() is engine
+    # the PDF and SVG keep the PNG's layout: the axes where a fresh layout at DPI puts them
+    fresh = figure()
+    fresh.set_dpi(DPI)
+    fresh.canvas.draw()
+    assert fig.axes[0].get_position().bounds == fresh.axes[0].get_position().bounds
