@@ -95,14 +95,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         # the data path absolute: a results directory copied elsewhere still reruns
         spec_toml = analysis.resolved_toml(spec)
         forest_order = analysis.forest_order
-        if len(spec.studies) > FOREST_MAX_STUDIES:  # said on stderr and in run.log
+        if len(spec.studies) > FOREST_MAX_STUDIES:  # said once: stderr and run.log
             forest_order = None
-            line = (f"forest plot not written: {len(spec.studies)} studies > "
-                    f"{FOREST_MAX_STUDIES} (one row per study); FitResult.plot_forest "
-                    "draws it")
-            _progress(line, args.quiet)
-            if args.quiet:
-                runlog.note(f"[bayes-poem] {line}")
+            _progress(f"forest plot not written: {len(spec.studies)} studies > "
+                      f"{FOREST_MAX_STUDIES} (one row per study); FitResult.plot_forest "
+                      "draws it", args.quiet)
         write_bundle(run_bundle(result, spec_toml=spec_toml, text=text,
                                 contrasts=contrasts, explained=explained,
                                 figures=_bubble_pngs(result, analysis.title),

@@ -375,3 +375,24 @@ def test_run_with_labels_writes_labelled_figures_and_coded_csv(tmp_path, capsys)
     resolved = tomllib.loads((out / "spec.toml").read_text())
     assert resolved["labels"]["type_iii"] == "Type III achalasia"
     assert resolved["summary"]["forest_order"] == "size"
+
+
+@pytest.mark.mcmc
+@pytest.mark.parametrize("quiet", [True, False])
+def test_run_above_the_forest_limit_writes_no_forest_and_says_so_once(tmp_path, capsys,
+                                                                       monkeypatch, quiet):
+    """Above FOREST_MAX_STUDIES, run writes no forest files and says so once: on stderr
+    (unless --quiet) and in run.log either way."""
+    from bayes_poem import results_dir
+    from tests.helpers import run_cli
+
+    monkeypatch.setattr(results_dir, "FOREST_MAX_STUDIES", 5)  # the SED example has 8
+    spec = tmp_path / "many.toml"
+    spec.write_text(SPEC + "[sampler]\ndraws = 200\ntune = 200\nchains = 2\nseed = 3\n")
+    out = tmp_path / "res"
+    code, _, err = run_cli(["run", spec, "--out", out] + (["--quiet"] if quiet else []), capsys)
+    assert code == 0, err
+    assert not list(out.glob("forest.*"))
+    line = "forest plot not written: 8 studies > 5 (one row per study)"
+    assert (out / "run.log").read_text().count(line) == 1
+    assert err.count(line) == (0 if quiet else 1)
