@@ -20,7 +20,7 @@ import pandas as pd
 from bayes_poem.errors import DataError
 
 __all__ = ["COUNT_COLUMNS", "LABEL_COLUMNS", "MAX_COUNT", "REQUIRED_COLUMNS",
-           "RESERVED_CHARACTER", "RESERVED_SUBGROUPS", "SINGLE_GROUP_LABEL"]
+           "RESERVED_CHARACTER", "RESERVED_SUBGROUPS", "SINGLE_GROUP_LABEL", "check_label"]
 
 REQUIRED_COLUMNS = ("study", "outcome", "events", "total")
 LABEL_COLUMNS = ("study", "subgroup", "outcome")
@@ -84,7 +84,7 @@ def _validate(
         for row, value in zip(rows, frame[column], strict=True):
             if _is_missing(value):
                 raise DataError(f"{_where(source, row, lines, column)}: missing value")
-            labels.append(_check_label(str(value).strip(), column,
+            labels.append(check_label(str(value).strip(), column,
                                        _where(source, row, lines, column)))
         frame[column] = labels
         _check_label_spelling(frame[column], column, source, lines)
@@ -152,8 +152,9 @@ def _parse_count(value: object, where: str) -> int:
     return number
 
 
-def _check_label(label: str, column: str, where: str) -> str:
-    """A label as the model's coordinates need it: one line, unambiguous."""
+def check_label(label: str, column: str, where: str) -> str:
+    """A label as the model's coordinates need it: one line, unambiguous (the tables'
+    label columns here, the trials' study labels in ``trials.prepare_meta``)."""
     if not label:
         raise DataError(f"{where}: missing value")
     bad = next((ch for ch in label if unicodedata.category(ch) in _CONTROL_CATEGORIES), None)

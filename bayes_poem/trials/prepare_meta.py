@@ -18,7 +18,7 @@ import pandas as pd
 from bayes_poem.banner import marked_synthetic
 from bayes_poem.errors import DataError, SpecError
 from bayes_poem.table import StudyTable
-from bayes_poem.table_validate import _check_label
+from bayes_poem.table_validate import check_label
 from bayes_poem.trials.common import (
     MAX_SIMULATIONS,
     check_count,
@@ -190,7 +190,7 @@ def _study_rows(rows: list[Any], source: str) -> tuple[list[str], list[float], l
         label = row["study"]
         if isinstance(label, bool) or not isinstance(label, str | int):
             raise DataError(f"{where}, study: must be a label (got {label!r})")
-        label = _check_label(str(label).strip(), "study", f"{where}, study")
+        label = check_label(str(label).strip(), "study", f"{where}, study")
         values = []
         for key in ("estimate", "se"):
             value = row[key]
