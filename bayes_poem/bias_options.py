@@ -13,6 +13,7 @@ from typing import Any
 
 from bayes_poem.bias_precision import PRECISIONS, SLOPES
 from bayes_poem.errors import SpecError
+from bayes_poem.specfile_sections import check_keys
 
 __all__ = [
     "BIAS_KEYS",
@@ -59,10 +60,7 @@ class BiasOptions:
 def parse_bias(raw: Mapping[str, Any] | None, source: str) -> BiasOptions:
     """Validate a ``[bias]`` table (``SpecError`` naming the file and the key)."""
     raw = dict(raw or {})
-    unknown = [k for k in raw if k not in BIAS_KEYS]
-    if unknown:
-        raise SpecError(f"{source}: unknown key 'bias.{unknown[0]}'; valid keys in [bias]: "
-                        f"{', '.join(BIAS_KEYS)}")
+    check_keys(raw, BIAS_KEYS, source, "bias")
     for key, allowed in (("precision", PRECISIONS), ("slope", SLOPES),
                          ("method", ("REML", "ML", "DL"))):
         if key in raw and raw[key] not in allowed:

@@ -41,7 +41,12 @@ from bayes_poem.joint import (
 from bayes_poem.joint_results import BenefitRisk
 from bayes_poem.joint_sensitivity import parse_joint_sensitivity
 from bayes_poem.sampling import SamplerSettings
-from bayes_poem.specfile_sections import data_table
+from bayes_poem.specfile_sections import (
+    check_data_marks,
+    check_data_source,
+    check_keys,
+    data_table,
+)
 from bayes_poem.table import StudyTable
 
 TOP_KEYS = ("title", "description", "data", "model", "priors", "sampler", "summary",
@@ -153,19 +158,8 @@ def parse_joint_spec(raw: Mapping[str, Any], *, source: str = "spec",
         _check_keys(section, allowed, source, name)
         sections[name] = dict(section)
     data = sections["data"]
-    if ("dataset" in data) == ("path" in data):
-        raise SpecError(f"{source}: [data] needs exactly one of 'dataset' or 'path'")
-    for key in ("dataset", "path"):
-        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
-            raise SpecError(f"{source}: data.{key} must be a non-empty string "
-                            f"(got {data[key]!r})")
-    if "synthetic" in data and not isinstance(data["synthetic"], bool):
-        raise SpecError(f"{source}: data.synthetic must be true or false "
-                        f"(got {data['synthetic']!r})")
-    if "label" in data and (not isinstance(data["label"], str) or not data["label"].strip()
-                            or "\n" in data["label"]):
-        raise SpecError(f"{source}: data.label must be a non-empty one-line string "
-                        f"(got {data['label']!r})")
+    check_data_source(data, source, ("dataset", "path"), shown=repr)
+    check_data_marks(data, source, shown=repr)
     try:
         outcomes = check_outcomes(data["outcomes"], "data.outcomes")
     except SpecError as err:
@@ -243,13 +237,10 @@ class _RhoOnly:
 
 def _check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], source: str,
                 section: str) -> None:
-    unknown = [k for k in mapping if k not in allowed]
-    if unknown:
-        where = f"[{section}]" if section else "the top level"
-        name = f"{section}.{unknown[0]}" if section else unknown[0]
-        extra = " (the joint model, data.outcomes)" if section in ("", "data", "model") else ""
-        raise SpecError(f"{source}: unknown key '{name}'; valid keys in {where}{extra}: "
-                        f"{', '.join(allowed)}")
+    """:func:`~bayes_poem.specfile_sections.check_keys`, naming the joint model where a
+    one-outcome key might have been meant."""
+    check_keys(mapping, allowed, source, section,
+               " (the joint model, data.outcomes)" if section in ("", "data", "model") else "")
 
 
 __all__ = ["JOINT_PRIORS", "JointAnalysisSpec", "parse_joint_spec"]

@@ -24,6 +24,7 @@ from bayes_poem.sensitivity_grid import (
     plan_grid,
 )
 from bayes_poem.spec import ModelSpec
+from bayes_poem.specfile_sections import check_keys
 
 SENSITIVITY_KEYS = ("tau_priors", "turner", "mu_priors", "sigma_subgroup_priors",
                     "subgroup_effects", "likelihoods", "leave_one_out", "subsets",
@@ -43,10 +44,7 @@ class SensitivityConfig:
 def parse_sensitivity(raw: Mapping[str, Any] | None, source: str) -> SensitivityConfig:
     """Validate a ``[sensitivity]`` table; unknown keys are rejected."""
     raw = dict(raw or {})
-    unknown = [k for k in raw if k not in SENSITIVITY_KEYS]
-    if unknown:
-        raise SpecError(f"{source}: unknown key 'sensitivity.{unknown[0]}'; valid keys in "
-                        f"[sensitivity]: {', '.join(SENSITIVITY_KEYS)}")
+    check_keys(raw, SENSITIVITY_KEYS, source, "sensitivity")
     defaults = GridOptions()
     named: dict[str, str] = {}  # variant name -> the key that names it
 

@@ -65,11 +65,11 @@ from bayes_poem.specfile_sections import (  # the section parsers; public names 
     COMPARE_KEYS,
     COMPARE_METHODS,
     _check_data,
-    _check_keys,
     _check_moderator_keys,
     _parse_compare,
     _parse_labels,
     _shown,
+    check_keys,
     check_method,
     data_table,
 )
@@ -344,13 +344,13 @@ def parse_spec(raw: Mapping[str, Any], *, source: str = "spec",
     if "benefit_risk" in raw:
         raise SpecError(f"{source}: [benefit_risk] needs the joint model: data.outcomes = "
                         "[\"clinical_success\", \"adverse_event\"] instead of data.outcome")
-    _check_keys(raw, TOP_KEYS, source, "")
+    check_keys(raw, TOP_KEYS, source, "")
     sections = {}
     for name, allowed in SECTION_KEYS.items():
         section = raw.get(name, {})
         if not isinstance(section, Mapping):
             raise SpecError(f"{source}: [{name}] must be a table (got {_shown(section)})")
-        _check_keys(section, allowed, source, name)
+        check_keys(section, allowed, source, name)
         sections[name] = dict(section)
 
     data = sections["data"]

@@ -4,7 +4,7 @@ Type checks of ``[data]`` (:func:`_check_data`) and of the ``[model]`` moderator
 keys (:func:`_check_moderator_keys`), the ``[labels]`` (:func:`_parse_labels`) and
 ``[compare]`` (:func:`_parse_compare`, :func:`check_method`: ``method`` one of
 :data:`COMPARE_METHODS`, ``knapp_hartung``) sections, and the helpers every
-message uses (:func:`_check_keys`: unknown keys with the valid ones listed;
+message uses (:func:`check_keys`: unknown keys with the valid ones listed;
 :func:`_shown`). Every error is a ``SpecError`` naming the file and the key.
 :mod:`bayes_poem.specfile` calls them from ``parse_spec`` and re-exports the
 public names.
@@ -12,7 +12,7 @@ public names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ from bayes_poem.datasets import load_dataset
 from bayes_poem.errors import SpecError
 from bayes_poem.table import StudyTable, load_table, recorded_path
 
-__all__ = ["COMPARE_KEYS", "COMPARE_METHODS", "check_method", "data_table"]
+__all__ = ["COMPARE_KEYS", "COMPARE_METHODS", "check_data_marks", "check_data_source",
+           "check_keys", "check_method", "data_table"]
 
 COMPARE_KEYS = ("method", "knapp_hartung")  # [compare]: the comparator of 'bayes-poem compare'
 # the frequentist comparators (bayes_poem.compare's docstring); "published" is the default
@@ -54,23 +55,40 @@ def data_table(data: Mapping[str, Any], base_dir: Path, source: str) -> StudyTab
     return table.with_metadata(**marks) if marks else table
 
 
-def _check_data(data: Mapping[str, Any], source: str) -> None:
-    """Types of the ``[data]`` keys (the table itself is read and checked later)."""
+def check_data_source(data: Mapping[str, Any], source: str, strings: tuple[str, ...],
+                      shown: Callable[[Any], str] | None = None) -> None:
+    """``[data]`` names exactly one of ``dataset`` and ``path``; each of ``strings`` it
+    has is a non-empty string (one-outcome and joint specs; ``shown`` writes a bad value
+    into the message, :func:`_shown` unless given)."""
+    shown = shown or _shown
     if ("dataset" in data) == ("path" in data):
         raise SpecError(f"{source}: [data] needs exactly one of 'dataset' or 'path'")
-    for key in ("dataset", "path", "outcome"):
+    for key in strings:
         if key in data and (not isinstance(data[key], str) or not data[key].strip()):
             raise SpecError(f"{source}: data.{key} must be a non-empty string "
-                            f"(got {_shown(data[key])})")
-    if "outcome" not in data:
-        raise SpecError(f"{source}: data.outcome is required (the outcome to model)")
+                            f"(got {shown(data[key])})")
+
+
+def check_data_marks(data: Mapping[str, Any], source: str,
+                     shown: Callable[[Any], str] | None = None) -> None:
+    """``data.synthetic`` is a boolean and ``data.label`` a non-empty one-line string
+    (one-outcome and joint specs; ``shown`` as for :func:`check_data_source`)."""
+    shown = shown or _shown
     if "synthetic" in data and not isinstance(data["synthetic"], bool):
         raise SpecError(f"{source}: data.synthetic must be true or false "
-                        f"(got {_shown(data['synthetic'])})")
+                        f"(got {shown(data['synthetic'])})")
     if "label" in data and (not isinstance(data["label"], str) or not data["label"].strip()
                             or "\n" in data["label"]):
         raise SpecError(f"{source}: data.label must be a non-empty one-line string "
-                        f"(got {_shown(data['label'])})")
+                        f"(got {shown(data['label'])})")
+
+
+def _check_data(data: Mapping[str, Any], source: str) -> None:
+    """Types of the ``[data]`` keys (the table itself is read and checked later)."""
+    check_data_source(data, source, ("dataset", "path", "outcome"))
+    if "outcome" not in data:
+        raise SpecError(f"{source}: data.outcome is required (the outcome to model)")
+    check_data_marks(data, source)
     if "subgroups" in data and (
         not isinstance(data["subgroups"], list)
         or not all(isinstance(s, str) for s in data["subgroups"])
@@ -136,7 +154,7 @@ def _parse_compare(section: Any, source: str) -> dict[str, Any]:
     ``knapp_hartung`` (reml and dl only, default false); ``SpecError`` naming the key."""
     if not isinstance(section, Mapping):
         raise SpecError(f"{source}: [compare] must be a table (got {_shown(section)})")
-    _check_keys(section, COMPARE_KEYS, source, "compare")
+    check_keys(section, COMPARE_KEYS, source, "compare")
     try:
         method, knha = check_method(section.get("method", "published"),
                                     section.get("knapp_hartung", False), key="compare.method")
@@ -151,12 +169,13 @@ def _shown(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else f"{text[:width]}..."
 
 
-def _check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], source: str,
-                section: str) -> None:
+def check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], source: str,
+               section: str, note: str = "") -> None:
+    """Unknown keys of a section (``""``: the top level) are one ``SpecError`` naming
+    the first and listing the valid ones (``note`` after the section's name)."""
     unknown = [k for k in mapping if k not in allowed]
     if unknown:
         where = f"[{section}]" if section else "the top level"
         name = f"{section}.{unknown[0]}" if section else unknown[0]
-        raise SpecError(
-            f"{source}: unknown key '{name}'; valid keys in {where}: {', '.join(allowed)}"
-        )
+        raise SpecError(f"{source}: unknown key '{name}'; valid keys in {where}{note}: "
+                        f"{', '.join(allowed)}")
