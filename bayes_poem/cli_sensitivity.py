@@ -11,6 +11,7 @@ Imports nothing heavy at module level (``bayes-poem --version`` stays fast).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import dataclasses
 import sys
 import warnings
@@ -67,9 +68,9 @@ def _run_grid(args, analysis, spec, config, plan, executor, shutdown, target) ->
     from bayes_poem.bundle import Bundle, write_bundle
     from bayes_poem.exports import table_files
     from bayes_poem.loglik import power_scaling
-    from bayes_poem.plots import sensitivity_forest
     from bayes_poem.results_dir import SENSITIVITY
     from bayes_poem.sensitivity import run_sensitivity, summarise_by_variant
+    from bayes_poem.sensitivity_plots import figure_names, figure_png
     from bayes_poem.sensitivity_text import sensitivity_text
     from bayes_poem.structure import structure_line
 
@@ -97,7 +98,12 @@ def _run_grid(args, analysis, spec, config, plan, executor, shutdown, target) ->
     finally:
         if bar_open:  # stopped mid-grid: end the bar's line before any message
             sys.stderr.write("\n")
-    shutdown()  # the grid is done: release the workers before the main-fit extras
+    # The figures need the table only: local workers draw them while this process
+    # writes the rest (a 300-dpi figure of a large grid takes about a second)
+    pool = executor if isinstance(executor, cf.ProcessPoolExecutor) else None
+    figure_args = ([a for a, _ in plan.axes], analysis.title)
+    drawing = {name: pool.submit(figure_png, name, result.table, *figure_args)
+               for name in figure_names(figure_args[0])} if pool else {}
     psens = None
     if config.psens:
         with warnings.catch_warnings():
@@ -109,18 +115,14 @@ def _run_grid(args, analysis, spec, config, plan, executor, shutdown, target) ->
                             result=result, by_variant=by_variant, psens=psens, plan=plan,
                             structure=structure_line(spec),
                             interval_label=analysis.interval.label)
-    figure = sensitivity_forest(frame=result.table, title=analysis.title)
     tables = {SENSITIVITY: result.table, "variants.csv": by_variant,
               **({"psens.csv": psens} if psens is not None else {})}
-    figures = {"sensitivity.png": figure}
-    if len(plan.axes) == 2:  # a crossed grid of two axes: its heat maps
-        from bayes_poem.sensitivity_plots import crossed_grid_plot
-
-        figures["sensitivity_grid.png"] = crossed_grid_plot(
-            frame=result.table, axes=[a for a, _ in plan.axes], title=analysis.title)
+    files = table_files(tables, title=analysis.title, synthetic=spec.table.is_synthetic)
+    spec_toml = analysis.resolved_toml(spec)
+    figures = {name: drawing[name].result() if name in drawing
+               else figure_png(name, result.table, *figure_args)
+               for name in figure_names(figure_args[0])}
+    shutdown()  # the grid and its figures are done: release the workers
     write_bundle(Bundle(text=text, text_name="sensitivity.txt", tables=tables,
-                        figures=figures,
-                        files=table_files(tables, title=analysis.title,
-                                            synthetic=spec.table.is_synthetic),
-                        spec_toml=analysis.resolved_toml(spec)), target)
+                        figures=figures, files=files, spec_toml=spec_toml), target)
     return text

@@ -415,21 +415,23 @@ def sensitivity_forest(*, frame: pd.DataFrame, title: str = "",
     fig = _figure(11.0 if n_cols == 2 else 7.0, 0.8 + panel_height * n_rows)
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     ys = np.arange(len(variants), 0, -1)
+    position = {variant: i for i, variant in enumerate(variants)}
     for index, quantity in enumerate(quantities):
         ax = axes[index // n_cols, index % n_cols]
-        part = data[data["quantity"] == quantity].set_index("variant")
-        for y, variant in zip(ys, variants, strict=True):
-            if variant not in part.index:
-                continue
-            row = part.loc[variant]
-            if isinstance(row, pd.DataFrame):
-                row = row.iloc[0]
-            flagged = "flag" in part and isinstance(row.get("flag"), str) and row["flag"]
-            colour = "black" if variant == reference else FLAGGED if flagged else SHRUNK
-            ax.plot([row["lower"], row["upper"]], [y, y], color=colour, lw=1.4)
-            ax.plot(row["median"], y, "o", color=colour, ms=3.5)
-            if variant == reference:
-                ax.axvline(row["median"], color="#999999", lw=0.8, ls=":")
+        part = data[data["quantity"] == quantity].drop_duplicates("variant")
+        y = ys[part["variant"].map(position).to_numpy()]
+        flagged = (part["flag"].map(lambda f: isinstance(f, str) and bool(f)).to_numpy()
+                   if "flag" in part else np.zeros(len(part), dtype=bool))
+        is_reference = (part["variant"] == reference).to_numpy()
+        colours = np.where(is_reference, "black", np.where(flagged, FLAGGED, SHRUNK))
+        for colour in dict.fromkeys(colours):  # one collection and one marker line per colour
+            rows = colours == colour
+            ax.hlines(y[rows], part["lower"].to_numpy()[rows], part["upper"].to_numpy()[rows],
+                      color=colour, lw=1.4, capstyle="projecting")
+            ax.plot(part["median"].to_numpy()[rows], y[rows], "o", color=colour, ms=3.5)
+        if is_reference.any():
+            ax.axvline(part["median"].to_numpy()[is_reference][0], color="#999999", lw=0.8,
+                       ls=":")
         kind = str(part["kind"].iloc[0]) if "kind" in part else ""
         if kind in ("probability", "contrast"):
             percent_axis(ax.xaxis)

@@ -73,7 +73,7 @@ def test_table_and_problems_equal_arviz():
         diagnostics = check_fit(idata)
     assert diagnostics.problems == want
     assert str(caught[0].message) == "sampler diagnostics: " + "; ".join(want)
-    assert diagnostics.bfmi == tuple(float(b) for b in bfmi)
+    assert diagnostics.bfmi == pytest.approx(tuple(float(b) for b in bfmi), rel=1e-12)
     assert diagnostics.divergences == 3
     table = diagnostics.table
     assert table.index.name == "variable" and list(table.index) == list(post.data_vars)
@@ -92,3 +92,19 @@ def test_every_nan_diagnostic_is_named():
     assert str(error.value) == (
         "sampler diagnostics could not be computed (NaN or infinite): r_hat of fine; "
         "ess_bulk of fine; ess_tail of fine; E-BFMI; no results")
+
+
+def test_e_bfmi_is_arvizs_formula_and_shift_invariant():
+    from bayes_poem.diagnostics import e_bfmi
+
+    rng = np.random.default_rng(7)
+    energy = rng.normal(size=(4, 500))
+    energy[1] = np.cumsum(energy[1])  # a chain with low E-BFMI
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = az.bfmi(energy)
+    assert e_bfmi(energy) == pytest.approx(want, rel=1e-12)
+    # E-BFMI does not depend on the energy's level; numpy's two-pass variance keeps
+    # that to rounding at a level of 1e4 (a model's energies are often that large)
+    assert e_bfmi(energy + 1e4) == pytest.approx(e_bfmi(energy), rel=1e-9)
+    assert e_bfmi(energy[0]).shape == (1,)

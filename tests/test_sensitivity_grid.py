@@ -283,3 +283,66 @@ def test_cli_runs_a_crossed_grid_and_says_its_size_first(tmp_path, capsys):
     assert table.loc[table["variant"] == MAIN, "tau_priors"].isna().all()
     assert (out / "sensitivity_grid.png").stat().st_size > 0
     assert "Median of difference[type_iii vs jackhammer] over the crossed grid" in captured.out
+
+
+def _crossed_frame() -> pd.DataFrame:
+    """A SYNTHETIC crossed table (2 x 3 variants and main, two quantities), no fit."""
+    rng = np.random.default_rng(5)
+    rows = []
+    cells = [(MAIN, "main", None, None)] + [
+        (f"{t} | {s}", CROSSED, t, s) for t in ("t1", "t2") for s in ("s1", "s2", "s3")]
+    for name, group, tau, study in cells:
+        for quantity, kind in (("p_pooled[a]", "probability"), ("tau", "heterogeneity")):
+            median = rng.uniform(0.3, 0.7)
+            rows.append({"variant": name, "group": group, "status": "ok", "quantity": quantity,
+                         "kind": kind, "median": median, "lower": median - 0.2,
+                         "upper": median + 0.2, "flag": "moved" if name == "t2 | s3" else "",
+                         "tau_priors": tau, "leave_one_out": study})
+    return pd.DataFrame(rows)
+
+
+def test_grid_figures_drawn_by_a_worker_are_the_bytes_drawn_here():
+    """figure_png draws from the table alone: a forked worker's PNG is this process's."""
+    import concurrent.futures as cf
+
+    from bayes_poem.figure_style import to_png
+    from bayes_poem.plots import sensitivity_forest
+    from bayes_poem.sensitivity_plots import (
+        FOREST,
+        HEAT_MAPS,
+        crossed_grid_plot,
+        figure_names,
+        figure_png,
+    )
+
+    frame, axes = _crossed_frame(), ["tau_priors", "leave_one_out"]
+    assert figure_names(axes) == (FOREST, HEAT_MAPS) and figure_names(axes[:1]) == (FOREST,)
+    here = {name: figure_png(name, frame, axes, "SYNTHETIC") for name in figure_names(axes)}
+    assert here[FOREST] == to_png(sensitivity_forest(frame=frame, title="SYNTHETIC"))
+    assert here[HEAT_MAPS] == to_png(crossed_grid_plot(frame=frame, axes=axes,
+                                                       title="SYNTHETIC"))
+    with cf.ProcessPoolExecutor(max_workers=2) as pool:
+        drawn = {name: pool.submit(figure_png, name, frame, axes, "SYNTHETIC")
+                 for name in here}
+        assert {name: future.result() for name, future in drawn.items()} == here
+    with pytest.raises(ValueError, match="no sensitivity figure named 'x.png'"):
+        figure_png("x.png", frame, axes)
+
+
+@pytest.mark.mcmc
+def test_cli_grid_with_two_jobs_writes_what_one_job_writes(tmp_path):
+    """--jobs 2 (variants and figures on worker processes) gives the same tables and the
+    same figure bytes as --jobs 1 (same seed); only the seconds differ."""
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC_HEAD + '[sampler]\ndraws = 200\ntune = 300\nchains = 2\nseed = 4\n'
+                    '[sensitivity]\ncross = ["tau_priors", "leave_one_out"]\npsens = false\n'
+                    'tau_priors = [{ dist = "HalfNormal", sigma = 0.5 }, '
+                    '{ dist = "HalfCauchy", beta = 0.5 }]\n' + OFF_TOML)
+    for jobs in ("1", "2"):
+        assert main(["sensitivity", str(spec), "--out", str(tmp_path / jobs), "--quiet",
+                     "--jobs", jobs]) == 0
+    one, two = (pd.read_csv(tmp_path / jobs / "sensitivity.csv").drop(columns="seconds")
+                for jobs in ("1", "2"))
+    pd.testing.assert_frame_equal(one, two)
+    for name in ("sensitivity.png", "sensitivity_grid.png"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
