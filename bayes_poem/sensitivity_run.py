@@ -28,8 +28,11 @@ model with one prior, study or likelihood changed, so a target the main fit
 needed to sample without divergences is where the variant starts, and a variant
 that still diverges there is refitted higher. Starting each variant at 0.8
 again refitted most of them (on the SED grid, 23 of 24) at the main fit's target
-anyway, doubling their sampling. Exact on rerun: the resolved spec records the
-main fit's target. An explicit ``target_accept`` is used by every variant as given.
+anyway, doubling their sampling. Each variant's row says the target its draws
+were sampled at (``target_accept``). Exact on rerun: the main fit's ladder runs
+again with the same seed and resolves to the same target (the resolved spec
+leaves ``target_accept`` unset, as an explicit one would fix every variant's).
+An explicit ``target_accept`` is used by every variant as given.
 ``tests/test_sensitivity_grid.py`` checks that warm-started variants agree with
 cold fits (``settings.tune`` steps) within Monte Carlo error.
 
@@ -61,7 +64,9 @@ from bayes_poem.sensitivity_grid import MAIN, Variant
 
 ROW_COLUMNS = ["variant", "group", "description", "status", "error", "quantity", "kind",
                "median", "lower", "upper", "interval", "p_gt_0", "p_gt_margin", "margin",
-               "divergences", "seconds", "flag"]
+               "divergences", "target_accept", "seconds", "flag"]
+# Written since the first release: a sensitivity.csv without them still reads
+OPTIONAL_COLUMNS = ("target_accept",)
 WARM_TUNE = 300  # tuning steps of a warm-started variant (nutpie's default tuning length)
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ def _fit_rows(variant: Variant, settings: SamplerSettings, contrasts: Sequence[C
         frame = pd.DataFrame(rows)
         frame = frame.assign(**base, status=status, error="; ".join(problems),
                              divergences=result.diagnostics.divergences,
+                             target_accept=result.settings.target_accept,
                              seconds=time.perf_counter() - started)
     except Exception as err:  # noqa: BLE001 - a failed variant must not abort the grid
         result = None
@@ -343,12 +349,14 @@ def _flag(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 
 def summarise_by_variant(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per variant: status, seconds, divergences, number of flags."""
+    """One row per variant: status, seconds, divergences, the target_accept its draws
+    were sampled at, number of flags."""
     grouped = table.groupby("variant", sort=False)
     return pd.DataFrame({
         "status": grouped["status"].first(),
         "seconds": grouped["seconds"].first(),
         "divergences": grouped["divergences"].first(),
+        "target_accept": grouped["target_accept"].first(),
         "flags": grouped["flag"].apply(lambda s: int((s.fillna("") != "").sum())),
     }).reset_index()
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from bayes_poem.errors import DataError
 from bayes_poem.sensitivity_grid import MAIN
-from bayes_poem.sensitivity_run import ROW_COLUMNS
+from bayes_poem.sensitivity_run import OPTIONAL_COLUMNS, ROW_COLUMNS
 
 STATUSES = ("ok", "diagnostics", "failed")
 KINDS = ("probability", "heterogeneity", "contrast")
@@ -24,7 +24,9 @@ _TEXT_COLUMNS = ("variant", "group", "description", "status", "error", "quantity
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read and validate a ``sensitivity.csv`` written by ``bayes-poem sensitivity``.
 
-    Every column of :data:`ROW_COLUMNS` must be there (others are ignored).
+    Every column of :data:`ROW_COLUMNS` must be there (others are ignored), but for
+    :data:`~bayes_poem.sensitivity_run.OPTIONAL_COLUMNS` (tables written before them:
+    read as empty).
     ``status`` is ``ok``, ``diagnostics`` or ``failed``; a row that is not
     failed has a ``quantity``, a ``kind`` and finite ``median``, ``lower`` <=
     ``upper``; probabilities lie in [0, 1]; ``(variant, quantity)`` pairs are
@@ -64,20 +66,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
             start = reader.line_num + 1
     except csv.Error as err:
         raise DataError(f"{path}: not a readable CSV file ({err})") from None
-    missing = [c for c in ROW_COLUMNS if c not in header]
+    missing = [c for c in ROW_COLUMNS if c not in header and c not in OPTIONAL_COLUMNS]
     if missing:
         raise DataError(f"{path}: not a sensitivity table of 'bayes-poem sensitivity': missing "
                         f"column(s) {', '.join(missing)}")
     repeated = sorted({c for c in ROW_COLUMNS if header.count(c) > 1})
+    present = [c for c in ROW_COLUMNS if c in header]
     if repeated:
         raise DataError(f"{path}: line 1: duplicate column(s) {', '.join(repeated)}")
     if not records:
         raise DataError(f"{path}: the table has no rows")
-    at = {c: header.index(c) for c in ROW_COLUMNS}
-    columns: dict[str, list[Any]] = {c: [] for c in ROW_COLUMNS}
+    at = {c: header.index(c) for c in present}
+    columns: dict[str, list[Any]] = {c: [] for c in present}
     seen: dict[tuple[str, str], int] = {}
     for row, (line, record) in enumerate(zip(lines, records, strict=True), start=1):
-        cells = {c: record[at[c]].strip() for c in ROW_COLUMNS}
+        cells = {c: record[at[c]].strip() if c in at else "" for c in ROW_COLUMNS}
 
         def bad(column: str, problem: str, row: int = row, line: int = line) -> DataError:
             return DataError(f"{path}: row {row} (line {line}), column '{column}': {problem}")
@@ -89,7 +92,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         fitted = cells["status"] != "failed"
         numbers = {}
         for column in ("median", "lower", "upper", "p_gt_0", "p_gt_margin", "margin",
-                       "divergences", "seconds"):
+                       "divergences", "target_accept", "seconds"):
             numbers[column] = _number(cells[column], lambda p, c=column: bad(c, p))
         if fitted:
             for column in ("quantity", "kind"):
@@ -111,18 +114,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
         for column in ("divergences", "seconds"):
             if numbers[column] is not None and numbers[column] < 0:
                 raise bad(column, f"negative ({numbers[column]:g})")
+        target = numbers["target_accept"]
+        if target is not None and not 0.5 <= target < 1.0:
+            raise bad("target_accept", f"{target:g} is not in [0.5, 1)")
         pair = (cells["variant"], cells["quantity"] if fitted else "")
         if pair in seen:
             what = f"variant {pair[0]!r}" + (f", quantity {pair[1]!r}" if fitted else "")
             raise DataError(f"{path}: rows {seen[pair]} and {row} repeat {what}")
         seen[pair] = row
-        for column in ROW_COLUMNS:
+        for column in present:
             if column in _TEXT_COLUMNS:
                 columns[column].append(cells[column] or None)
             else:
                 value = numbers[column]
                 columns[column].append(float("nan") if value is None else value)
-    frame = pd.DataFrame(columns, columns=ROW_COLUMNS)
+    frame = pd.DataFrame(columns, columns=present).reindex(columns=ROW_COLUMNS)
     failed = set(frame.loc[frame["status"] == "failed", "variant"])
     mixed = sorted(failed & set(frame.loc[frame["status"] != "failed", "variant"]))
     if mixed:

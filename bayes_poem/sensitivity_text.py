@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from bayes_poem.sensitivity_grid import AXIS_LABELS, CROSSED, GridPlan
+from bayes_poem.sensitivity_grid import AXIS_LABELS, CROSSED, MAIN, GridPlan
 from bayes_poem.sensitivity_run import SensitivityResult
 
 
@@ -42,7 +42,8 @@ def sensitivity_text(*, title: str | None, synthetic: str, result: SensitivityRe
         lines.append(f"Variants warm-started from the main fit: initial step size "
                      f"{result.warm.initial_step:.3g}, {result.warm.tune} tuning steps"
                      + ("" if result.warm.target_accept is None else
-                        f", target_accept from {result.warm.target_accept:g}"))
+                        f", target_accept from {result.warm.target_accept:g}"
+                        + _refitted(by_variant, result.warm.target_accept)))
     compact = result.compact()
     pivot = plan is not None and len(plan.axes) == 2
     if pivot:  # the crossed variants are shown as tables below, one per quantity
@@ -105,3 +106,13 @@ def crossed_table(table: pd.DataFrame, axes: Sequence[str], quantity: str) -> li
         lines.append(f"{str(level):<{first}}  " + "  ".join(
             f"{cells.get((level, c), ''):>{width}}" for c in column_levels))
     return lines
+
+
+def _refitted(by_variant: pd.DataFrame, start: float) -> str:
+    """How many fitted variants diverged at ``start`` and were sampled higher."""
+    if "target_accept" not in by_variant:
+        return ""
+    fitted = by_variant[(by_variant["variant"] != MAIN) & (by_variant["status"] != "failed")]
+    higher = int((fitted["target_accept"] > start).sum())
+    return (f" ({higher} of {len(fitted)} refitted higher after divergences; "
+            "variants.csv: target_accept)")

@@ -22,16 +22,26 @@ system: of the command's process and its workers; of this process, whose
 threads run the loop's sequential chains, and of the compiler PyTensor starts)
 is printed beside it: a ratio of CPU times is what contention disturbs least.
 
-    python benchmarks/sensitivity_grid.py [--cores2]
+How much a grid samples depends on its seed: a variant that diverges at the target
+the main fit resolved to is refitted higher (``variants.csv``: ``target_accept``).
+``--seeds`` times the command at other seeds too (the spec with its ``[sampler]
+seed`` replaced), each against the same naive loop, and says per seed where the
+main fit resolved and how many variants were refitted; ``--repeats N`` times each
+command N times (alternating) and reports the median.
+
+    python benchmarks/sensitivity_grid.py [--cores2] [--repeats N] [--seeds 1,2,3]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
+import statistics
 import sys
 import tempfile
 import time
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -50,48 +60,83 @@ SUBGROUPS = ["type_iii", "des", "jackhammer", "unassigned"]
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cores2", action="store_true",
+                        help="also time the naive loop with cores=2")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs of each command (alternating); the median is reported")
+    parser.add_argument("--seeds", default="",
+                        help="comma-separated seeds to time as well (the spec with its "
+                             "[sampler] seed replaced), against the same naive loop")
+    args = parser.parse_args()
     cli = bayes_poem_command()
+    spec_seed = tomllib.loads(SPEC.read_text())["sampler"]["seed"]
+    seeds = [spec_seed] + [int(s) for s in args.seeds.split(",") if s.strip()]
+    runs: dict[tuple[int, str], list[float]] = {}
+    cpus: dict[tuple[int, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bayes_poem_grid_") as tmp:
         work = Path(tmp)
         time_process("check", cli + ["check", str(SPEC)], work)  # warm the on-disk caches
-        times, cpu = {}, {}
-        for jobs in ("1", "2"):
-            before = _children_cpu()
-            times[jobs] = time_process(f"--jobs {jobs}", cli + [
-                "sensitivity", str(SPEC), "--out", str(work / f"jobs{jobs}"), "--quiet",
-                "--jobs", jobs], work)
-            cpu[jobs] = _children_cpu() - before
-        summary = (work / "jobs1" / "sensitivity.txt").read_text().splitlines()
-        variants = (work / "jobs1" / "variants.csv").read_text().splitlines()[1:]
+        for seed in seeds:
+            spec_file = SPEC
+            if seed != spec_seed:
+                spec_file = work / f"grid_seed{seed}.toml"
+                spec_file.write_text(SPEC.read_text().replace(
+                    f"seed = {spec_seed}", f"seed = {seed}", 1))
+            for repeat in range(args.repeats):
+                for jobs in ("1", "2"):
+                    out = work / f"seed{seed}_jobs{jobs}_{repeat}"
+                    before = _children_cpu()
+                    runs.setdefault((seed, jobs), []).append(time_process(
+                        f"--jobs {jobs}", cli + ["sensitivity", str(spec_file), "--out",
+                                                 str(out), "--quiet", "--jobs", jobs], work))
+                    cpus.setdefault((seed, jobs), []).append(_children_cpu() - before)
+        first = work / f"seed{spec_seed}_jobs1_0"
+        summary = (first / "sensitivity.txt").read_text().splitlines()
+        variants = (first / "variants.csv").read_text().splitlines()[1:]
+        refits = {seed: _refits(work / f"seed{seed}_jobs1_0") for seed in seeds}
     failed = sum(",failed," in line for line in variants)
     spec = ModelSpec.from_table(load_dataset("sed_synthetic"), "clinical_success",
                                 subgroups=SUBGROUPS)
     before = time.process_time() + _children_cpu()  # children: PyTensor's C compiler
     t_plain = plain_pymc_loop(spec, cores=None)
     cpu_plain = time.process_time() + _children_cpu() - before
-    t_plain2 = plain_pymc_loop(spec, cores=2) if "--cores2" in sys.argv else None
+    t_plain2 = plain_pymc_loop(spec, cores=2) if args.cores2 else None
+    times = {key: statistics.median(values) for key, values in runs.items()}
+    cpu = {key: statistics.median(values) for key, values in cpus.items()}
     print(next(line for line in summary if line.startswith("sensitivity grid:")))
     print(f"variants fitted: {len(variants)} (failed: {failed})")
-    print(f"bayes-poem sensitivity --jobs 1  {times['1']:7.1f} s")
-    print(f"bayes-poem sensitivity --jobs 2  {times['2']:7.1f} s")
-    print(f"naive pm.sample loop (24 fits)   {t_plain:7.1f} s  (pm.sample default cores)")
+    print(f"naive pm.sample loop (24 fits)   {t_plain:7.1f} s  (pm.sample default cores), "
+          f"CPU {cpu_plain:.1f} s")
     if t_plain2 is not None:
         print(f"naive pm.sample loop, cores=2    {t_plain2:7.1f} s")
-    print(f"ratio --jobs 1 / naive = {times['1'] / t_plain:.3f}; --jobs 2 / naive = "
-          f"{times['2'] / t_plain:.3f} (goal <= 0.05)")
-    print(f"CPU time: --jobs 1 {cpu['1']:.1f} s, --jobs 2 {cpu['2']:.1f} s, naive loop "
-          f"{cpu_plain:.1f} s; ratio --jobs 1 / naive = {cpu['1'] / cpu_plain:.3f}, "
-          f"--jobs 2 / naive = {cpu['2'] / cpu_plain:.3f}")
+    for seed in seeds:
+        label = f"seed {seed}" + (" (the spec's)" if seed == spec_seed else "")
+        print(f"{label}: main fit at target_accept {refits[seed][0]}, "
+              f"{refits[seed][1]} of 24 variants refitted")
+        for jobs in ("1", "2"):
+            key = (seed, jobs)
+            print(f"  bayes-poem sensitivity --jobs {jobs}  {times[key]:6.2f} s "
+                  f"(runs: {' '.join(f'{v:.2f}' for v in runs[key])})  ratio "
+                  f"{times[key] / t_plain:.3f} (goal <= 0.05); CPU {cpu[key]:.1f} s, "
+                  f"CPU ratio {cpu[key] / cpu_plain:.3f}")
     if t_plain2 is not None:
-        print(f"ratio --jobs 2 / naive cores=2 = {times['2'] / t_plain2:.3f}")
-    print(json.dumps({"cli_jobs1_s": round(times["1"], 2), "cli_jobs2_s": round(times["2"], 2),
-                      "naive_s": round(t_plain, 2),
+        print(f"ratio --jobs 2 / naive cores=2 = {times[(spec_seed, '2')] / t_plain2:.3f}")
+    print(json.dumps({"naive_s": round(t_plain, 2), "cpu_naive_s": round(cpu_plain, 2),
                       "naive_cores2_s": None if t_plain2 is None else round(t_plain2, 2),
-                      "ratio_jobs1": round(times["1"] / t_plain, 4),
-                      "ratio_jobs2": round(times["2"] / t_plain, 4),
-                      "cpu_jobs1_s": round(cpu["1"], 2), "cpu_jobs2_s": round(cpu["2"], 2),
-                      "cpu_naive_s": round(cpu_plain, 2),
-                      "cpu_ratio_jobs1": round(cpu["1"] / cpu_plain, 4)}))
+                      **{f"seed{seed}_jobs{jobs}_s": round(times[(seed, jobs)], 2)
+                         for seed in seeds for jobs in ("1", "2")},
+                      **{f"seed{seed}_ratio_jobs{jobs}": round(times[(seed, jobs)] / t_plain, 4)
+                         for seed in seeds for jobs in ("1", "2")}}))
+
+
+def _refits(out: Path) -> tuple[str, int]:
+    """The main fit's target and how many variants were refitted above it (variants.csv)."""
+    import pandas as pd
+
+    variants = pd.read_csv(out / "variants.csv").set_index("variant")
+    start = variants.loc["main", "target_accept"]
+    return f"{start:g}", int((variants["target_accept"] > start).sum())
 
 
 def _children_cpu() -> float:

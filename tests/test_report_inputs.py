@@ -274,7 +274,8 @@ def _valid_rows() -> pd.DataFrame:
                          "p_gt_0": 0.7 if kind == "contrast" else None,
                          "p_gt_margin": 0.5 if kind == "contrast" else None,
                          "margin": 0.0 if kind == "contrast" else None,
-                         "divergences": 0, "seconds": 0.3, "flag": ""})
+                         "divergences": 0, "target_accept": 0.95, "seconds": 0.3,
+                         "flag": ""})
     rows.append({"variant": "broken", "group": "g", "status": "failed",
                  "error": "SpecError: no studies", "seconds": 0.01})
     return pd.DataFrame(rows).reindex(columns=ROW_COLUMNS)
@@ -323,6 +324,9 @@ HOSTILE_CSV = {  # name -> (content: bytes or a function giving text, text in th
     "probability above 1": (_cell(2, "p_gt_0", 1.5), "column 'p_gt_0'"),
     "contrast without P(>0)": (_cell(5, "p_gt_0", None), "column 'p_gt_0'"),
     "negative divergences": (_cell(0, "divergences", -3), "column 'divergences'"),
+    "target_accept above 1": (_cell(1, "target_accept", 1.2),
+                              "row 2 (line 3), column 'target_accept': 1.2 is not in"),
+    "target_accept text": (_cell(0, "target_accept", "high"), "column 'target_accept'"),
     "seconds text": (_cell(6, "seconds", "fast"), "column 'seconds'"),
     "repeated quantity": (_cell(1, "quantity", "p_pooled[type_iii]"), "rows 1 and 2 repeat"),
     "no main": (lambda: _csv_text(_valid_rows().replace({"variant": {"main": "other"}})),
@@ -348,6 +352,13 @@ def test_class6_a_valid_table_is_read_with_its_types(tmp_path):
     assert list(table.columns) == ROW_COLUMNS and len(table) == 7
     assert table["median"].dtype == float and table["flag"].fillna("").eq("").all()
     assert table.loc[6, "status"] == "failed" and np.isnan(table.loc[6, "median"])
+
+
+def test_class6_a_table_written_before_target_accept_still_reads(tmp_path):
+    path = tmp_path / "sensitivity.csv"
+    path.write_text(_csv_text(_valid_rows().drop(columns=["target_accept"])))
+    table = read_table(path)
+    assert list(table.columns) == ROW_COLUMNS and table["target_accept"].isna().all()
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_CSV))

@@ -344,5 +344,12 @@ def test_cli_grid_with_two_jobs_writes_what_one_job_writes(tmp_path):
     one, two = (pd.read_csv(tmp_path / jobs / "sensitivity.csv").drop(columns="seconds")
                 for jobs in ("1", "2"))
     pd.testing.assert_frame_equal(one, two)
+    variants = pd.read_csv(tmp_path / "1" / "variants.csv").set_index("variant")
+    start = variants.loc[MAIN, "target_accept"]  # the variants start at the main fit's
+    assert start in (0.8, 0.95, 0.99) and (variants["target_accept"] >= start).all()
+    higher = int((variants["target_accept"] > start).sum())
+    text = (tmp_path / "1" / "sensitivity.txt").read_text()
+    assert (f"target_accept from {start:g} ({higher} of {len(variants) - 1} refitted higher "
+            "after divergences; variants.csv: target_accept)") in text
     for name in ("sensitivity.png", "sensitivity_grid.png"):
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
