@@ -350,6 +350,8 @@ def _wait_or_stop(sampler: Any, first: float = POLL_FIRST) -> Any:
     ``tests/test_stop_at_divergence.py`` checks both, so a change in nutpie fails
     there). Between waits, ``inspect()`` copies the trace so far; only its
     statistics ``tuning`` and ``diverging`` are read (:func:`_after_warmup`).
+    (``is_finished`` is no cheaper check: in nutpie 0.16 it raises the same
+    ``TimeoutError`` while the sampler runs.)
     """
     timeout = first
     while True:
