@@ -11,7 +11,8 @@ failed computation (:class:`~bayes_poem.errors.SamplingError`).
 A fit with adaptive ``target_accept`` (:func:`bayes_poem.sampling.sample_adaptive`)
 that was redone at a higher target says so in :attr:`Diagnostics.adaptation`
 and in :meth:`Diagnostics.summary_line`; the diagnostics are those of the last
-attempt (the draws kept).
+attempt (the draws kept). An attempt stopped at its first divergence after
+warm-up (nutpie: not the ladder's last) says so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import arviz as az
 import numpy as np
@@ -31,7 +33,8 @@ RHAT_MAX = 1.01
 MIN_DRAWS = 4  # split R-hat and ESS need 4 draws per chain (ArviZ's minimum)
 ESS_PER_CHAIN_MIN = 100
 BFMI_MIN = 0.3
-# sample_stats attr of an adaptive fit: JSON [[target_accept, divergences], ...]
+# sample_stats attr of an adaptive fit: JSON [[target_accept, divergences], ...], an
+# attempt stopped at its first divergence after warm-up [target, divergences, "stopped"]
 ATTEMPTS_ATTR = "target_accept_attempts"
 KINDS = ("r_hat", "ess_bulk", "ess_tail")  # the columns of Diagnostics.table
 
@@ -142,21 +145,49 @@ def e_bfmi(energy: np.ndarray) -> np.ndarray:
     return np.square(np.diff(energy, axis=1)).mean(axis=1) / np.var(energy, axis=1, ddof=1)
 
 
-def attempts(idata: az.InferenceData) -> list[tuple[float, int]]:
-    """``(target_accept, divergences)`` of each attempt of a fit; [] if not recorded."""
+class Attempt(NamedTuple):
+    """One attempt of an adaptive fit: its target, the divergences after warm-up
+    (those seen by the stop if ``stopped``), and whether it was stopped at its first
+    divergence instead of running to the end."""
+
+    target: float
+    divergences: int
+    stopped: bool = False
+
+
+def attempts(idata: az.InferenceData) -> list[Attempt]:
+    """The :class:`Attempt` of each attempt of a fit; [] if not recorded.
+
+    Reads both records: ``[target, divergences]`` (every attempt before stopping
+    existed, and an attempt run to the end) and ``[target, divergences, "stopped"]``.
+    """
     stats = getattr(idata, "sample_stats", None)
     raw = None if stats is None else stats.attrs.get(ATTEMPTS_ATTR)
     if not raw:
         return []
-    return [(float(target), int(n)) for target, n in json.loads(raw)]
+    return [Attempt(float(target), int(n), bool(rest) and rest[0] == "stopped")
+            for target, n, *rest in json.loads(raw)]
 
 
 def adaptation_notes(idata: az.InferenceData) -> tuple[str, ...]:
-    """One line per refit: "refit at target_accept 0.95 after 7 divergences at 0.8"."""
+    """One line per refit: "refit at target_accept 0.95 after 7 divergences at 0.8", or
+    for an attempt stopped early "refit at target_accept 0.95 after a divergence at 0.8
+    (that attempt stopped at its first divergence after warm-up)"."""
     steps = attempts(idata)
-    return tuple(f"refit at target_accept {later:g} after {n} divergence"
-                 f"{'' if n == 1 else 's'} at {earlier:g}"
-                 for (earlier, n), (later, _) in zip(steps, steps[1:], strict=False))
+    return tuple(_note(earlier, later) for earlier, later in zip(steps, steps[1:], strict=False))
+
+
+def _note(earlier: Attempt, later: Attempt) -> str:
+    n = earlier.divergences
+    if earlier.stopped and n == 1:
+        return (f"refit at target_accept {later.target:g} after a divergence at "
+                f"{earlier.target:g} (that attempt stopped at its first divergence "
+                f"after warm-up)")
+    note = (f"refit at target_accept {later.target:g} after {n} divergence"
+            f"{'' if n == 1 else 's'} at {earlier.target:g}")
+    if earlier.stopped:
+        note += " (that attempt stopped early, when its first divergences after warm-up were seen)"
+    return note
 
 
 def element_draws(var) -> np.ndarray:

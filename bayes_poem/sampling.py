@@ -30,6 +30,24 @@ The attempts are recorded in the ``sample_stats`` attrs
 0.95 after 7 divergences"). An explicit ``target_accept`` is used as given,
 with no refit.
 
+Stopping a doomed attempt. An attempt that is not the last one the ladder
+would make can only be kept if it has no divergence after warm-up, so the
+nutpie backend stops it at the first one seen (:func:`_wait_or_stop`) instead
+of drawing the rest and discarding them: the draws returned are the same,
+only the discarded attempt ends sooner. Its record is the divergences seen by
+then (at least 1) and a ``"stopped"`` marker (``[0.8, 1, "stopped"]``). The
+last rung's attempt and a fit at an explicit target always run to the end.
+"After warm-up" is nutpie's ``tuning`` statistic, false: the same rows that
+:func:`bayes_poem.nutpie_trace.to_inference_data` keeps as the draws. The
+sampler is watched through its public ``inspect()`` (a copy of the trace so
+far; only its statistics are read) between ``wait(timeout=...)`` calls whose
+timeout grows by :data:`POLL_GROWTH` from :data:`POLL_FIRST`: a divergence at
+time ``t`` is seen by about ``POLL_GROWTH * t``, and the copies cost in all a
+few copies of the final trace, whatever its length. nutpie's progress
+callback would be cheaper still, but it is reached only by building the
+sampler through nutpie's private ``_make_sampler`` and gives up nutpie's
+progress bar.
+
 The study effects stay non-centred whatever the data (the compiled density of
 :mod:`bayes_poem.backends.density` has one parameterisation; a centred variant
 would be a second kernel for every structure, likelihood and cell-effect
@@ -79,6 +97,11 @@ MAX_SEED = 2**63 - 1
 # Targets tried in turn by an adaptive fit (target_accept=None): nutpie's default
 # first, then smaller step sizes, each only after divergences at the one before.
 TARGET_LADDER = (0.8, 0.95, 0.99)
+# Watching an attempt that stops at its first divergence after warm-up: the first
+# wait (seconds) and the factor each later wait grows by (the module docstring).
+POLL_FIRST = 0.005
+POLL_GROWTH = 1.5
+STOPPED = "stopped"  # marker of an attempt stopped early in ATTEMPTS_ATTR's records
 SETTING_RANGES = {"draws": (MIN_DRAWS, MAX_DRAWS), "tune": (0, MAX_TUNE),
                   "chains": (1, MAX_CHAINS), "seed": (0, MAX_SEED)}
 
@@ -193,8 +216,20 @@ def refit(spec: ModelSpec, settings: SamplerSettings) -> FitResult:
     return spec.fit(settings, adapt_from=settings.target_accept or TARGET_LADDER[0])
 
 
+@dataclass(frozen=True)
+class Stopped:
+    """An attempt stopped at its first divergence after warm-up (no draws kept).
+
+    ``divergences``: those seen after warm-up when it was stopped (at least 1);
+    ``draws``: the post-warm-up draws of all chains drawn by then.
+    """
+
+    divergences: int
+    draws: int
+
+
 def sample_adaptive(sample: Any, settings: SamplerSettings, *,
-                    start: float | None = None) -> az.InferenceData:
+                    start: float | None = None, stoppable: bool = False) -> az.InferenceData:
     """``sample(target_accept)`` at the given target, or up :data:`TARGET_LADDER`.
 
     With ``settings.target_accept`` set, one call at it. Unset, one call per rung
@@ -204,6 +239,12 @@ def sample_adaptive(sample: Any, settings: SamplerSettings, *,
     must use ``settings.seed`` every time, so the returned draws are those of a
     single fit at the target it used. The ``sample_stats`` of the result carry
     ``target_accept`` (that target) and :data:`ATTEMPTS_ATTR`.
+
+    ``stoppable``: ``sample`` is called as ``sample(target, stop=...)``, with
+    ``stop=True`` for every attempt but the last the ladder would make (never
+    with a set target); such an attempt may return a :class:`Stopped` instead of
+    its draws, which could not have been kept (they have a divergence). The PyMC
+    backend does not stop attempts (``stoppable=False``: ``sample(target)``).
     """
     if settings.target_accept is not None:
         targets: tuple[float, ...] = (settings.target_accept,)
@@ -211,9 +252,15 @@ def sample_adaptive(sample: Any, settings: SamplerSettings, *,
         targets = (float(start), *(t for t in TARGET_LADDER if t > start))
     else:
         targets = TARGET_LADDER
-    attempts = []
-    for target in targets:
-        idata = sample(target)
+    attempts: list[list[Any]] = []
+    for i, target in enumerate(targets):
+        if stoppable:
+            idata = sample(target, stop=settings.target_accept is None and i < len(targets) - 1)
+        else:
+            idata = sample(target)
+        if isinstance(idata, Stopped):
+            attempts.append([target, idata.divergences, STOPPED])
+            continue
         attempts.append([target, _divergences(idata)])
         if attempts[-1][1] == 0:
             break
@@ -254,12 +301,15 @@ def run_nutpie(model: Any, settings: SamplerSettings, *,
     :class:`~bayes_poem.errors.Interrupted` for a signal).
     """
     return sample_adaptive(
-        lambda target: _nutpie_once(model, settings, target, initial_step), settings,
-        start=start)
+        lambda target, stop: _nutpie_once(model, settings, target, initial_step, stop=stop),
+        settings, start=start, stoppable=True)
 
 
 def _nutpie_once(model: Any, settings: SamplerSettings, target: float,
-                 initial_step: float | None = None) -> az.InferenceData:
+                 initial_step: float | None = None, *,
+                 stop: bool = False) -> az.InferenceData | Stopped:
+    """One nutpie run at ``target``; with ``stop``, a :class:`Stopped` as soon as
+    a chain diverges after warm-up (:func:`_wait_or_stop`)."""
     import nutpie
 
     from bayes_poem.nutpie_trace import skipped_stats, to_inference_data
@@ -279,18 +329,63 @@ def _nutpie_once(model: Any, settings: SamplerSettings, target: float,
             **({} if initial_step is None else {"initial_step": float(initial_step)}),
         )
         try:
-            trace = sampler.wait()
+            trace = _wait_or_stop(sampler) if stop else sampler.wait()
         except BaseException:
             sampler.cancel()
             raise
+        if isinstance(trace, Stopped):
+            sampler.cancel()
+            return trace
         draw_batches, stat_batches = trace.get_arrow_trace()
         return to_inference_data(draw_batches, stat_batches, model.coords,
                                  skip=skipped_stats(getattr(sampler, "_settings", None)))
 
 
+def _wait_or_stop(sampler: Any, first: float = POLL_FIRST) -> Any:
+    """The raw trace of a running nutpie sampler (``return_raw_trace=True``), or a
+    :class:`Stopped` as soon as a check finds a divergence after warm-up.
+
+    nutpie 0.16's ``wait(timeout=...)`` raises ``TimeoutError`` while the sampler
+    runs on, undisturbed (its draws are those of an unwatched run;
+    ``tests/test_stop_at_divergence.py`` checks both, so a change in nutpie fails
+    there). Between waits, ``inspect()`` copies the trace so far; only its
+    statistics ``tuning`` and ``diverging`` are read (:func:`_after_warmup`).
+    (``is_finished`` is no cheaper check: in nutpie 0.16 it raises the same
+    ``TimeoutError`` while the sampler runs.)
+    """
+    timeout = first
+    while True:
+        try:
+            return sampler.wait(timeout=timeout)
+        except TimeoutError:
+            pass
+        divergences, draws = _after_warmup(sampler.inspect())
+        if divergences:
+            return Stopped(divergences, draws)
+        timeout *= POLL_GROWTH
+
+
+def _after_warmup(trace: Any) -> tuple[int, int]:
+    """Divergences and draws after warm-up (``tuning`` false) of a raw nutpie trace."""
+    import pyarrow
+
+    divergences = draws = 0
+    for batch in trace.get_arrow_trace()[1]:
+        batch = pyarrow.record_batch(batch)
+        if not batch.num_rows:
+            continue
+        kept = ~batch.column("tuning").to_numpy(zero_copy_only=False)
+        diverging = batch.column("diverging").to_numpy(zero_copy_only=False)
+        divergences += int(np.count_nonzero(diverging & kept))
+        draws += int(np.count_nonzero(kept))
+    return divergences, draws
+
+
 # ---------------------------------------------------------------------- PyMC
 def _sample_pymc(spec: ModelSpec, settings: SamplerSettings, *,
                  start: float | None = None) -> az.InferenceData:
+    """The PyMC backend's fit: every attempt runs to the end (no stop at the first
+    divergence: a reference backend, kept simple; nutpie is the default)."""
     import pymc as pm
 
     from bayes_poem.backends.compiled import expanded_layout

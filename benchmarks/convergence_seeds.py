@@ -67,7 +67,7 @@ def one_fit(spec, settings, seed: int) -> dict:
     seconds = time.perf_counter() - started
     diagnostics = result.diagnostics
     warned = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
-    targets = ">".join(f"{t:g}" for t, _ in attempts(result.idata)) or "?"
+    targets = ">".join(f"{a.target:g}" for a in attempts(result.idata)) or "?"
     return {"seed": seed, "divergences": diagnostics.divergences,
             "max_rhat": float(diagnostics.table["r_hat"].max()),
             "min_ess_bulk": float(diagnostics.table["ess_bulk"].min()),

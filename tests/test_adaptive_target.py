@@ -1,6 +1,7 @@
 """Adaptive target_accept (bayes_poem.sampling.sample_adaptive): 0.8, then 0.95 and 0.99
 only after divergences; an explicit target used as given; the target used recorded so a
-rerun at it gives the same draws."""
+rerun at it gives the same draws; an attempt that is not the last stopped at its first
+divergence and recorded so (tests/test_stop_at_divergence.py samples it)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,18 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayes_poem.diagnostics import ATTEMPTS_ATTR, adaptation_notes, attempts, check_fit
+from bayes_poem.diagnostics import (
+    ATTEMPTS_ATTR,
+    Attempt,
+    adaptation_notes,
+    attempts,
+    check_fit,
+)
 from bayes_poem.errors import ConvergenceWarning
 from bayes_poem.sampling import (
     TARGET_LADDER,
     SamplerSettings,
+    Stopped,
     resolved_settings,
     sample_adaptive,
 )
@@ -56,7 +64,7 @@ def test_no_divergence_keeps_the_first_fit():
     sampler = FakeSampler({0.8: 0, 0.95: 0, 0.99: 0})
     idata = sample_adaptive(sampler, SamplerSettings())
     assert sampler.calls == [0.8]
-    assert attempts(idata) == [(0.8, 0)]
+    assert attempts(idata) == [Attempt(0.8, 0)]
     assert adaptation_notes(idata) == ()
     assert resolved_settings(SamplerSettings(), idata).target_accept == 0.8
 
@@ -93,7 +101,7 @@ def test_an_explicit_target_is_used_as_given(target):
     sampler = FakeSampler({target: 5})
     idata = sample_adaptive(sampler, SamplerSettings(target_accept=target))
     assert sampler.calls == [target]
-    assert attempts(idata) == [(target, 5)]
+    assert attempts(idata) == [Attempt(target, 5)]
     assert adaptation_notes(idata) == ()
 
 
@@ -129,6 +137,80 @@ def test_resolved_spec_writes_the_target_used_only_when_known():
     used = dataclasses.replace(analysis, sampler=SamplerSettings(target_accept=0.95))
     again = parse_spec(tomllib.loads(used.resolved_toml()))
     assert again.sampler.target_accept == 0.95
+
+
+class StoppableSampler(FakeSampler):
+    """A nutpie-like ``sample(target, stop=...)``: with ``stop``, a divergent attempt
+    returns :class:`Stopped` (its first divergence seen after 120 draws)."""
+
+    def __init__(self, divergences: dict[float, int]):
+        super().__init__(divergences)
+        self.stops: list[bool] = []
+
+    def __call__(self, target: float, *, stop: bool) -> az.InferenceData | Stopped:
+        self.stops.append(stop)
+        if stop and self.divergences[target]:
+            self.calls.append(target)
+            return Stopped(divergences=1, draws=120)
+        return super().__call__(target)
+
+
+@pytest.mark.parametrize("settings, start, divergent, calls, stops", [
+    (SamplerSettings(), None, {}, [0.8], [True]),
+    (SamplerSettings(), None, {0.8: 7}, [0.8, 0.95], [True, True]),
+    (SamplerSettings(), None, {0.8: 9, 0.95: 3, 0.99: 1}, [0.8, 0.95, 0.99],
+     [True, True, False]),
+    (SamplerSettings(), 0.95, {0.95: 3, 0.99: 2}, [0.95, 0.99], [True, False]),
+    (SamplerSettings(), 0.99, {0.99: 4}, [0.99], [False]),
+    (SamplerSettings(target_accept=0.8), None, {0.8: 5}, [0.8], [False]),
+])
+def test_only_an_attempt_that_is_not_the_last_may_stop(settings, start, divergent, calls,
+                                                        stops):
+    """The last rung's attempt and a set target run to the end (stop=False)."""
+    sampler = StoppableSampler({0.8: 0, 0.95: 0, 0.99: 0, **divergent})
+    sample_adaptive(sampler, settings, start=start, stoppable=True)
+    assert (sampler.calls, sampler.stops) == (calls, stops)
+
+
+def test_a_stopped_attempt_is_recorded_as_stopped_and_the_clean_one_returned():
+    sampler = StoppableSampler({0.8: 7, 0.95: 0, 0.99: 0})
+    idata = sample_adaptive(sampler, SamplerSettings(), stoppable=True)
+    assert json.loads(idata.sample_stats.attrs[ATTEMPTS_ATTR]) == [[0.8, 1, "stopped"],
+                                                                   [0.95, 0]]
+    assert idata.sample_stats.attrs["target_accept"] == 0.95
+    assert attempts(idata) == [Attempt(0.8, 1, stopped=True), Attempt(0.95, 0)]
+    xr.testing.assert_identical(idata.posterior, fake_idata(0).posterior)
+    assert adaptation_notes(idata) == (
+        "refit at target_accept 0.95 after a divergence at 0.8 (that attempt stopped at "
+        "its first divergence after warm-up)",)
+
+
+def test_the_last_rung_is_returned_whatever_it_has_after_stopped_attempts():
+    sampler = StoppableSampler({0.8: 9, 0.95: 3, 0.99: 2})
+    idata = sample_adaptive(sampler, SamplerSettings(), stoppable=True)
+    assert attempts(idata) == [Attempt(0.8, 1, True), Attempt(0.95, 1, True),
+                               Attempt(0.99, 2)]
+    assert int(idata.sample_stats["diverging"].sum()) == 2
+
+
+@pytest.mark.parametrize("record, parsed, notes", [
+    ([[0.8, 7], [0.95, 0]], [Attempt(0.8, 7), Attempt(0.95, 0)],  # before stopping existed
+     ("refit at target_accept 0.95 after 7 divergences at 0.8",)),
+    ([[0.8, 1], [0.95, 0]], [Attempt(0.8, 1), Attempt(0.95, 0)],
+     ("refit at target_accept 0.95 after 1 divergence at 0.8",)),
+    ([[0.8, 3, "stopped"], [0.95, 1, "stopped"], [0.99, 0]],
+     [Attempt(0.8, 3, True), Attempt(0.95, 1, True), Attempt(0.99, 0)],
+     ("refit at target_accept 0.95 after 3 divergences at 0.8 (that attempt stopped "
+      "early, when its first divergences after warm-up were seen)",
+      "refit at target_accept 0.99 after a divergence at 0.95 (that attempt stopped at "
+      "its first divergence after warm-up)")),
+])
+def test_attempts_reads_old_and_stopped_records(record, parsed, notes):
+    idata = fake_idata(0)
+    idata.sample_stats.attrs[ATTEMPTS_ATTR] = json.dumps(record)
+    assert attempts(idata) == parsed
+    assert [a.stopped for a in attempts(idata)] == [len(r) == 3 for r in record]
+    assert adaptation_notes(idata) == notes
 
 
 @pytest.mark.mcmc
