@@ -107,7 +107,7 @@ def to_bytes(fig: Figure, fmt: str = "png") -> bytes:
     once: ``savefig`` draws a constrained-layout figure twice (a layout pass, then the
     drawing), while the canvas's own drawing lays it out within it, the same pixels
     (``tests/test_figure_style.py``); the pixels are written by :func:`bayes_poem.png.encode`
-    (RGB on the white face, "Up"-filtered, deflated at :data:`PNG_COMPRESS_LEVEL`).
+    ("Up"-filtered, deflated at :data:`PNG_COMPRESS_LEVEL`).
     """
     if fmt not in FORMATS:
         raise ValueError(f"figure format must be one of {', '.join(FORMATS)} (got {fmt!r})")
