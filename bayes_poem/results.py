@@ -287,11 +287,14 @@ class FitResult:
                              **counts, "observed": crude})
         return pd.DataFrame(rows)
 
-    def heterogeneity(self, interval: IntervalSpec | None = None) -> pd.DataFrame:
-        """``tau``, ``tau2``, Bayesian ``i2`` and ``sigma_subgroup`` (when modelled)."""
+    def heterogeneity(self, interval: IntervalSpec | None = None, *,
+                      derived: bool = True) -> pd.DataFrame:
+        """``tau``, ``tau2``, Bayesian ``i2`` and ``sigma_subgroup`` (when modelled);
+        ``derived=False``: the model's own scales only (no ``tau2``, ``i2``,
+        ``tau_cell2``, ``rho``: the sensitivity grid's rows)."""
         from bayes_poem.results_heterogeneity import heterogeneity_table
 
-        return heterogeneity_table(self, interval or self.interval)
+        return heterogeneity_table(self, interval or self.interval, derived=derived)
 
     def i_squared(self) -> np.ndarray:
         """Draws of the Bayesian I-squared analogue (see module docstring).

@@ -27,31 +27,37 @@ if TYPE_CHECKING:
 __all__ = ["heterogeneity_table", "i_squared"]
 
 
-def heterogeneity_table(result: FitResult, interval: IntervalSpec) -> pd.DataFrame:
-    """The rows of :meth:`FitResult.heterogeneity` at ``interval``."""
+def heterogeneity_table(result: FitResult, interval: IntervalSpec, *,
+                        derived: bool = True) -> pd.DataFrame:
+    """The rows of :meth:`FitResult.heterogeneity` at ``interval`` (``derived``: with
+    the squares, I-squared and rho)."""
     post = result.posterior
     rows = []
     if "tau" in post and SUBGROUP in post["tau"].dims:  # tau[d], one per subgroup
         tau = post["tau"].transpose(*SAMPLE_DIMS, SUBGROUP)
-        i2 = result.i_squared()
+        i2 = result.i_squared() if derived else None
         for j, label in enumerate(tau[SUBGROUP].values.tolist()):
             t = tau.sel({SUBGROUP: label}).values
             rows.append({"parameter": f"tau[{label}]", **describe(t, interval)})
-            rows.append({"parameter": f"tau2[{label}]", **describe(t**2, interval)})
-            rows.append({"parameter": f"i2[{label}]", **describe(i2[..., j], interval)})
+            if derived:
+                rows.append({"parameter": f"tau2[{label}]", **describe(t**2, interval)})
+                rows.append({"parameter": f"i2[{label}]", **describe(i2[..., j], interval)})
     elif "tau" in post:
         tau = post["tau"].values
         rows.append({"parameter": "tau", **describe(tau, interval)})
-        rows.append({"parameter": "tau2", **describe(tau**2, interval)})
-        rows.append({"parameter": "i2", **describe(result.i_squared(), interval)})
+        if derived:
+            rows.append({"parameter": "tau2", **describe(tau**2, interval)})
+            rows.append({"parameter": "i2", **describe(result.i_squared(), interval)})
     if result.spec.cell_effects == "random":
         t = result._tau_cell().values
         rows.append({"parameter": "tau_cell", **describe(t, interval)})
-        rows.append({"parameter": "tau_cell2", **describe(t**2, interval)})
+        if derived:
+            rows.append({"parameter": "tau_cell2", **describe(t**2, interval)})
     if "phi" in post:
         phi = post["phi"].values
         rows.append({"parameter": "phi", **describe(phi, interval)})
-        rows.append({"parameter": "rho", **describe(phi**2 / (1 + phi**2), interval)})
+        if derived:
+            rows.append({"parameter": "rho", **describe(phi**2 / (1 + phi**2), interval)})
     if "sigma_subgroup" in post:
         rows.append({"parameter": "sigma_subgroup",
                      **describe(post["sigma_subgroup"].values, interval)})

@@ -153,7 +153,7 @@ def _quantity_rows(result, contrasts: Sequence[Contrast], interval: IntervalSpec
         rows.append({"quantity": f"p_pooled[{row.subgroup}]", "kind": "probability",
                      "median": row.median, "lower": row.lower, "upper": row.upper,
                      "interval": row.interval})
-    for row in result.heterogeneity(interval).itertuples(index=False):
+    for row in result.heterogeneity(interval, derived=False).itertuples(index=False):
         if (row.parameter in ("tau", "sigma_subgroup", "phi", "tau_cell")
                 or str(row.parameter).startswith("tau[")):  # per-subgroup heterogeneity
             rows.append({"quantity": row.parameter, "kind": "heterogeneity",

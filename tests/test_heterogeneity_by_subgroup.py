@@ -168,6 +168,15 @@ def test_heterogeneity_reports_tau_per_subgroup_with_its_i2(table):
                       np.median(post["tau"].sel({SUBGROUP: "y"}).values))
 
 
+def test_heterogeneity_without_derived_rows_is_the_same_rows_of_the_model_scales(table):
+    """derived=False (the sensitivity grid's rows): tau[d] only, the same numbers."""
+    fit = _fake_fit(_spec(table))
+    full = fit.heterogeneity().set_index("parameter")
+    own = fit.heterogeneity(derived=False).set_index("parameter")
+    assert list(own.index) == [f"tau[{x}]" for x in fit.spec.subgroups]
+    pd.testing.assert_frame_equal(own, full.loc[own.index])
+
+
 def test_integrated_study_likelihood_with_a_tau_per_row():
     """A study with two rows of different subgroups: one shared w, two taus."""
     base = np.array([[0.3, -0.4]])
