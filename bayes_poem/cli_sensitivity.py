@@ -119,10 +119,22 @@ def _run_grid(args, analysis, spec, config, plan, executor, shutdown, target) ->
               **({"psens.csv": psens} if psens is not None else {})}
     files = table_files(tables, title=analysis.title, synthetic=spec.table.is_synthetic)
     spec_toml = analysis.resolved_toml(spec)
-    figures = {name: drawing[name].result() if name in drawing
-               else figure_png(name, result.table, *figure_args)
+    figures = {name: _drawn(drawing.get(name), name, result.table, *figure_args)
                for name in figure_names(figure_args[0])}
     shutdown()  # the grid and its figures are done: release the workers
     write_bundle(Bundle(text=text, text_name="sensitivity.txt", tables=tables,
                         figures=figures, files=files, spec_toml=spec_toml), target)
     return text
+
+
+def _drawn(future, name, *args) -> bytes:
+    """A figure's PNG from the worker drawing it, or drawn here when no worker was
+    asked or the pool was lost (a worker killed: the figure does not depend on it)."""
+    from bayes_poem.sensitivity_plots import figure_png
+
+    if future is not None:
+        try:
+            return future.result()
+        except cf.BrokenExecutor:
+            pass
+    return figure_png(name, *args)

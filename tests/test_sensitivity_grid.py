@@ -329,6 +329,27 @@ def test_grid_figures_drawn_by_a_worker_are_the_bytes_drawn_here():
         figure_png("x.png", frame, axes)
 
 
+def test_a_figure_of_a_lost_worker_is_drawn_here():
+    """A pool lost while drawing (a worker killed) costs no figure: it is drawn in the
+    command's own process, the same bytes."""
+    import concurrent.futures as cf
+    from concurrent.futures.process import BrokenProcessPool
+
+    from bayes_poem.cli_sensitivity import _drawn
+    from bayes_poem.sensitivity_plots import FOREST, figure_png
+
+    frame, axes = _crossed_frame(), ["tau_priors", "leave_one_out"]
+    lost = cf.Future()
+    lost.set_exception(BrokenProcessPool("a worker was killed"))
+    want = figure_png(FOREST, frame, axes, "SYNTHETIC")
+    assert _drawn(lost, FOREST, frame, axes, "SYNTHETIC") == want
+    assert _drawn(None, FOREST, frame, axes, "SYNTHETIC") == want
+    failed = cf.Future()
+    failed.set_exception(ValueError("a drawing error"))  # not the pool's: raised
+    with pytest.raises(ValueError, match="a drawing error"):
+        _drawn(failed, FOREST, frame, axes, "SYNTHETIC")
+
+
 @pytest.mark.mcmc
 def test_cli_grid_with_two_jobs_writes_what_one_job_writes(tmp_path):
     """--jobs 2 (variants and figures on worker processes) gives the same tables and the
