@@ -17,7 +17,9 @@ plain ``wait()``, as before), alternately in this one process:
   subgroup differences, so ``sigma_subgroup`` piles up near 0 and the funnel there
   diverges at 0.8 (at seeds 0 and 1: 11 and 13 divergences). 4 chains x 1000 draws
   after 1000 tuning steps, sampler seed ``--seed``. The draws of the two fits are
-  checked bit-for-bit identical.
+  checked bit-for-bit identical. An attempt whose trace would exceed
+  ``sampling.WATCH_MAX_BYTES`` (64 MiB: above about 500 studies here) is not
+  watched, so from there both fits run every attempt to the end.
 
 Wall seconds and this process's CPU seconds (user + system) are printed: on a
 shared machine the CPU time moves less with the other processes' load.

@@ -252,3 +252,19 @@ def test_the_main_shipped_spec_samples_cleanly_over_20_seeds(seed):
         warnings.simplefilter("error", ConvergenceWarning)
         fit = analysis.model_spec().fit(dataclasses.replace(analysis.sampler, seed=seed))
     assert fit.diagnostics.ok and fit.diagnostics.divergences == 0
+
+
+def test_only_an_attempt_with_a_small_trace_is_watched_for_its_first_divergence():
+    """Watching copies the trace so far: a trace above WATCH_MAX_BYTES runs to the end
+    (the copy would raise the peak memory by up to one trace)."""
+    import types
+
+    from bayes_poem.sampling import WATCH_MAX_BYTES, SamplerSettings, watched
+
+    settings = SamplerSettings(draws=1000, tune=1000, chains=4)
+    per_value = settings.chains * (settings.tune + settings.draws) * 8
+    assert watched(types.SimpleNamespace(n_expanded=27), settings)  # the SED model
+    assert watched(types.SimpleNamespace(n_expanded=WATCH_MAX_BYTES // per_value), settings)
+    assert not watched(types.SimpleNamespace(n_expanded=WATCH_MAX_BYTES // per_value + 1),
+                       settings)
+    assert not watched(types.SimpleNamespace(n_expanded=4003), settings)  # 2,000 studies
