@@ -32,25 +32,31 @@ with no refit.
 
 Stopping a doomed attempt. An attempt that is not the last one the ladder
 would make can only be kept if it has no divergence after warm-up, so the
-nutpie backend stops it at the first one seen (:func:`_wait_or_stop`) instead
-of drawing the rest and discarding them: the draws returned are the same,
-only the discarded attempt ends sooner. Its record is the divergences seen by
+nutpie backend stops it at the first one seen instead of drawing the rest and
+discarding them: the draws returned are the same, only the discarded attempt
+ends sooner. Its record is the divergences seen by
 then (at least 1) and a ``"stopped"`` marker (``[0.8, 1, "stopped"]``). The
 last rung's attempt and a fit at an explicit target always run to the end.
-"After warm-up" is nutpie's ``tuning`` statistic, false: the same rows that
-:func:`bayes_poem.nutpie_trace.to_inference_data` keeps as the draws. The
-sampler is watched through its public ``inspect()`` (a copy of the trace so
-far; only its statistics are read) between ``wait(timeout=...)`` calls whose
-timeout grows by :data:`POLL_GROWTH` from :data:`POLL_FIRST`: a divergence at
-time ``t`` is seen by about ``POLL_GROWTH * t``, and the copies cost in all a
-few copies of the final trace, whatever its length. A copy lives beside the
-sampler's own trace, so watching raises the peak memory by up to one trace:
-an attempt whose draws would take more than :data:`WATCH_MAX_BYTES` is not
-watched and runs to the end, as before (a 2,000-study fit's trace is 256 MB:
-watching it raised the fit's peak from 978 to 1314 MiB and saved nothing when
-the attempt did not diverge). nutpie's progress callback would be cheaper
-still, but it is reached only by building the sampler through nutpie's
-private ``_make_sampler`` and gives up nutpie's progress bar.
+
+How an attempt is watched. Without a progress bar (a grid's variants, a
+redirected log, ``--quiet``) the sampler is built as ``nutpie.sample`` builds it
+but with nutpie's template progress callback in place of the bar
+(:func:`_nutpie_counted`): every :data:`COUNT_RATE_MS` ms it reports each chain's
+divergences after warm-up, and the attempt stops at the first. No copy of the
+trace is made, so any model is watched. Reaching the callback takes nutpie's
+private ``_make_sampler``; ``tests/test_stop_at_divergence.py`` checks that the
+draws are ``nutpie.sample``'s, bit for bit. With a progress bar (a terminal),
+nutpie's own bar is kept and the attempt is watched through its public
+``inspect()`` (a copy of the trace so far; only the statistics ``tuning`` and
+``diverging`` are read) between ``wait(timeout=...)`` calls whose timeout grows
+by :data:`POLL_GROWTH` from :data:`POLL_FIRST`: a divergence at time ``t`` is seen
+by about ``POLL_GROWTH * t``. A copy lives beside the sampler's own trace, so
+such watching raises the peak memory by up to one trace: an attempt whose draws
+would take more than :data:`WATCH_MAX_BYTES` is then not watched and runs to the
+end (a 2,000-study fit's trace is 256 MB: watching it by copies raised the fit's
+peak from 978 to 1314 MiB). "After warm-up" is nutpie's ``tuning`` statistic,
+false: the same rows that :func:`bayes_poem.nutpie_trace.to_inference_data`
+keeps as the draws.
 
 The study effects stay non-centred whatever the data (the compiled density of
 :mod:`bayes_poem.backends.density` has one parameterisation; a centred variant
@@ -106,6 +112,11 @@ TARGET_LADDER = (0.8, 0.95, 0.99)
 POLL_FIRST = 0.005
 POLL_GROWTH = 1.5
 STOPPED = "stopped"  # marker of an attempt stopped early in ATTEMPTS_ATTR's records
+# nutpie's progress text read by a watched attempt without a progress bar: per chain,
+# its divergences after warm-up and its draws so far (warm-up included); every 2 ms
+COUNT_TEMPLATE = ("{% for chain in chains %}{{ chain.divergences }} "
+                  "{{ chain.finished_draws }};{% endfor %}")
+COUNT_RATE_MS = 2
 # Largest trace (chains x (tune + draws) x stored values x 8 bytes) of an attempt that
 # is watched for its first divergence (the module docstring): 64 MiB
 WATCH_MAX_BYTES = 64 * 2**20
@@ -308,7 +319,10 @@ def run_nutpie(model: Any, settings: SamplerSettings, *,
     :class:`~bayes_poem.errors.Interrupted` for a signal).
     """
     return sample_adaptive(
-        lambda target, stop: _nutpie_once(model, settings, target, initial_step, stop=stop),
+        lambda target, stop: (_nutpie_counted(model, settings, target, initial_step)
+                              if stop and not progress_bar(settings)
+                              else _nutpie_once(model, settings, target, initial_step,
+                                                stop=stop)),
         settings, start=start, stoppable=True)
 
 
@@ -347,6 +361,74 @@ def _nutpie_once(model: Any, settings: SamplerSettings, target: float,
         draw_batches, stat_batches = trace.get_arrow_trace()
         return to_inference_data(draw_batches, stat_batches, model.coords,
                                  skip=skipped_stats(getattr(sampler, "_settings", None)))
+
+
+def _nutpie_counted(model: Any, settings: SamplerSettings, target: float,
+                    initial_step: float | None = None) -> az.InferenceData | Stopped:
+    """:func:`_nutpie_once` with ``stop`` and no progress bar: the attempt is watched
+    through nutpie's progress counts (:class:`_Counts`), not copies of its trace.
+
+    The sampler is built as ``nutpie.sample`` builds it (the same settings, chains
+    in parallel, initial mean and in-memory store: the same draws, checked by
+    ``tests/test_stop_at_divergence.py``), with a progress callback in place of
+    the progress bar: nutpie's template progress, whose per-chain ``divergences``
+    count the divergences after warm-up. Reaching it takes nutpie's
+    ``_make_sampler`` (private; nutpie is pinned to 0.16.x and the test fails if
+    it changes). No copy of the trace is made, so any model is watched.
+    """
+    from nutpie import _lib
+
+    from bayes_poem.nutpie_trace import skipped_stats, to_inference_data
+
+    nuts = _lib.PyNutsSettings.Diag(settings.seed)
+    nuts.num_tune = settings.tune
+    nuts.num_draws = settings.draws
+    nuts.num_chains = settings.chains
+    nuts.target_accept = target
+    if initial_step is not None:
+        nuts.initial_step = float(initial_step)
+    cores = min(settings.chains, os.cpu_count() or 1)
+    counts = _Counts(settings.tune)
+    progress = _lib.ProgressType.template_callback(COUNT_RATE_MS, COUNT_TEMPLATE, cores,
+                                                   counts.update)
+    with signals.watch():
+        sampler = model._make_sampler(nuts, np.zeros(model.n_dim), cores, progress,
+                                      _lib.PyStorage.arrow())
+        try:
+            while True:
+                try:
+                    sampler.wait(COUNT_RATE_MS / 1000)
+                    break
+                except TimeoutError:  # still running (nutpie 0.16's wait with a timeout)
+                    if counts.divergences:
+                        sampler.abort()
+                        return Stopped(counts.divergences, counts.draws)
+        except BaseException:
+            sampler.abort()
+            raise
+        draw_batches, stat_batches = sampler.take_results().get_arrow_trace()
+        return to_inference_data(draw_batches, stat_batches, model.coords,
+                                 skip=skipped_stats(nuts))
+
+
+class _Counts:
+    """The divergences after warm-up and the draws after warm-up, summed over chains,
+    from nutpie's progress text (:data:`COUNT_TEMPLATE`); a text it cannot read
+    leaves them as they were (the attempt then runs to the end)."""
+
+    def __init__(self, tune: int) -> None:
+        self.tune = tune
+        self.divergences = 0
+        self.draws = 0
+
+    def update(self, text: str) -> None:
+        try:
+            chains = [part.split() for part in text.split(";") if part.strip()]
+            divergences = sum(int(d) for d, _ in chains)
+            draws = sum(max(0, int(f) - self.tune) for _, f in chains)
+        except ValueError:
+            return
+        self.divergences, self.draws = divergences, draws
 
 
 def watched(model: Any, settings: SamplerSettings) -> bool:

@@ -3,8 +3,8 @@
 An adaptive fit (``target_accept`` unset) discards every attempt but the last that
 has a divergence; ``bayes_poem.sampling`` stops such an attempt (not the ladder's
 last) as soon as a chain diverges after warm-up. Two measurements, each with
-stopping (the default) and without it (``sampling._wait_or_stop`` replaced by a
-plain ``wait()``, as before), alternately in this one process:
+stopping (the default) and without it (every attempt ``sampling._nutpie_once`` run
+to the end, as before), alternately in this one process:
 
 - ``--grid``: the sensitivity grid ``benchmarks/sed_grid_24.toml`` (SED clinical
   success, SYNTHETIC data; 24 warm-started variants + main) through ``bayes-poem
@@ -17,9 +17,8 @@ plain ``wait()``, as before), alternately in this one process:
   subgroup differences, so ``sigma_subgroup`` piles up near 0 and the funnel there
   diverges at 0.8 (at seeds 0 and 1: 11 and 13 divergences). 4 chains x 1000 draws
   after 1000 tuning steps, sampler seed ``--seed``. The draws of the two fits are
-  checked bit-for-bit identical. An attempt whose trace would exceed
-  ``sampling.WATCH_MAX_BYTES`` (64 MiB: above about 500 studies here) is not
-  watched, so from there both fits run every attempt to the end.
+  checked bit-for-bit identical. Without a progress bar (as here) an attempt is
+  watched through nutpie's progress counts, whatever its size.
 
 Wall seconds and this process's CPU seconds (user + system) are printed: on a
 shared machine the CPU time moves less with the other processes' load.
@@ -72,17 +71,30 @@ label = "SYNTHETIC: simulated by benchmarks/stop_at_divergence.py, seed {DATA_SE
 
 
 class Timed:
-    """Wraps ``sampling._nutpie_once``: the seconds and outcome of every attempt."""
+    """Wraps the attempts of ``sampling`` (``_nutpie_counted``, the watched attempts
+    without a progress bar, and ``_nutpie_once``): the seconds and outcome of each.
+    Without ``stopping``, every attempt is ``_nutpie_once`` run to the end."""
 
-    def __init__(self, real: Callable):
-        self.real = real
+    def __init__(self, once: Callable, counted: Callable, stopping: bool):
+        self.once, self.counted, self.stopping = once, counted, stopping
         self.rows: list[tuple[float, bool, str, float]] = []
 
     def __call__(self, model, settings, target, initial_step=None, *, stop=False):
+        return self._timed(lambda: self.once(model, settings, target, initial_step,
+                                             stop=stop and self.stopping),
+                           settings, target, stop)
+
+    def watched(self, model, settings, target, initial_step=None):
+        if not self.stopping:
+            return self(model, settings, target, initial_step)
+        return self._timed(lambda: self.counted(model, settings, target, initial_step),
+                           settings, target, True)
+
+    def _timed(self, attempt, settings, target, stop):
         from bayes_poem.sampling import Stopped
 
         started = time.perf_counter()
-        result = self.real(model, settings, target, initial_step, stop=stop)
+        result = attempt()
         seconds = time.perf_counter() - started
         if isinstance(result, Stopped):
             outcome = f"stopped ({result.draws} of {settings.chains * settings.draws} draws)"
@@ -100,17 +112,15 @@ def _cpu() -> float:
 def run(stopping: bool, action: Callable[[], object]) -> tuple[float, float, Timed, object]:
     from bayes_poem import sampling
 
-    real_wait, real_once = sampling._wait_or_stop, sampling._nutpie_once
-    timed = Timed(real_once)
-    sampling._nutpie_once = timed
-    if not stopping:
-        sampling._wait_or_stop = lambda sampler: sampler.wait()
+    real_once, real_counted = sampling._nutpie_once, sampling._nutpie_counted
+    timed = Timed(real_once, real_counted, stopping)
+    sampling._nutpie_once, sampling._nutpie_counted = timed, timed.watched
     try:
         wall, cpu = time.perf_counter(), _cpu()
         result = action()
         return time.perf_counter() - wall, _cpu() - cpu, timed, result
     finally:
-        sampling._wait_or_stop, sampling._nutpie_once = real_wait, real_once
+        sampling._nutpie_once, sampling._nutpie_counted = real_once, real_counted
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -268,3 +268,14 @@ def test_only_an_attempt_with_a_small_trace_is_watched_for_its_first_divergence(
     assert not watched(types.SimpleNamespace(n_expanded=WATCH_MAX_BYTES // per_value + 1),
                        settings)
     assert not watched(types.SimpleNamespace(n_expanded=4003), settings)  # 2,000 studies
+
+
+def test_nutpie_progress_counts_are_read_and_a_text_not_understood_is_ignored():
+    from bayes_poem.sampling import _Counts
+
+    counts = _Counts(tune=300)
+    counts.update("0 1079;1 1107;0 0;0 0;")  # COUNT_TEMPLATE's text: 4 chains
+    assert (counts.divergences, counts.draws) == (1, 779 + 807)
+    counts.update("<html>not the template</html>")
+    counts.update("1 x;")
+    assert (counts.divergences, counts.draws) == (1, 779 + 807)

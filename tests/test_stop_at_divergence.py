@@ -1,6 +1,7 @@
 """An adaptive nutpie fit stops an attempt that is not the last at its first divergence
-after warm-up (bayes_poem.sampling._wait_or_stop), and returns exactly the draws it
-returned before stopping existed. The bookkeeping without sampling is in
+after warm-up (bayes_poem.sampling._nutpie_counted without a progress bar,
+_wait_or_stop with one), and returns exactly the draws it returned before stopping
+existed. The bookkeeping without sampling is in
 tests/test_adaptive_target.py.
 
 Seeds on the README's SED model (SYNTHETIC data) with 4 chains x (300 tune + 1000 draws),
@@ -19,7 +20,7 @@ import xarray as xr
 from bayes_poem import sampling
 from bayes_poem.backends.compiled import compiled_model
 from bayes_poem.diagnostics import Attempt, attempts
-from bayes_poem.sampling import SamplerSettings, Stopped, _nutpie_once
+from bayes_poem.sampling import SamplerSettings, Stopped, _nutpie_counted, _nutpie_once
 
 pytestmark = pytest.mark.mcmc
 
@@ -87,12 +88,41 @@ def test_warmup_divergences_do_not_stop_an_attempt(sed_spec):
         xr.testing.assert_equal(watched[group], unwatched[group])
 
 
+def test_a_counted_attempt_stops_at_its_first_divergence_after_warmup(sed_spec):
+    """Without a progress bar the attempt is watched through nutpie's progress counts
+    (no copies of the trace): it stops as the watched one does."""
+    model = compiled_model(sed_spec, 1)
+    settings = SamplerSettings(seed=1, **GRID)
+    stopped = _nutpie_counted(model, settings, 0.8)
+    assert isinstance(stopped, Stopped)
+    assert 1 <= stopped.divergences <= 4
+    assert stopped.draws < settings.chains * settings.draws  # stopped before the end
+
+
+def test_a_counted_attempt_is_nutpie_samples_own_run(sed_spec):
+    """The sampler built for counting is the one nutpie.sample builds: seed 0 at 0.8
+    (11 divergences during warm-up, none after, so it is not stopped), and at 0.99
+    from an initial step size, give the same draws and statistics, bit for bit, as
+    nutpie.sample's runs."""
+    model = compiled_model(sed_spec, 0)
+    settings = SamplerSettings(seed=0, **GRID)
+    for target, step in ((0.8, None), (0.99, 0.3)):  # and a warm start's initial step
+        counted = _nutpie_counted(model, settings, target, initial_step=step)
+        plain = _nutpie_once(model, settings, target, initial_step=step)
+        assert not isinstance(counted, Stopped), (target, step)
+        for group in ("posterior", "sample_stats"):
+            xr.testing.assert_equal(counted[group], plain[group])
+
+
 def test_stopping_returns_exactly_the_draws_of_a_fit_run_to_the_end(sed_spec, monkeypatch):
     """Seed 1 diverges at 0.8 and is refitted at 0.95: with stopping or without, the
     same draws and statistics; only the record of the discarded attempt differs."""
     settings = SamplerSettings(seed=1, **GRID)
     stopping = sed_spec.fit(settings)
     monkeypatch.setattr(sampling, "_wait_or_stop", lambda sampler: sampler.wait())
+    monkeypatch.setattr(sampling, "_nutpie_counted",
+                        lambda model, settings, target, initial_step=None:
+                        sampling._nutpie_once(model, settings, target, initial_step))
     to_the_end = sed_spec.fit(settings)
     assert attempts(to_the_end.idata) == [Attempt(0.8, 4), Attempt(0.95, 0)]
     assert attempts(stopping.idata)[1:] == [Attempt(0.95, 0)]
