@@ -51,3 +51,13 @@ def alternate_medians(kinds: list[str], time_one, repeats: int) -> dict[str, flo
         print(f"{kind:<{width}} median {medians[kind]:6.2f} s   runs: "
               + " ".join(f"{v:.2f}" for v in values))
     return medians
+
+
+def median_seconds(function, repeats: int) -> float:
+    """Median wall seconds of ``repeats`` calls of ``function()`` in this process."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)

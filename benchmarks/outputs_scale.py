@@ -20,19 +20,10 @@ one), then:
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
-
-def median_time(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+from _timing import median_seconds
 
 
 def main() -> None:
@@ -48,39 +39,36 @@ def main() -> None:
 
     result = load_results(args.results)
     result.idata.posterior.load()
-    times = {"study_estimates": median_time(result.study_estimates, args.repeats)}
+    times = {"study_estimates": median_seconds(result.study_estimates, args.repeats)}
     tables = run_tables(result)
     word = {name[:-4]: (frame, CAPTIONS[name].text, CAPTIONS[name].percent)
             for name, frame in tables.items()}
-    times["to_docx"] = median_time(lambda: to_docx(word), args.repeats)
-    times["table_files"] = median_time(lambda: table_files(tables, synthetic=True),
+    times["to_docx"] = median_seconds(lambda: to_docx(word), args.repeats)
+    times["table_files"] = median_seconds(lambda: table_files(tables, synthetic=True),
                                        args.repeats)
     idata = result.idata
     for group in idata.groups():
         idata[group].load()
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "posterior.nc"
-        times["write_netcdf"] = median_time(lambda: outputs.write_netcdf(idata)(path),
+        times["write_netcdf"] = median_seconds(lambda: outputs.write_netcdf(idata)(path),
                                             args.repeats)
         size = path.stat().st_size
     if args.grid:
         import pandas as pd
 
-        from bayes_poem.figure_style import to_bytes
-        from bayes_poem.plots import sensitivity_forest
         from bayes_poem.sensitivity_grid import AXES
-        from bayes_poem.sensitivity_plots import crossed_grid_plot
+        from bayes_poem.sensitivity_plots import figure_names, figure_png
 
         frame = pd.read_csv(Path(args.grid) / "sensitivity.csv", keep_default_na=False,
                             na_values=[""])
         axes = [c for c in frame.columns if c in AXES]  # the crossed axes' columns
 
-        def figures() -> None:
-            to_bytes(sensitivity_forest(frame=frame), "png")
-            if len(axes) == 2:
-                to_bytes(crossed_grid_plot(frame=frame, axes=axes), "png")
+        def figures() -> None:  # what 'bayes-poem sensitivity --jobs 1' draws
+            for name in figure_names(axes):
+                figure_png(name, frame, axes)
 
-        times["grid_figures"] = median_time(figures, args.repeats)
+        times["grid_figures"] = median_seconds(figures, args.repeats)
     for name, seconds in times.items():
         print(f"{name:<16} {seconds:6.3f} s")
     print(f"posterior.nc     {size / 2**20:.0f} MiB")

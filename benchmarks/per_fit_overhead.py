@@ -17,20 +17,11 @@ and ``sensitivity_run._quantity_rows``. Medians of REPEATS calls (ms).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
+from _timing import median_seconds
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _median_ms(call, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def main() -> None:
@@ -75,7 +66,7 @@ def main() -> None:
     print(f"SED fit (SYNTHETIC data), 4 x 1000 draws; median of {repeats} calls")
     for name, call in rows.items():
         call()  # warm
-        print(f"  {name:<50} {_median_ms(call, repeats):8.2f} ms")
+        print(f"  {name:<50} {1000 * median_seconds(call, repeats):8.2f} ms")
 
 
 if __name__ == "__main__":
