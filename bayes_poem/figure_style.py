@@ -111,7 +111,6 @@ def to_bytes(fig: Figure, fmt: str = "png") -> bytes:
     """
     if fmt not in FORMATS:
         raise ValueError(f"figure format must be one of {', '.join(FORMATS)} (got {fmt!r})")
-    buffer = io.BytesIO()
     if fmt == "png" and type(fig.canvas) is FigureCanvasAgg:
         dpi, facecolor = fig.dpi, fig.get_facecolor()
         with mpl.rc_context(RC):
@@ -123,6 +122,7 @@ def to_bytes(fig: Figure, fmt: str = "png") -> bytes:
             finally:
                 fig.set_dpi(dpi)
                 fig.set_facecolor(facecolor)
+    buffer = io.BytesIO()
     with mpl.rc_context(RC):
         metadata = {"Software": None} if fmt == "png" else {"Creator": None} if fmt == "pdf" \
             else {"Date": None}

@@ -21,11 +21,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from bayes_poem.figure_style import to_png
+from bayes_poem.figure_style import new_figure, to_png
 from bayes_poem.sensitivity_grid import AXIS_LABELS, CROSSED, MAIN
 
 __all__ = ["FOREST", "HEAT_MAPS", "crossed_grid_plot", "figure_names", "figure_png"]
@@ -71,8 +70,7 @@ def crossed_grid_plot(*, frame: pd.DataFrame, axes: Sequence[str],
     n_rows = max(1, int(np.ceil(len(quantities) / n_cols)))
     width = max(6.0, 2.2 + 0.75 * len(column_levels)) * n_cols
     height = (1.4 + 0.45 * len(row_levels)) * n_rows + 0.4
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(width, height)
     grid = fig.subplots(n_rows, n_cols, squeeze=False)
     for index, quantity in enumerate(quantities):
         ax = grid[index // n_cols, index % n_cols]

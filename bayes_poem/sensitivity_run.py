@@ -153,12 +153,11 @@ def _quantity_rows(result, contrasts: Sequence[Contrast], interval: IntervalSpec
         rows.append({"quantity": f"p_pooled[{row.subgroup}]", "kind": "probability",
                      "median": row.median, "lower": row.lower, "upper": row.upper,
                      "interval": row.interval})
+    # the model's own scales: tau (or tau[d]), tau_cell, phi, sigma_subgroup
     for row in result.heterogeneity(interval, derived=False).itertuples(index=False):
-        if (row.parameter in ("tau", "sigma_subgroup", "phi", "tau_cell")
-                or str(row.parameter).startswith("tau[")):  # per-subgroup heterogeneity
-            rows.append({"quantity": row.parameter, "kind": "heterogeneity",
-                         "median": row.median, "lower": row.lower, "upper": row.upper,
-                         "interval": row.interval})
+        rows.append({"quantity": row.parameter, "kind": "heterogeneity",
+                     "median": row.median, "lower": row.lower, "upper": row.upper,
+                     "interval": row.interval})
     if contrasts and result.spec.subgroup_effects != "none":
         table = result.contrasts(list(contrasts), interval)
         for row in table[table["scale"] == "difference"].itertuples(index=False):

@@ -71,9 +71,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: not a sensitivity table of 'bayes-poem sensitivity': missing "
                         f"column(s) {', '.join(missing)}")
     repeated = sorted({c for c in ROW_COLUMNS if header.count(c) > 1})
-    present = [c for c in ROW_COLUMNS if c in header]
     if repeated:
         raise DataError(f"{path}: line 1: duplicate column(s) {', '.join(repeated)}")
+    present = [c for c in ROW_COLUMNS if c in header]  # OPTIONAL_COLUMNS may be missing
     if not records:
         raise DataError(f"{path}: the table has no rows")
     at = {c: header.index(c) for c in present}
