@@ -329,6 +329,61 @@ def test_grid_figures_drawn_by_a_worker_are_the_bytes_drawn_here():
         figure_png("x.png", frame, axes)
 
 
+def test_forest_labels_each_row_of_panels_once_in_the_variants_order():
+    """The forest: one panel per quantity, two to a row; the left panel of a row is
+    labelled with every drawn variant, top to bottom in the table's order (failed rows
+    not drawn), and the right panel has neither labels nor y ticks."""
+    from matplotlib.collections import LineCollection
+
+    from bayes_poem.plots import sensitivity_forest
+
+    frame = _crossed_frame()
+    frame.loc[frame["variant"] == "t1 | s2", "status"] = "failed"
+    fig = sensitivity_forest(frame=frame, title="SYNTHETIC")
+    left, right = fig.axes
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["p_pooled[a]", "tau"]
+    drawn = [v for v in dict.fromkeys(frame["variant"]) if v != "t1 | s2"]
+    labels = sorted(left.texts, key=lambda text: -text.get_position()[1])
+    assert [text.get_text() for text in labels] == drawn
+    assert [text.get_position()[1] for text in labels] == list(range(len(drawn), 0, -1))
+    assert len(right.texts) == 0 and list(right.get_yticks()) == []
+    assert list(left.get_yticks()) == []
+    # every drawn variant has its interval: the collections hold one segment each
+    segments = [s for c in left.collections if isinstance(c, LineCollection)
+                for s in c.get_segments()]
+    assert len(segments) == len(drawn)
+
+
+def test_heat_maps_write_the_medians_outline_flags_and_leave_failed_cells_blank():
+    """The crossed grid's heat maps: one panel per quantity (no colour bars), a row
+    per level of the first axis, each cell's text its median, the flagged cell outlined
+    in red, a failed cell neither coloured nor written."""
+    from matplotlib.colors import to_hex
+    from matplotlib.patches import Rectangle
+
+    from bayes_poem.sensitivity_plots import FLAGGED, crossed_grid_plot
+
+    frame = _crossed_frame()
+    frame.loc[frame["variant"] == "t1 | s2", "status"] = "failed"
+    fig = crossed_grid_plot(frame=frame, axes=["tau_priors", "leave_one_out"])
+    assert len(fig.axes) == 2  # a panel per quantity, nothing else
+    for ax, quantity in zip(fig.axes, ["p_pooled[a]", "tau"]):
+        part = frame[(frame["quantity"] == quantity) & (frame["group"] == CROSSED)
+                     & (frame["status"] != "failed")]
+        written = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+                   for t in ax.texts}
+        want = {(["t1", "t2"].index(r.tau_priors), ["s1", "s2", "s3"].index(r.leave_one_out)):
+                f"{r.median:.2f}" for r in part.itertuples()}
+        assert written == want and (0, 1) not in written
+        (mesh,) = ax.collections
+        assert mesh.get_array().mask.reshape(2, 3)[0, 1]  # the failed cell: not coloured
+        outlines = [p for p in ax.patches if isinstance(p, Rectangle)
+                    and to_hex(p.get_edgecolor()) == FLAGGED]
+        assert [(p.get_x() + 0.5, p.get_y() + 0.5) for p in outlines] == [(2.0, 1.0)]
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["t1", "t2"]
+        assert ax.get_ylim() == (1.5, -0.5)  # the first level on top
+
+
 def test_a_figure_of_a_lost_worker_is_drawn_here():
     """A pool lost while drawing (a worker killed) costs no figure: it is drawn in the
     command's own process, the same bytes."""
