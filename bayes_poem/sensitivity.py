@@ -38,6 +38,7 @@ from bayes_poem.sensitivity_grid import (
     plan_grid,
 )
 from bayes_poem.sensitivity_run import (
+    PILOTS,
     ROW_COLUMNS,
     WARM_TUNE,
     SensitivityResult,
@@ -57,7 +58,7 @@ from bayes_poem.sensitivity_spec import (
 from bayes_poem.sensitivity_table import KINDS, STATUSES, read_table
 
 __all__ = [
-    "AXES", "CROSSED", "DEFAULT_TAU_PRIORS", "KINDS", "MAIN", "ROW_COLUMNS",
+    "AXES", "CROSSED", "DEFAULT_TAU_PRIORS", "KINDS", "MAIN", "PILOTS", "ROW_COLUMNS",
     "SENSITIVITY_KEYS", "STATUSES", "WARM_TUNE", "GridOptions", "GridPlan",
     "SensitivityConfig", "SensitivityResult", "Variant", "WarmStart", "_flag",
     "build_variants", "default_subset_note", "default_subsets", "fit_variant",

@@ -36,6 +36,21 @@ An explicit ``target_accept`` is used by every variant as given.
 ``tests/test_sensitivity_grid.py`` checks that warm-started variants agree with
 cold fits (``settings.tune`` steps) within Monte Carlo error.
 
+Pilot variants. A main fit that samples cleanly at a target says little about the
+variants when the target is marginal for the model: on the SED grid at 0.8,
+20 to 23 of the 24 variants diverge, at each of three seeds, while the main fit is
+clean at 0.8 at some seeds and not at others. Each such variant pays an attempt at
+the main fit's target (stopped at its first divergence after warm-up, but only
+after its warm-up). So when the main fit resolved below the ladder's top, the
+grid's first :data:`PILOTS` variants (in the grid's order, whatever the executor)
+are fitted first, and if *every* pilot needed a higher target, the other variants
+start at the lowest target the pilots resolved to. A variant sampled higher than
+it needed is as valid (the target changes the step size, not the posterior), and
+its rows say its target. Otherwise nothing changes. Exact on rerun, and the same
+for any ``--jobs``: the pilots are always the first variants, and their fits are
+seeded. The cost: the other workers wait for the pilots (about one variant's
+time with more than two workers; none serially).
+
 Output: one tidy DataFrame, one row per variant x quantity (:data:`ROW_COLUMNS`,
 then one column per crossed axis), with the posterior median, interval,
 ``P(> 0)`` for contrasts, and flags where a conclusion changes relative to the
@@ -45,6 +60,7 @@ main analysis.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import time
 import traceback
@@ -59,7 +75,7 @@ import pandas as pd
 from bayes_poem.contrasts import Contrast
 from bayes_poem.errors import ConvergenceWarning, SamplingError, SpecError
 from bayes_poem.intervals import IntervalSpec
-from bayes_poem.sampling import SamplerSettings
+from bayes_poem.sampling import TARGET_LADDER, SamplerSettings
 from bayes_poem.sensitivity_grid import MAIN, Variant
 
 ROW_COLUMNS = ["variant", "group", "description", "status", "error", "quantity", "kind",
@@ -68,6 +84,7 @@ ROW_COLUMNS = ["variant", "group", "description", "status", "error", "quantity",
 # Written since the first release: a sensitivity.csv without them still reads
 OPTIONAL_COLUMNS = ("target_accept",)
 WARM_TUNE = 300  # tuning steps of a warm-started variant (nutpie's default tuning length)
+PILOTS = 2  # variants fitted first to test the main fit's target (module docstring)
 
 @dataclass(frozen=True)
 class WarmStart:
@@ -179,6 +196,10 @@ class SensitivityResult:
     seconds: float
     main_fit: Any = dataclasses.field(default=None, repr=False, compare=False)
     warm: WarmStart | None = None
+    # the pilot variants fitted first (module docstring), and the target the other
+    # variants started at when every pilot needed one above the main fit's (else None)
+    pilots: tuple[str, ...] = ()
+    raised_to: float | None = None
 
     @property
     def failed(self) -> pd.DataFrame:
@@ -273,42 +294,75 @@ def run_sensitivity(
         if progress:
             progress(done, total, MAIN)
     rest = [i for i in range(total) if i not in frames]
-    if executor is None:
-        for i in rest:
-            frames[i] = fit_variant(variants[i], settings, contrasts, interval, warm)
-            _raise_if_main_failed(variants[i], frames[i])
-            done += 1
-            if progress:
-                progress(done, total, variants[i].name)
-    else:
-        futures = {executor.submit(fit_variant, variants[i], settings, tuple(contrasts),
-                                   interval, warm): i for i in rest}
-        try:
-            for future in cf.as_completed(futures):
-                i = futures[future]
-                try:
-                    frames[i] = future.result()
-                except Exception as err:  # noqa: BLE001 - e.g. a worker lost: keep the grid
-                    frames[i] = pd.DataFrame([{
-                        "variant": variants[i].name, "group": variants[i].group,
-                        "description": variants[i].description, "status": "failed",
-                        "error": f"{type(err).__name__}: {err}".splitlines()[0],
-                        **dict(variants[i].coordinates)}]).reindex(
-                        columns=ROW_COLUMNS + [a for a, _ in variants[i].coordinates])
-                _raise_if_main_failed(variants[i], frames[i])
+
+    def fit(indices: Sequence[int], start: WarmStart | None) -> None:
+        nonlocal done
+        # closing: a failed main fit raised here cancels the variants not started
+        with contextlib.closing(_fitted(indices, variants, settings, tuple(contrasts),
+                                        interval, start, executor)) as fitted:
+            for i, frame in fitted:
+                frames[i] = frame
+                _raise_if_main_failed(variants[i], frame)
                 done += 1
                 if progress:
                     progress(done, total, variants[i].name)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+
+    pilots, raised_to = [], None
+    if (warm is not None and warm.target_accept is not None
+            and warm.target_accept < TARGET_LADDER[-1] and len(rest) > PILOTS):
+        pilots, rest = rest[:PILOTS], rest[PILOTS:]
+        fit(pilots, warm)
+        raised_to = _raised_start(warm.target_accept, [frames[i] for i in pilots])
+    fit(rest, warm if raised_to is None else dataclasses.replace(warm, target_accept=raised_to))
     table = pd.concat([frames[i] for i in range(total)], ignore_index=True)
     if total and (table["status"] == "failed").all():
         raise SamplingError(f"sensitivity: every variant failed (first: {variants[0].name}: "
                             f"{table['error'].iloc[0]})")
     table = _flag(table, threshold)
-    return SensitivityResult(table, threshold, time.perf_counter() - started, main_fit, warm)
+    return SensitivityResult(table, threshold, time.perf_counter() - started, main_fit, warm,
+                             tuple(variants[i].name for i in pilots), raised_to)
+
+
+def _fitted(indices: Sequence[int], variants: Sequence[Variant], settings: SamplerSettings,
+            contrasts: tuple[Contrast, ...], interval: IntervalSpec, warm: WarmStart | None,
+            executor: cf.Executor | None):
+    """``(index, rows)`` of each variant of ``indices`` as it is fitted: here in order,
+    or on ``executor`` as they finish (a variant whose worker was lost is a failed row;
+    an interrupt cancels the ones not started)."""
+    if executor is None:
+        for i in indices:
+            yield i, fit_variant(variants[i], settings, contrasts, interval, warm)
+        return
+    futures = {executor.submit(fit_variant, variants[i], settings, contrasts, interval,
+                               warm): i for i in indices}
+    try:
+        for future in cf.as_completed(futures):
+            i = futures[future]
+            try:
+                frame = future.result()
+            except Exception as err:  # noqa: BLE001 - e.g. a worker lost: keep the grid
+                frame = pd.DataFrame([{
+                    "variant": variants[i].name, "group": variants[i].group,
+                    "description": variants[i].description, "status": "failed",
+                    "error": f"{type(err).__name__}: {err}".splitlines()[0],
+                    **dict(variants[i].coordinates)}]).reindex(
+                    columns=ROW_COLUMNS + [a for a, _ in variants[i].coordinates])
+            yield i, frame
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+
+
+def _raised_start(start: float, pilots: Sequence[pd.DataFrame]) -> float | None:
+    """The lowest target the pilots' draws were sampled at, when every pilot was
+    fitted and needed a target above ``start``; ``None`` otherwise."""
+    targets = []
+    for frame in pilots:
+        if (frame["status"] == "failed").any():
+            return None
+        targets.append(float(frame["target_accept"].iloc[0]))
+    return min(targets) if targets and min(targets) > start else None
 
 
 def _raise_if_main_failed(variant: Variant, frame: pd.DataFrame) -> None:

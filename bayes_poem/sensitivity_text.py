@@ -41,9 +41,7 @@ def sensitivity_text(*, title: str | None, synthetic: str, result: SensitivityRe
     if result.warm is not None:
         lines.append(f"Variants warm-started from the main fit: initial step size "
                      f"{result.warm.initial_step:.3g}, {result.warm.tune} tuning steps"
-                     + ("" if result.warm.target_accept is None else
-                        f", target_accept from {result.warm.target_accept:g}"
-                        + _refitted(by_variant, result.warm.target_accept)))
+                     + _targets(result, by_variant))
     compact = result.compact()
     pivot = plan is not None and len(plan.axes) == 2
     if pivot:  # the crossed variants are shown as tables below, one per quantity
@@ -106,6 +104,21 @@ def crossed_table(table: pd.DataFrame, axes: Sequence[str], quantity: str) -> li
         lines.append(f"{str(level):<{first}}  " + "  ".join(
             f"{cells.get((level, c), ''):>{width}}" for c in column_levels))
     return lines
+
+
+def _targets(result: SensitivityResult, by_variant: pd.DataFrame) -> str:
+    """Where the variants' adaptive target_accept started, and how many were refitted
+    higher; with pilot variants that raised it (``sensitivity_run``), said so."""
+    start = result.warm.target_accept
+    if start is None:
+        return ""
+    if result.raised_to is None:
+        return f", target_accept from {start:g}" + _refitted(by_variant, start)
+    others = by_variant[~by_variant["variant"].isin(result.pilots)]
+    return (f", target_accept from {start:g}; the first {len(result.pilots)} variants "
+            f"(pilots) were all refitted higher after divergences, so the other "
+            f"{int((others['variant'] != MAIN).sum())} started at {result.raised_to:g}, the lowest target the "
+            "pilots needed" + _refitted(others, result.raised_to))
 
 
 def _refitted(by_variant: pd.DataFrame, start: float) -> str:

@@ -23,6 +23,7 @@ from bayes_poem.sampling import SamplerSettings
 from bayes_poem.sensitivity import (
     CROSSED,
     MAIN,
+    ROW_COLUMNS,
     WARM_TUNE,
     GridOptions,
     WarmStart,
@@ -205,6 +206,130 @@ def test_warm_start_carries_the_main_fits_resolved_target_only_when_adaptive():
     assert adaptive == WarmStart(initial_step=0.4, tune=WARM_TUNE, target_accept=0.95)
     explicit = WarmStart.from_fit(fit, SamplerSettings(target_accept=0.9))
     assert explicit == WarmStart(initial_step=0.4, tune=WARM_TUNE, target_accept=None)
+
+
+class _FakeGrid:
+    """A grid whose fits are stand-ins (nothing sampled): each variant needs a target
+    (``needs``); a fit from ``start`` samples at the first rung of the ladder at or
+    above both, as the adaptive ladder does. Records each fit's variant and start, and
+    when it began and ended relative to the others."""
+
+    LADDER = (0.8, 0.95, 0.99)
+
+    def __init__(self, monkeypatch, needs: dict[str, float], main_at: float | None):
+        import threading
+        import types
+
+        import xarray as xr
+
+        from bayes_poem import sensitivity_run
+
+        self.needs, self.calls, self.events = needs, [], []
+        self.lock = threading.Lock()
+        stats = xr.Dataset({"step_size": (("chain", "draw"), np.full((2, 3), 0.4))})
+        main_fit = types.SimpleNamespace(idata=types.SimpleNamespace(sample_stats=stats),
+                                         settings=SamplerSettings(target_accept=main_at))
+
+        def main_rows(variant, settings, contrasts, interval, warm):
+            return self.rows(variant, main_at), main_fit
+
+        def fit_variant(variant, settings, contrasts, interval, warm):
+            with self.lock:
+                self.calls.append((variant.name, warm.target_accept))
+                self.events.append(("start", variant.name))
+            start = warm.target_accept or 0.8
+            at = next(t for t in self.LADDER if t >= max(start, needs[variant.name]))
+            with self.lock:
+                self.events.append(("end", variant.name))
+            return self.rows(variant, at)
+
+        monkeypatch.setattr(sensitivity_run, "_fit_rows", main_rows)
+        monkeypatch.setattr(sensitivity_run, "fit_variant", fit_variant)
+
+    @staticmethod
+    def rows(variant, target):
+        return pd.DataFrame([{"variant": variant.name, "group": variant.group,
+                              "status": "ok", "quantity": "tau", "kind": "heterogeneity",
+                              "median": 0.3, "lower": 0.1, "upper": 0.6,
+                              "divergences": 0, "target_accept": target, "seconds": 0.1}]
+                            ).reindex(columns=ROW_COLUMNS)
+
+    @staticmethod
+    def variants(sed_spec, names):
+        from bayes_poem.sensitivity import Variant
+
+        return [Variant(name, MAIN if name == MAIN else "tau_priors", sed_spec)
+                for name in [MAIN, *names]]
+
+
+@pytest.mark.parametrize("pool", [False, True])
+def test_pilots_that_all_needed_a_higher_target_start_the_other_variants_there(
+        monkeypatch, sed_spec, pool):
+    """Main clean at 0.8; the first two variants (pilots) both need 0.95: the other
+    variants start at 0.95, and on an executor none of them starts before both pilots
+    have ended. The result names the pilots and the raised start; the text says so."""
+    import concurrent.futures as cf
+
+    from bayes_poem.sensitivity import PILOTS, summarise_by_variant
+    from bayes_poem.sensitivity_text import sensitivity_text
+
+    names = ["a", "b", "c", "d", "e"]
+    grid = _FakeGrid(monkeypatch, {"a": 0.95, "b": 0.99, "c": 0.8, "d": 0.95, "e": 0.99},
+                     main_at=0.8)
+    executor = cf.ThreadPoolExecutor(max_workers=2) if pool else None
+    done = []
+    try:
+        result = run_sensitivity(_FakeGrid.variants(sed_spec, names), SamplerSettings(),
+                                 executor=executor, progress=lambda *a: done.append(a))
+    finally:
+        if executor:
+            executor.shutdown()
+    assert PILOTS == 2 and result.pilots == ("a", "b") and result.raised_to == 0.95
+    assert sorted(grid.calls) == [("a", 0.8), ("b", 0.8), ("c", 0.95), ("d", 0.95),
+                                  ("e", 0.95)]
+    ends = [i for i, (kind, name) in enumerate(grid.events) if kind == "end" and name in "ab"]
+    starts = [i for i, (kind, name) in enumerate(grid.events)
+              if kind == "start" and name not in "ab"]
+    assert max(ends) < min(starts)  # the pilots first, whatever the executor
+    assert [d[:2] for d in done] == [(k, 6) for k in range(1, 7)]
+    by_variant = summarise_by_variant(result.table)
+    assert list(by_variant["target_accept"]) == [0.8, 0.95, 0.99, 0.95, 0.95, 0.99]
+    text = sensitivity_text(title="t", synthetic="", result=result, by_variant=by_variant,
+                            psens=None)
+    assert ("target_accept from 0.8; the first 2 variants (pilots) were all refitted higher "
+            "after divergences, so the other 3 started at 0.95, the lowest target the "
+            "pilots needed (1 of 3 refitted higher after divergences; variants.csv: "
+            "target_accept)") in text
+
+
+@pytest.mark.parametrize("needs, main_at, n_names, pilots", [
+    ({"a": 0.8, "b": 0.95}, 0.8, 4, ("a", "b")),  # one pilot clean at the start
+    ({"a": 0.95, "b": 0.95}, 0.99, 4, ()),  # the main fit at the ladder's top
+    ({"a": 0.95, "b": 0.95}, None, 4, ()),  # an explicit target: every variant's own
+    ({"a": 0.95, "b": 0.95}, 0.8, 2, ()),  # no variant left after the pilots
+])
+def test_pilots_change_nothing_unless_they_all_needed_more(monkeypatch, sed_spec, needs,
+                                                           main_at, n_names, pilots):
+    names = list("abcd")[:n_names]
+    needs = {**dict.fromkeys(names, 0.8), **needs}
+    grid = _FakeGrid(monkeypatch, needs, main_at=main_at)
+    settings = SamplerSettings(target_accept=None if main_at else 0.9)
+    result = run_sensitivity(_FakeGrid.variants(sed_spec, names), settings)
+    assert result.pilots == pilots and result.raised_to is None
+    start = main_at if main_at else None
+    assert grid.calls == [(name, start) for name in names]
+
+
+def test_a_failed_pilot_raises_nothing():
+    from bayes_poem.sensitivity_run import _raised_start
+
+    ok = pd.DataFrame({"status": ["ok"], "target_accept": [0.95]})
+    failed = pd.DataFrame({"status": ["failed"], "target_accept": [np.nan]})
+    assert _raised_start(0.8, [ok, ok.assign(target_accept=0.99)]) == 0.95
+    assert _raised_start(0.8, [ok, failed]) is None
+    assert _raised_start(0.8, [ok, ok.assign(target_accept=0.8)]) is None
+    assert _raised_start(0.95, [ok, ok]) is None
+    assert _raised_start(0.8, []) is None
 
 
 # ---------------------------------------------------------------------- sampling
@@ -423,9 +548,18 @@ def test_cli_grid_with_two_jobs_writes_what_one_job_writes(tmp_path):
     variants = pd.read_csv(tmp_path / "1" / "variants.csv").set_index("variant")
     start = variants.loc[MAIN, "target_accept"]  # the variants start at the main fit's
     assert start in (0.8, 0.95, 0.99) and (variants["target_accept"] >= start).all()
-    higher = int((variants["target_accept"] > start).sum())
     text = (tmp_path / "1" / "sensitivity.txt").read_text()
-    assert (f"target_accept from {start:g} ({higher} of {len(variants) - 1} refitted higher "
-            "after divergences; variants.csv: target_accept)") in text
+    pilots = variants["target_accept"].iloc[1:3]  # the grid's first two variants
+    if start < 0.99 and (pilots > start).all():  # they raised the others' start
+        raised, others = pilots.min(), variants["target_accept"].iloc[3:]
+        assert (others >= raised).all()
+        assert (f"target_accept from {start:g}; the first 2 variants (pilots) were all "
+                f"refitted higher after divergences, so the other {len(others)} started at "
+                f"{raised:g}, the lowest target the pilots needed "
+                f"({int((others > raised).sum())} of {len(others)} refitted higher") in text
+    else:
+        higher = int((variants["target_accept"] > start).sum())
+        assert (f"target_accept from {start:g} ({higher} of {len(variants) - 1} refitted "
+                "higher after divergences; variants.csv: target_accept)") in text
     for name in ("sensitivity.png", "sensitivity_grid.png"):
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
