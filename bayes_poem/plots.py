@@ -447,7 +447,7 @@ def sensitivity_forest(*, frame: pd.DataFrame, title: str = "",
         ax.set_yticks([])
         if index % n_cols == 0:  # x in axes fraction, y in data
             beside = ax.get_yaxis_transform()
-            for y_label, variant in zip(ys, variants):
+            for y_label, variant in zip(ys, variants, strict=True):
                 ax.text(-0.02, y_label, variant, transform=beside, ha="right", va="center",
                         fontsize=7)
         ax.grid(axis="x", color="#eeeeee")

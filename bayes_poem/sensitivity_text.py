@@ -115,10 +115,11 @@ def _targets(result: SensitivityResult, by_variant: pd.DataFrame) -> str:
     if result.raised_to is None:
         return f", target_accept from {start:g}" + _refitted(by_variant, start)
     others = by_variant[~by_variant["variant"].isin(result.pilots)]
+    n_others = int((others["variant"] != MAIN).sum())
     return (f", target_accept from {start:g}; the first {len(result.pilots)} variants "
-            f"(pilots) were all refitted higher after divergences, so the other "
-            f"{int((others['variant'] != MAIN).sum())} started at {result.raised_to:g}, the lowest target the "
-            "pilots needed" + _refitted(others, result.raised_to))
+            f"(pilots) were all refitted higher after divergences, so the other {n_others} "
+            f"started at {result.raised_to:g}, the lowest target the pilots needed"
+            + _refitted(others, result.raised_to))
 
 
 def _refitted(by_variant: pd.DataFrame, start: float) -> str:

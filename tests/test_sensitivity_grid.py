@@ -492,7 +492,7 @@ def test_heat_maps_write_the_medians_outline_flags_and_leave_failed_cells_blank(
     frame.loc[frame["variant"] == "t1 | s2", "status"] = "failed"
     fig = crossed_grid_plot(frame=frame, axes=["tau_priors", "leave_one_out"])
     assert len(fig.axes) == 2  # a panel per quantity, nothing else
-    for ax, quantity in zip(fig.axes, ["p_pooled[a]", "tau"]):
+    for ax, quantity in zip(fig.axes, ["p_pooled[a]", "tau"], strict=True):
         part = frame[(frame["quantity"] == quantity) & (frame["group"] == CROSSED)
                      & (frame["status"] != "failed")]
         written = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
