@@ -8,14 +8,13 @@ left blank; the main analysis's median is given in the panel's title. A panel's
 colours span its own medians, and the numbers in the cells are its scale: no colour
 bar (seven of them took a third of the figure's drawing time and repeated the
 numbers). Cells are a ``pcolormesh`` (a quadrilateral each), not an image resampled
-to 300 dpi. The forest
-figure of every variant (``sensitivity.png``) is
+to 300 dpi. The forest figure of every variant (``sensitivity.png``) is
 :func:`bayes_poem.plots.sensitivity_forest`.
 
 :func:`figure_names` and :func:`figure_png` are what ``bayes-poem sensitivity``
 writes: a figure drawn from the grid's table alone, by a module-level function, so
 that with ``--jobs`` above 1 the grid's worker processes draw the figures at the
-same time (a 300-dpi figure of a 25-variant grid takes about a second to draw)
+same time (each 300-dpi figure of a 25-variant grid takes 0.5-0.7 s to draw)
 while the command writes its tables; the bytes are those of drawing it here.
 """
 

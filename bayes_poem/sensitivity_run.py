@@ -130,9 +130,6 @@ def _fit_rows(variant: Variant, settings: SamplerSettings, contrasts: Sequence[C
               interval: IntervalSpec, warm: WarmStart | None) -> tuple[pd.DataFrame, Any]:
     """:func:`fit_variant`'s rows and the fit itself (``None`` when it failed)."""
     started = time.perf_counter()
-    base = {"variant": variant.name, "group": variant.group,
-            "description": variant.description, **dict(variant.coordinates)}
-    result = None
     try:
         empty = variant.spec.subgroups_without_data()
         if empty and variant.spec.subgroup_effects != "none":
@@ -149,18 +146,33 @@ def _fit_rows(variant: Variant, settings: SamplerSettings, contrasts: Sequence[C
         problems = result.diagnostics.problems
         status = "ok" if not problems else "diagnostics"
         frame = pd.DataFrame(rows)
-        frame = frame.assign(**base, status=status, error="; ".join(problems),
+        frame = frame.assign(**_identity(variant), status=status, error="; ".join(problems),
                              divergences=result.diagnostics.divergences,
                              target_accept=result.settings.target_accept,
                              seconds=time.perf_counter() - started)
     except Exception as err:  # noqa: BLE001 - a failed variant must not abort the grid
-        result = None
         message = f"{type(err).__name__}: {err}".splitlines()[0]
         if not isinstance(err, SpecError):
             message += " | " + traceback.format_exc(limit=1).strip().splitlines()[-1]
-        frame = pd.DataFrame([{**base, "status": "failed", "error": message,
-                               "seconds": time.perf_counter() - started}])
-    return frame.reindex(columns=ROW_COLUMNS + [a for a, _ in variant.coordinates]), result
+        return _failed_rows(variant, message, time.perf_counter() - started), None
+    return frame.reindex(columns=_columns(variant)), result
+
+
+def _identity(variant: Variant) -> dict[str, str]:
+    """The columns naming a variant in each of its rows (its crossed axes' levels too)."""
+    return {"variant": variant.name, "group": variant.group,
+            "description": variant.description, **dict(variant.coordinates)}
+
+
+def _columns(variant: Variant) -> list[str]:
+    return ROW_COLUMNS + [axis for axis, _ in variant.coordinates]
+
+
+def _failed_rows(variant: Variant, message: str, seconds: float = float("nan")
+                 ) -> pd.DataFrame:
+    """The one row of a failed variant: its status ``failed`` and the error's line."""
+    return pd.DataFrame([{**_identity(variant), "status": "failed", "error": message,
+                          "seconds": seconds}]).reindex(columns=_columns(variant))
 
 
 def _quantity_rows(result, contrasts: Sequence[Contrast], interval: IntervalSpec) -> list[dict]:
@@ -341,12 +353,8 @@ def _fitted(indices: Sequence[int], variants: Sequence[Variant], settings: Sampl
             try:
                 frame = future.result()
             except Exception as err:  # noqa: BLE001 - e.g. a worker lost: keep the grid
-                frame = pd.DataFrame([{
-                    "variant": variants[i].name, "group": variants[i].group,
-                    "description": variants[i].description, "status": "failed",
-                    "error": f"{type(err).__name__}: {err}".splitlines()[0],
-                    **dict(variants[i].coordinates)}]).reindex(
-                    columns=ROW_COLUMNS + [a for a, _ in variants[i].coordinates])
+                frame = _failed_rows(variants[i],
+                                     f"{type(err).__name__}: {err}".splitlines()[0])
             yield i, frame
     except BaseException:
         for future in futures:

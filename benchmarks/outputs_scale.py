@@ -45,14 +45,14 @@ def main() -> None:
             for name, frame in tables.items()}
     times["to_docx"] = median_seconds(lambda: to_docx(word), args.repeats)
     times["table_files"] = median_seconds(lambda: table_files(tables, synthetic=True),
-                                       args.repeats)
+                                          args.repeats)
     idata = result.idata
     for group in idata.groups():
         idata[group].load()
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "posterior.nc"
         times["write_netcdf"] = median_seconds(lambda: outputs.write_netcdf(idata)(path),
-                                            args.repeats)
+                                               args.repeats)
         size = path.stat().st_size
     if args.grid:
         import pandas as pd

@@ -19,7 +19,7 @@ import pytest
 from bayes_poem import Prior, SpecError
 from bayes_poem.cli import main
 from bayes_poem.intervals import IntervalSpec
-from bayes_poem.sampling import SamplerSettings
+from bayes_poem.sampling import TARGET_LADDER, SamplerSettings
 from bayes_poem.sensitivity import (
     CROSSED,
     MAIN,
@@ -192,16 +192,22 @@ def test_crossed_table_text():
     ]
 
 
-def test_warm_start_carries_the_main_fits_resolved_target_only_when_adaptive():
-    """Adaptive settings: variants start at the target the main fit resolved to (as a
-    refit does); an explicit target_accept is every variant's own, so none is carried."""
+def _stand_in_main_fit(target: float | None):
+    """What WarmStart.from_fit reads of a main fit (nothing sampled): a step size of
+    0.4 in every chain, and the target its settings resolved to."""
     import types
 
     import xarray as xr
 
     stats = xr.Dataset({"step_size": (("chain", "draw"), np.full((2, 3), 0.4))})
-    fit = types.SimpleNamespace(idata=types.SimpleNamespace(sample_stats=stats),
-                                settings=SamplerSettings(target_accept=0.95))
+    return types.SimpleNamespace(idata=types.SimpleNamespace(sample_stats=stats),
+                                 settings=SamplerSettings(target_accept=target))
+
+
+def test_warm_start_carries_the_main_fits_resolved_target_only_when_adaptive():
+    """Adaptive settings: variants start at the target the main fit resolved to (as a
+    refit does); an explicit target_accept is every variant's own, so none is carried."""
+    fit = _stand_in_main_fit(0.95)
     adaptive = WarmStart.from_fit(fit, SamplerSettings())
     assert adaptive == WarmStart(initial_step=0.4, tune=WARM_TUNE, target_accept=0.95)
     explicit = WarmStart.from_fit(fit, SamplerSettings(target_accept=0.9))
@@ -214,21 +220,14 @@ class _FakeGrid:
     above both, as the adaptive ladder does. Records each fit's variant and start, and
     when it began and ended relative to the others."""
 
-    LADDER = (0.8, 0.95, 0.99)
-
     def __init__(self, monkeypatch, needs: dict[str, float], main_at: float | None):
         import threading
-        import types
-
-        import xarray as xr
 
         from bayes_poem import sensitivity_run
 
         self.needs, self.calls, self.events = needs, [], []
         self.lock = threading.Lock()
-        stats = xr.Dataset({"step_size": (("chain", "draw"), np.full((2, 3), 0.4))})
-        main_fit = types.SimpleNamespace(idata=types.SimpleNamespace(sample_stats=stats),
-                                         settings=SamplerSettings(target_accept=main_at))
+        main_fit = _stand_in_main_fit(main_at)
 
         def main_rows(variant, settings, contrasts, interval, warm):
             return self.rows(variant, main_at), main_fit
@@ -238,7 +237,7 @@ class _FakeGrid:
                 self.calls.append((variant.name, warm.target_accept))
                 self.events.append(("start", variant.name))
             start = warm.target_accept or 0.8
-            at = next(t for t in self.LADDER if t >= max(start, needs[variant.name]))
+            at = next(t for t in TARGET_LADDER if t >= max(start, needs[variant.name]))
             with self.lock:
                 self.events.append(("end", variant.name))
             return self.rows(variant, at)
